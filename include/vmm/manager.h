@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm/manager.h - the VM lifecycle API: create, start, stop, suspend,
+ * resume, destroy, look up and list VMs.
+ *
+ * Each call takes the locks it needs (the store lock around every
+ * read-modify-write of vms.json, and a per-VM lock around every mutating
+ * operation on one VM), asks the VM's recorded backend to do the work and
+ * records the outcome. Concurrent processes never lose an entry.
+ */
+#ifndef VMM_MANAGER_H
+#define VMM_MANAGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vmm/error.h"
+#include "vmm/paths.h"
+#include "vmm/vm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vmm_ctx;
+
+/* A context with the paths from the environment; creates the data
+ * directories (0700) if missing. */
+int vmm_ctx_new(struct vmm_ctx **out, struct vmm_error *err);
+/* The same below an explicit data directory (…/vmctl). */
+int vmm_ctx_new_at(struct vmm_ctx **out, const char *data_dir, struct vmm_error *err);
+void vmm_ctx_free(struct vmm_ctx *ctx);
+const struct vmm_paths *vmm_ctx_paths(const struct vmm_ctx *ctx);
+
+/* The backend a new VM gets when the caller does not say: qemu on Linux. */
+enum vmm_backend_tag vmm_default_backend(void);
+
+/*
+ * Register a new VM and prepare its resources with the given backend. The VM
+ * is recorded as "preparing" first, then "prepared"; on failure nothing is
+ * left behind (no entry, no work directory). *out (may be NULL) receives
+ * the new handle.
+ */
+int vmm_vm_create(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
+		  enum vmm_backend_tag backend, struct vmm_vm **out, struct vmm_error *err);
+
+/* Lifecycle operations on a registered VM. Each checks the transition
+ * against the VM's live state (vmm_lifecycle_check) first. *out (may be
+ * NULL) receives the updated handle. */
+int vmm_vm_start(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
+		 struct vmm_error *err);
+int vmm_vm_stop(struct vmm_ctx *ctx, const char *name, unsigned timeout_s,
+		struct vmm_vm **out, struct vmm_error *err);
+int vmm_vm_suspend(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
+		   struct vmm_error *err);
+int vmm_vm_resume(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
+		  struct vmm_error *err);
+
+/* Stop (if running), remove every file of the VM and its store entry. */
+int vmm_vm_destroy(struct vmm_ctx *ctx, const char *name, struct vmm_error *err);
+
+/* One VM's handle, with its state refreshed from the live process. */
+int vmm_vm_lookup(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
+		  struct vmm_error *err);
+
+/* Every registered VM, sorted by name, states refreshed. Free with
+ * vmm_vm_list_free. */
+int vmm_vm_list(struct vmm_ctx *ctx, struct vmm_vm ***out, size_t *n, struct vmm_error *err);
+
+/* Whether a VM of this name is registered (no state refresh). */
+int vmm_vm_exists(struct vmm_ctx *ctx, const char *name, bool *exists, struct vmm_error *err);
+
+/* The address to reach the guest at (127.0.0.1 for user networking). */
+int vmm_vm_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
+		    struct vmm_error *err);
+
+enum vmm_console_kind {
+	VMM_CONSOLE_NONE = 0,
+	VMM_CONSOLE_UNIX,      /* path: a unix stream socket */
+	VMM_CONSOLE_WEBSOCKET, /* path: a ws:// URL */
+};
+struct vmm_console_endpoint {
+	enum vmm_console_kind kind;
+	char *path;
+};
+int vmm_vm_console_endpoint(struct vmm_ctx *ctx, const struct vmm_vm *vm,
+			    struct vmm_console_endpoint *out, struct vmm_error *err);
+void vmm_console_endpoint_release(struct vmm_console_endpoint *ep);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm/vm.h - the core types: a VM's specification (input to create), its
+ * handle (what vms.json records), its lifecycle states.
+ */
+#ifndef VMM_VM_H
+#define VMM_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vmm/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VMM_NAME_MAX 63
+
+/* Lifecycle states (see docs/ARCHITECTURE.md for the transition table). */
+enum vmm_vm_state {
+	VMM_STATE_PREPARING = 0,
+	VMM_STATE_PREPARED,
+	VMM_STATE_RUNNING,
+	VMM_STATE_SUSPENDED,
+	VMM_STATE_STOPPED,
+	VMM_STATE_FAILED,
+	VMM_STATE_DESTROYED,
+};
+
+/* Lifecycle operations, for vmm_lifecycle_check. */
+enum vmm_vm_op {
+	VMM_OP_START = 0,
+	VMM_OP_STOP,
+	VMM_OP_SUSPEND,
+	VMM_OP_RESUME,
+	VMM_OP_DESTROY,
+};
+
+const char *vmm_vm_state_name(enum vmm_vm_state s); /* lowercase, e.g. "running" */
+int vmm_vm_state_parse(const char *s, enum vmm_vm_state *out); /* 0 / -1 */
+const char *vmm_vm_op_name(enum vmm_vm_op op);                  /* e.g. "start" */
+
+/*
+ * Whether op is allowed from state; on success stores the state the VM is in
+ * after the operation. Returns 0, or VMM_E_INVALID_STATE filled in err with
+ * the current state in the message and a hint naming what to do instead.
+ */
+int vmm_lifecycle_check(const char *vm_name, enum vmm_vm_state from, enum vmm_vm_op op,
+			enum vmm_vm_state *to, struct vmm_error *err);
+
+/* Validate a VM name: 1..63 of [A-Za-z0-9._-], not starting with '.' or '-'.
+ * It becomes a directory name, so this is checked everywhere. */
+int vmm_vm_name_validate(const char *name, struct vmm_error *err);
+
+enum vmm_backend_tag {
+	VMM_BACKEND_NOOP = 0,
+	VMM_BACKEND_QEMU,
+	VMM_BACKEND_PROPOLIS,
+};
+const char *vmm_backend_name(enum vmm_backend_tag t); /* "noop", "qemu", "propolis" */
+int vmm_backend_parse(const char *s, enum vmm_backend_tag *out); /* 0 / -1 */
+
+enum vmm_net_type {
+	VMM_NET_USER = 0,
+	VMM_NET_TAP,
+	VMM_NET_VNIC,
+	VMM_NET_NONE,
+};
+const char *vmm_net_type_name(enum vmm_net_type t); /* "user", "tap", "vnic", "none" */
+int vmm_net_type_parse(const char *s, enum vmm_net_type *out);
+
+struct vmm_network {
+	enum vmm_net_type type;
+	char *bridge; /* tap: bridge name (default "br0") */
+	char *vnic;   /* vnic: link name */
+};
+
+/* Cloud-init input, resolved (files already read). */
+struct vmm_cloud_init {
+	char *user_data;       /* raw user-data to pass through untouched, or NULL to
+				  generate vmctl's cloud-config */
+	size_t user_data_len;
+	char *hostname;        /* NULL: the VM name */
+	char *ssh_pubkey;      /* explicit public key (OpenSSH line), or NULL to
+				  generate a per-VM keypair */
+};
+
+/* What to create. Strings are borrowed for the duration of the call. */
+struct vmm_vm_spec {
+	const char *name;
+	const char *image_path;  /* local base image (already downloaded) */
+	const char *image_url;   /* where it came from, for the record; may be NULL */
+	unsigned vcpus;          /* default 1 */
+	uint64_t memory_mb;      /* default 1024 */
+	unsigned disk_gb;        /* 0: same as the base image */
+	struct vmm_network network;
+	struct vmm_cloud_init *cloud_init; /* NULL: no seed */
+	const char *ssh_user;    /* NULL: "vm" */
+};
+
+void vmm_vm_spec_init(struct vmm_vm_spec *spec); /* defaults: 1 vCPU, 1024 MB, user */
+
+/*
+ * A VM's handle, as recorded in vms.json. All strings are owned (malloc'd);
+ * NULL means "not set". pid 0 means no process recorded.
+ */
+struct vmm_vm {
+	char *id;
+	char *name;
+	enum vmm_backend_tag backend;
+	enum vmm_vm_state state;
+	char *work_dir;
+	char *image_path;
+	char *image_url;
+	char *overlay_path;
+	char *seed_iso_path;
+	pid_t pid;
+	unsigned long long pid_starttime; /* to tell a recycled pid from ours */
+	char *qmp_socket;
+	char *console_socket;
+	char *vnc_addr;
+	unsigned vcpus;
+	uint64_t memory_mb;
+	unsigned disk_gb;
+	struct vmm_network network;
+	unsigned ssh_host_port; /* 0: none */
+	char *mac_addr;
+	char *ssh_user;
+	char *ssh_key_path;     /* private key vmctl generated or was given */
+	char *created_at;       /* RFC 3339 UTC */
+	void *extra;            /* unknown JSON fields, kept verbatim (opaque) */
+};
+
+struct vmm_vm *vmm_vm_new(void);
+void vmm_vm_free(struct vmm_vm *vm);  /* NULL is a no-op */
+struct vmm_vm *vmm_vm_dup(const struct vmm_vm *vm);
+void vmm_vm_list_free(struct vmm_vm **vms, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: MIT */
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+char *vmmi_asprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
+char *vmmi_path_join(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (*b == '/')
+		b++;
+	return vmmi_asprintf("%.*s/%s", (int)la, a, b);
+}
+
+void vmmi_buf_init(struct vmmi_buf *b)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+}
+
+void vmmi_buf_release(struct vmmi_buf *b)
+{
+	free(b->data);
+	vmmi_buf_init(b);
+}
+
+static int buf_reserve(struct vmmi_buf *b, size_t extra)
+{
+	size_t need, cap;
+	char *p;
+
+	if (extra > SIZE_MAX - b->len - 1)
+		return -1;
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	p = realloc(b->data, cap);
+	if (!p)
+		return -1;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int vmmi_buf_append(struct vmmi_buf *b, const void *data, size_t len)
+{
+	if (buf_reserve(b, len) < 0)
+		return -1;
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int vmmi_buf_printf(struct vmmi_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || buf_reserve(b, (size_t)n) < 0)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+char *vmmi_buf_steal(struct vmmi_buf *b)
+{
+	char *p;
+
+	if (!b->data && buf_reserve(b, 0) < 0)
+		return NULL;
+	if (b->len == 0)
+		b->data[0] = '\0';
+	p = b->data;
+	vmmi_buf_init(b);
+	return p;
+}
+
+int vmmi_mkdir_p(const char *path, mode_t mode, struct vmm_error *err)
+{
+	char tmp[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(tmp))
+		return vmm_error_set(err, VMM_E_IO, ENAMETOOLONG, NULL,
+				     "cannot create directory '%s': path too long", path);
+	memcpy(tmp, path, len + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return vmm_error_errno(err, VMM_E_IO, NULL, "cannot create directory '%s'",
+					       tmp);
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0) {
+		struct stat st;
+
+		if (errno != EEXIST)
+			return vmm_error_errno(err, VMM_E_IO, NULL, "cannot create directory '%s'",
+					       tmp);
+		if (stat(tmp, &st) < 0 || !S_ISDIR(st.st_mode))
+			return vmm_error_set(err, VMM_E_IO, ENOTDIR, NULL,
+					     "'%s' exists and is not a directory", tmp);
+	}
+	return 0;
+}
+
+int vmmi_read_file(const char *path, char **data, size_t *len, struct vmm_error *err)
+{
+	struct vmmi_buf b;
+	char chunk[65536];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return vmm_error_errno(err, VMM_E_IO, NULL, "cannot open '%s'", path);
+	vmmi_buf_init(&b);
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot read '%s'", path);
+
+			close(fd);
+			vmmi_buf_release(&b);
+			return rc;
+		}
+		if (n == 0)
+			break;
+		if (vmmi_buf_append(&b, chunk, (size_t)n) < 0) {
+			close(fd);
+			vmmi_buf_release(&b);
+			return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL,
+					     "out of memory reading '%s'", path);
+		}
+	}
+	close(fd);
+	if (len)
+		*len = b.len;
+	*data = vmmi_buf_steal(&b);
+	if (!*data)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	return 0;
+}
+
+int vmmi_fsync_parent(const char *path, struct vmm_error *err)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t n;
+	int fd;
+
+	if (!slash) {
+		strcpy(dir, ".");
+	} else {
+		n = slash == path ? 1 : (size_t)(slash - path);
+		if (n >= sizeof(dir))
+			return vmm_error_set(err, VMM_E_IO, ENAMETOOLONG, NULL, "path too long: %s",
+					     path);
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return vmm_error_errno(err, VMM_E_IO, NULL, "cannot open directory '%s'", dir);
+	if (fsync(fd) < 0 && errno != EINVAL) {
+		int rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot sync directory '%s'", dir);
+
+		close(fd);
+		return rc;
+	}
+	close(fd);
+	return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int vmmi_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			   struct vmm_error *err)
+{
+	char *tmp = vmmi_asprintf("%s.tmp.%ld", path, (long)getpid());
+	int fd, rc;
+
+	if (!tmp)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0) {
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot create '%s'", tmp);
+		goto out;
+	}
+	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot write '%s'", tmp);
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	if (close(fd) < 0) {
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot write '%s'", tmp);
+		unlink(tmp);
+		goto out;
+	}
+	if (rename(tmp, path) < 0) {
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot rename '%s' to '%s'", tmp, path);
+		unlink(tmp);
+		goto out;
+	}
+	rc = vmmi_fsync_parent(path, err);
+out:
+	free(tmp);
+	return rc;
+}
+
+static int rm_rf_at(int parent, const char *name, struct vmm_error *err, const char *top)
+{
+	struct stat st;
+
+	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0
+				       : vmm_error_errno(err, VMM_E_IO, NULL, "cannot remove '%s'", top);
+	if (S_ISDIR(st.st_mode)) {
+		int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		DIR *d;
+		struct dirent *de;
+		int rc = 0;
+
+		if (fd < 0)
+			return vmm_error_errno(err, VMM_E_IO, NULL, "cannot open '%s'", top);
+		d = fdopendir(fd);
+		if (!d) {
+			close(fd);
+			return vmm_error_errno(err, VMM_E_IO, NULL, "cannot open '%s'", top);
+		}
+		while (rc == 0 && (de = readdir(d))) {
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			rc = rm_rf_at(dirfd(d), de->d_name, err, top);
+		}
+		closedir(d);
+		if (rc < 0)
+			return rc;
+		if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+			return vmm_error_errno(err, VMM_E_IO, NULL, "cannot remove '%s'", top);
+		return 0;
+	}
+	if (unlinkat(parent, name, 0) < 0 && errno != ENOENT)
+		return vmm_error_errno(err, VMM_E_IO, NULL, "cannot remove '%s'", top);
+	return 0;
+}
+
+int vmmi_rm_rf(const char *path, struct vmm_error *err)
+{
+	return rm_rf_at(AT_FDCWD, path, err, path);
+}
+
+int vmmi_lock_path(const char *path, struct vmm_error *err)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return vmm_error_errno(err, VMM_E_LOCK, NULL, "cannot open lock file '%s'", path);
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno == EINTR)
+			continue;
+		int rc = vmm_error_errno(err, VMM_E_LOCK, NULL, "cannot lock '%s'", path);
+
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+void vmmi_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* closing the last descriptor releases the flock */
+}
+
+uint64_t vmmi_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void vmmi_sleep_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int vmmi_run(char *const argv[], char **out, char **errout, int *exit_status,
+	     struct vmm_error *err)
+{
+	int po[2] = {-1, -1}, pe[2] = {-1, -1};
+	posix_spawn_file_actions_t fa;
+	struct vmmi_buf bo, be;
+	pid_t pid;
+	int rc, status;
+
+	vmmi_buf_init(&bo);
+	vmmi_buf_init(&be);
+	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot create pipe");
+		goto out_close;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, po[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
+	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0) {
+		errno = rc;
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot run '%s'", argv[0]);
+		goto out_close;
+	}
+	close(po[1]);
+	close(pe[1]);
+	po[1] = pe[1] = -1;
+	{
+		struct pollfd pfd[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
+		int open_fds = 2;
+		char chunk[8192];
+
+		while (open_fds > 0) {
+			if (poll(pfd, 2, -1) < 0) {
+				if (errno == EINTR)
+					continue;
+				break;
+			}
+			for (int i = 0; i < 2; i++) {
+				ssize_t n;
+
+				if (pfd[i].fd < 0 || !pfd[i].revents)
+					continue;
+				n = read(pfd[i].fd, chunk, sizeof(chunk));
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n <= 0) {
+					pfd[i].fd = -1;
+					open_fds--;
+					continue;
+				}
+				vmmi_buf_append(i == 0 ? &bo : &be, chunk, (size_t)n);
+			}
+		}
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot wait for '%s'", argv[0]);
+			goto out_close;
+		}
+	}
+	if (WIFEXITED(status))
+		*exit_status = WEXITSTATUS(status);
+	else
+		*exit_status = 128 + WTERMSIG(status);
+	/* posix_spawnp reports exec failure as exit 127 from the child. */
+	if (*exit_status == 127 && be.len == 0 && bo.len == 0) {
+		rc = vmm_error_set(err, VMM_E_IO, ENOENT, NULL, "cannot run '%s': not found",
+				   argv[0]);
+		goto out_close;
+	}
+	if (out)
+		*out = vmmi_buf_steal(&bo);
+	if (errout)
+		*errout = vmmi_buf_steal(&be);
+	rc = 0;
+out_close:
+	for (int i = 0; i < 2; i++) {
+		if (po[i] >= 0)
+			close(po[i]);
+		if (pe[i] >= 0)
+			close(pe[i]);
+	}
+	vmmi_buf_release(&bo);
+	vmmi_buf_release(&be);
+	return rc;
+}
+
+bool vmmi_pid_alive(pid_t pid)
+{
+	if (pid <= 0)
+		return false;
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+unsigned long long vmmi_pid_starttime(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long start = 0;
+	ssize_t n;
+	char *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* comm may contain spaces and parentheses: skip to the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	p++;
+	/* fields after comm start at field 3; starttime is field 22. */
+	for (int field = 3; field < 22 && p; field++) {
+		p = strchr(p + 1, ' ');
+	}
+	if (p)
+		start = strtoull(p + 1, NULL, 10);
+	return start;
+}
+
+const char *vmmi_home(void)
+{
+	const char *h = getenv("HOME");
+	struct passwd *pw;
+
+	if (h && *h)
+		return h;
+	pw = getpwuid(getuid());
+	if (pw && pw->pw_dir)
+		return pw->pw_dir;
+	return "/";
+}

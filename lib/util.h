@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/util.h - private helpers shared by libvmm modules (not installed).
+ *
+ * Internal functions are named vmmi_*; the shared library exports only
+ * vmm_* symbols (see lib/libvmm.map).
+ */
+#ifndef VMMI_UTIL_H
+#define VMMI_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vmm/error.h"
+
+#define VMMI_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* malloc'd printf; NULL on allocation failure. */
+char *vmmi_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Join two path components with exactly one '/'. NULL on allocation failure. */
+char *vmmi_path_join(const char *a, const char *b);
+
+/* Dynamic byte buffer, always NUL-terminated when data != NULL. */
+struct vmmi_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+void vmmi_buf_init(struct vmmi_buf *b);
+void vmmi_buf_release(struct vmmi_buf *b);
+int vmmi_buf_append(struct vmmi_buf *b, const void *data, size_t len); /* 0 / -1 */
+int vmmi_buf_printf(struct vmmi_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Take ownership of the data (never NULL on success: "" for an empty buffer). */
+char *vmmi_buf_steal(struct vmmi_buf *b);
+
+/* mkdir -p with the given mode for every directory it creates. */
+int vmmi_mkdir_p(const char *path, mode_t mode, struct vmm_error *err);
+
+/* Read a whole file (NUL-terminated; *len excludes the NUL). */
+int vmmi_read_file(const char *path, char **data, size_t *len, struct vmm_error *err);
+
+/*
+ * Crash-safe replace: write to a temporary file in the same directory, fsync
+ * it, rename over path, fsync the directory. Never leaves a partial path.
+ */
+int vmmi_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			   struct vmm_error *err);
+
+/* fsync the directory containing path (or path itself if it is a directory). */
+int vmmi_fsync_parent(const char *path, struct vmm_error *err);
+
+/* Remove a directory tree (like rm -rf); ENOENT is success. */
+int vmmi_rm_rf(const char *path, struct vmm_error *err);
+
+/* Exclusive flock on path (created 0600 if missing). Returns fd >= 0 or <0. */
+int vmmi_lock_path(const char *path, struct vmm_error *err);
+void vmmi_unlock(int fd);
+
+/* Milliseconds from CLOCK_MONOTONIC. */
+uint64_t vmmi_now_ms(void);
+void vmmi_sleep_ms(unsigned ms);
+
+/*
+ * Run argv[0] (PATH lookup) with no shell, wait for it, capture stdout and
+ * stderr (each may be NULL to discard). *exit_status is the exit code, or
+ * 128+signal if it was killed. Returns <0 only if it could not be run.
+ */
+int vmmi_run(char *const argv[], char **out, char **errout, int *exit_status,
+	     struct vmm_error *err);
+
+/* Whether a process with this pid exists (kill(pid, 0), EPERM counts). */
+bool vmmi_pid_alive(pid_t pid);
+
+/* The process's start time in clock ticks since boot (field 22 of
+ * /proc/PID/stat), or 0 if it cannot be read. Used to tell a recycled pid. */
+unsigned long long vmmi_pid_starttime(pid_t pid);
+
+/* Home directory ($HOME, else the password database). Never NULL. */
+const char *vmmi_home(void);
+
+#endif

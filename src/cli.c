@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const struct cli_command *cli_find_command(const char *name)
+{
+	for (const struct cli_command *const *c = cli_commands; *c; c++)
+		if (strcmp((*c)->name, name) == 0)
+			return *c;
+	return NULL;
+}
+
+void cli_print_help(const struct cli_command *cmd, FILE *f)
+{
+	fprintf(f, "%s\n\nUsage:\n%s\n", cmd->summary, cmd->usage);
+	if (cmd->help && *cmd->help)
+		fprintf(f, "\n%s", cmd->help);
+	fprintf(f, "%s  -h, --help              Show this help\n",
+		cmd->help && strstr(cmd->help, "Options:") ? "" : "\nOptions:\n");
+}
+
+static void print_usage_short(const struct cli_command *cmd, FILE *f)
+{
+	fprintf(f, "Usage:\n%s\nTry 'vmctl %s --help' for more information.\n", cmd->usage,
+		cmd->name);
+}
+
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vmctl %s: ", cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	print_usage_short(cmd, stderr);
+	return CLI_EXIT_USAGE;
+}
+
+void cli_getopt_reset(void)
+{
+	optind = 0; /* 0 makes glibc re-initialise its state */
+	opterr = 0;
+}
+
+int cli_getopt(const struct cli_command *cmd, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts)
+{
+	char opts[128];
+	struct option lo[48];
+	size_t n = 0;
+	int c, longidx = -1;
+
+	/* '+': stop at the first operand, so `vmctl ssh vm -- cmd -x` works;
+	 * ':': report a missing argument as ':'. */
+	snprintf(opts, sizeof(opts), "+:h%s", shortopts ? shortopts : "");
+	if (longopts)
+		for (; longopts[n].name && n < sizeof(lo) / sizeof(lo[0]) - 2; n++)
+			lo[n] = longopts[n];
+	lo[n++] = (struct option){"help", no_argument, NULL, 'h'};
+	lo[n] = (struct option){0};
+
+	c = getopt_long(argc, argv, opts, lo, &longidx);
+	if (c == 'h') {
+		cli_print_help(cmd, stdout);
+		exit(CLI_EXIT_OK);
+	}
+	if (c == '?') {
+		if (optopt)
+			exit(cli_usage_error(cmd, "unknown option '-%c'", optopt));
+		exit(cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]));
+	}
+	if (c == ':') {
+		if (optopt && optopt < 256 && !(longidx >= 0))
+			exit(cli_usage_error(cmd, "option '-%c' needs a value", optopt));
+		exit(cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]));
+	}
+	return c;
+}
+
+uint64_t cli_parse_u64(const struct cli_command *cmd, const char *opt, const char *value,
+		       uint64_t min, uint64_t max)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (!value || !*value || *value == '-' || *value == '+')
+		goto bad;
+	v = strtoull(value, &end, 10);
+	if (errno || *end)
+		goto bad;
+	if (v < min || v > max)
+		exit(cli_usage_error(cmd, "%s must be between %llu and %llu, got '%s'", opt,
+				     (unsigned long long)min, (unsigned long long)max, value));
+	return v;
+bad:
+	exit(cli_usage_error(cmd, "%s needs a whole number, got '%s'", opt, value ? value : ""));
+}
+
+const char *cli_one_operand(const struct cli_command *cmd, int argc, char **argv,
+			    const char *what)
+{
+	if (optind >= argc)
+		exit(cli_usage_error(cmd, "missing %s", what));
+	if (optind + 1 < argc)
+		exit(cli_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]));
+	return argv[optind];
+}
+
+int cli_error(const struct vmm_error *err)
+{
+	fprintf(stderr, "error[%s]: %s\n", vmm_errcode_name(err->code),
+		err->message[0] ? err->message : "unknown error");
+	if (err->hint[0])
+		fprintf(stderr, "help: %s\n", err->hint);
+	return CLI_EXIT_ERROR;
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+bool cli_stdout_tty(void)
+{
+	return isatty(STDOUT_FILENO);
+}
+
+bool cli_stderr_tty(void)
+{
+	return isatty(STDERR_FILENO);
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * src/cli.h - the vmctl command-line layer.
+ *
+ * One file per subcommand (cmd_<verb>.c), each defining a struct cli_command
+ * listed in the table in commands.c. The CLI prints and exits; the library
+ * below it (include/vmm/) does neither. The CLI reaches only the public
+ * headers of libvmm.
+ */
+#ifndef VMCTL_CLI_H
+#define VMCTL_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vmm/error.h"
+
+/* Exit codes. */
+enum {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_ERROR = 1,
+	CLI_EXIT_USAGE = 2,
+};
+
+struct cli_command {
+	const char *name;
+	const char *summary; /* one line, for `vmctl --help` */
+	const char *usage;   /* synopsis lines, e.g. "vmctl start NAME" */
+	const char *help;    /* description and options, for `vmctl CMD --help` */
+	/* argv[0] is the command name. Returns the process exit code. */
+	int (*run)(const struct cli_command *cmd, int argc, char **argv);
+};
+
+/* The command table (commands.c), NULL-terminated. */
+extern const struct cli_command *const cli_commands[];
+
+const struct cli_command *cli_find_command(const char *name);
+
+/* Print `vmctl CMD --help` to f. */
+void cli_print_help(const struct cli_command *cmd, FILE *f);
+
+/*
+ * getopt_long for a subcommand: handles -h/--help (help to stdout, exit 0)
+ * and unknown options or missing arguments (message and usage to stderr,
+ * exit 2). Returns the option like getopt_long, -1 at the end. Call with
+ * optind reset by cli_getopt_reset() first. The shortopts string must begin
+ * with '+' (stop at the first operand) or ':'-less; "h" is added for you.
+ */
+void cli_getopt_reset(void);
+int cli_getopt(const struct cli_command *cmd, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts);
+
+/* Usage error: "vmctl CMD: message" + usage on stderr; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Parse an unsigned integer option value within [min, max]. On failure
+ * prints a usage error naming the option and exits 2. */
+uint64_t cli_parse_u64(const struct cli_command *cmd, const char *opt, const char *value,
+		       uint64_t min, uint64_t max);
+
+/* Exactly one NAME operand at argv[optind] (the rest is a usage error). */
+const char *cli_one_operand(const struct cli_command *cmd, int argc, char **argv,
+			    const char *what);
+
+/* Render a library error on stderr and return CLI_EXIT_ERROR:
+ *   error[vm_manager::...]: message
+ *   help: hint                                                             */
+int cli_error(const struct vmm_error *err);
+
+/* Print a warning line "warning: ..." on stderr. */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Whether stdout / stderr is a terminal (colors, progress bars). */
+bool cli_stdout_tty(void);
+bool cli_stderr_tty(void);
+
+
+#endif
