@@ -143,3 +143,73 @@ bool cli_stderr_tty(void)
 {
 	return isatty(STDERR_FILENO);
 }
+
+struct vmm_ctx *cli_ctx_open(void)
+{
+	struct vmm_ctx *ctx = NULL;
+	struct vmm_error err;
+
+	if (vmm_ctx_new(&ctx, &err) < 0) {
+		cli_error(&err);
+		return NULL;
+	}
+	return ctx;
+}
+
+int cli_backend_from_env(enum vmm_backend_tag *out)
+{
+	const char *s = getenv("VMCTL_BACKEND");
+
+	if (!s || !*s) {
+		*out = vmm_default_backend();
+		return 0;
+	}
+	if (vmm_backend_parse(s, out) < 0) {
+		fprintf(stderr,
+			"error[vm_manager::backend::not_available]: VMCTL_BACKEND='%s' names no "
+			"backend\nhelp: use VMCTL_BACKEND=qemu or VMCTL_BACKEND=noop, or unset it\n",
+			s);
+		return -1;
+	}
+	return 0;
+}
+
+const char *cli_human_size(unsigned long long bytes, char *buf, size_t len)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)bytes;
+	unsigned u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%llu B", bytes);
+	else
+		snprintf(buf, len, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+int cli_run_vm_command(const struct cli_command *cmd, int argc, char **argv, cli_vm_fn fn,
+		       const char *done_fmt)
+{
+	struct vmm_ctx *ctx;
+	struct vmm_error err;
+	const char *name;
+	int rc = CLI_EXIT_OK;
+
+	while (cli_getopt(cmd, argc, argv, "", NULL) != -1)
+		;
+	name = cli_one_operand(cmd, argc, argv, "VM name");
+	if (!(ctx = cli_ctx_open()))
+		return CLI_EXIT_ERROR;
+	if (fn(ctx, name, &err) < 0) {
+		rc = cli_error(&err);
+	} else {
+		printf(done_fmt, name);
+		putchar('\n');
+	}
+	vmm_ctx_free(ctx);
+	return rc;
+}

@@ -78,4 +78,28 @@ bool cli_stdout_tty(void);
 bool cli_stderr_tty(void);
 
 
+
+
+#include "vmm/manager.h"
+
+/* Open the library context (data directory from the environment). On
+ * failure prints the error and returns NULL. */
+struct vmm_ctx *cli_ctx_open(void);
+
+/* The backend for new VMs: $VMCTL_BACKEND if set (qemu, noop), else the
+ * library's default. Returns -1 (after printing an error) if the variable
+ * names no backend. */
+int cli_backend_from_env(enum vmm_backend_tag *out);
+
+/*
+ * The shape shared by commands that take exactly one VM NAME and no options:
+ * parse, open the context, call fn, print done_fmt (with %s for the name) on
+ * success or the error on failure. Returns the exit code.
+ */
+typedef int (*cli_vm_fn)(struct vmm_ctx *ctx, const char *name, struct vmm_error *err);
+int cli_run_vm_command(const struct cli_command *cmd, int argc, char **argv, cli_vm_fn fn,
+		       const char *done_fmt);
+
+/* Format a size in bytes for humans ("1.5 GiB"). */
+const char *cli_human_size(unsigned long long bytes, char *buf, size_t len);
 #endif

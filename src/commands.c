@@ -3,9 +3,27 @@
  * lists them. */
 #include "cli.h"
 
+extern const struct cli_command cmd_create;
+extern const struct cli_command cmd_start;
+extern const struct cli_command cmd_stop;
+extern const struct cli_command cmd_suspend;
+extern const struct cli_command cmd_resume;
+extern const struct cli_command cmd_destroy;
+extern const struct cli_command cmd_list;
+extern const struct cli_command cmd_status;
+extern const struct cli_command cmd_log;
 extern const struct cli_command cmd_version;
 
 const struct cli_command *const cli_commands[] = {
+	&cmd_create,
+	&cmd_start,
+	&cmd_stop,
+	&cmd_destroy,
+	&cmd_list,
+	&cmd_status,
+	&cmd_suspend,
+	&cmd_resume,
+	&cmd_log,
 	&cmd_version,
 	NULL,
 };

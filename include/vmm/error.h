@@ -10,6 +10,9 @@
  *
  *     error[vm_manager::vm::not_found]: VM 'web' is not registered
  *     help: run `vmctl list` to see the registered VMs
+ *
+ * The err argument of library calls must not be NULL, except for the
+ * vmm_error_* functions below, which accept NULL.
  */
 #ifndef VMM_ERROR_H
 #define VMM_ERROR_H

@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VM manager: the router between callers and backends. It owns locking
+ * and the store; backends do the work.
+ *
+ * Lock order: the VM's lock, then the store lock; never the reverse. The
+ * store lock is held only around a read-modify-write of vms.json, never
+ * while a backend works, so slow operations on one VM (a 30 s stop) do not
+ * block other VMs. Reads need no lock: writes replace vms.json atomically.
+ */
+#include "vmm/manager.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "store.h"
+#include "util.h"
+#include "vmm/log.h"
+
+#define MOD "manager"
+
+int vmm_ctx_new_at(struct vmm_ctx **out, const char *data_dir, struct vmm_error *err)
+{
+	struct vmm_ctx *ctx = calloc(1, sizeof(*ctx));
+	int rc;
+
+	if (!ctx)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	rc = data_dir ? vmm_paths_init_at(&ctx->paths, data_dir, err)
+		      : vmm_paths_init(&ctx->paths, err);
+	if (rc == 0)
+		rc = vmm_paths_ensure(&ctx->paths, err);
+	if (rc < 0) {
+		vmm_ctx_free(ctx);
+		return rc;
+	}
+	*out = ctx;
+	return 0;
+}
+
+int vmm_ctx_new(struct vmm_ctx **out, struct vmm_error *err)
+{
+	return vmm_ctx_new_at(out, NULL, err);
+}
+
+void vmm_ctx_free(struct vmm_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	vmm_paths_release(&ctx->paths);
+	free(ctx);
+}
+
+const struct vmm_paths *vmm_ctx_paths(const struct vmm_ctx *ctx)
+{
+	return &ctx->paths;
+}
+
+enum vmm_backend_tag vmm_default_backend(void)
+{
+	return VMM_BACKEND_QEMU;
+}
+
+const struct vmm_backend_ops *vmmi_backend_for(enum vmm_backend_tag tag, struct vmm_error *err)
+{
+	switch (tag) {
+	case VMM_BACKEND_NOOP:
+		return &vmmi_backend_noop;
+	case VMM_BACKEND_QEMU:
+	case VMM_BACKEND_PROPOLIS:
+		break;
+	}
+	vmm_error_set(err, VMM_E_BACKEND, 0, NULL,
+		      "the %s backend is not available in this build or on this platform",
+		      vmm_backend_name(tag));
+	return NULL;
+}
+
+static char *new_id(void)
+{
+	unsigned char b[16];
+	char *s = malloc(33);
+
+	if (!s)
+		return NULL;
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+		/* getrandom on Linux >= 3.17 does not fail for 16 bytes; fall
+		 * back to time and pid so the id stays unique per VM anyway */
+		unsigned long long t = vmmi_now_ms() ^ ((unsigned long long)getpid() << 32);
+		memcpy(b, &t, sizeof(t));
+		memcpy(b + 8, &t, sizeof(t));
+	}
+	for (int i = 0; i < 16; i++)
+		snprintf(s + 2 * i, 3, "%02x", b[i]);
+	return s;
+}
+
+static char *now_rfc3339(void)
+{
+	char buf[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return strdup(buf);
+}
+
+/* Read-modify-write of vms.json under the store lock. */
+typedef int (*store_edit_fn)(struct vmmi_store *st, void *ud, struct vmm_error *err);
+
+static int store_edit(struct vmm_ctx *ctx, store_edit_fn fn, void *ud, struct vmm_error *err)
+{
+	struct vmmi_store st;
+	int lock, rc;
+
+	lock = vmmi_store_lock(&ctx->paths, err);
+	if (lock < 0)
+		return lock;
+	rc = vmmi_store_load(ctx->paths.store_path, &st, err);
+	if (rc == 0) {
+		rc = fn(&st, ud, err);
+		if (rc > 0) /* changed: write back */
+			rc = vmmi_store_save(ctx->paths.store_path, &st, err);
+		vmmi_store_release(&st);
+	}
+	vmmi_unlock(lock);
+	return rc < 0 ? rc : 0;
+}
+
+struct put_args {
+	const struct vmm_vm *vm;
+	bool must_be_new;
+};
+
+static int edit_put(struct vmmi_store *st, void *ud, struct vmm_error *err)
+{
+	struct put_args *a = ud;
+	int rc;
+
+	if (a->must_be_new && vmmi_store_find(st, a->vm->name))
+		return vmm_error_set(err, VMM_E_VM_EXISTS, 0, NULL, "a VM named '%s' already exists",
+				     a->vm->name);
+	rc = vmmi_store_put(st, a->vm, err);
+	return rc < 0 ? rc : 1;
+}
+
+static int edit_remove(struct vmmi_store *st, void *ud, struct vmm_error *err)
+{
+	(void)err;
+	return vmmi_store_remove(st, ud);
+}
+
+static int store_put(struct vmm_ctx *ctx, const struct vmm_vm *vm, bool must_be_new,
+		     struct vmm_error *err)
+{
+	struct put_args a = {vm, must_be_new};
+
+	return store_edit(ctx, edit_put, &a, err);
+}
+
+/* Read one VM's recorded handle (no lock needed: writes are atomic). */
+static int store_get(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
+		     struct vmm_error *err)
+{
+	struct vmmi_store st;
+	struct vmm_vm *vm;
+	int rc;
+
+	if ((rc = vmmi_store_load(ctx->paths.store_path, &st, err)) < 0)
+		return rc;
+	vm = vmmi_store_find(&st, name);
+	if (!vm) {
+		vmmi_store_release(&st);
+		return vmm_error_set(err, VMM_E_VM_NOT_FOUND, 0, NULL, "no VM named '%s'", name);
+	}
+	*out = vmm_vm_dup(vm);
+	vmmi_store_release(&st);
+	return *out ? 0 : vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+}
+
+/* The live state of a recorded VM, from its backend. */
+static int live_state(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *err)
+{
+	const struct vmm_backend_ops *be;
+	enum vmm_vm_state s = vm->state;
+	int rc;
+
+	/* Preparing/failed/prepared are facts of the record, not of a process. */
+	if (vm->state == VMM_STATE_PREPARING || vm->state == VMM_STATE_PREPARED)
+		return 0;
+	be = vmmi_backend_for(vm->backend, err);
+	if (!be)
+		return -(int)VMM_E_BACKEND;
+	rc = be->state(ctx, vm, &s, err);
+	if (rc < 0)
+		return rc;
+	if (s != vm->state) {
+		vmm_debug(MOD, "VM '%s': recorded %s, live %s", vm->name,
+			  vmm_vm_state_name(vm->state), vmm_vm_state_name(s));
+		vm->state = s;
+		if (s == VMM_STATE_STOPPED) {
+			vm->pid = 0;
+			vm->pid_starttime = 0;
+		}
+	}
+	return 0;
+}
+
+static int check_spec(const struct vmm_vm_spec *spec, struct vmm_error *err)
+{
+	int rc;
+
+	if ((rc = vmm_vm_name_validate(spec->name, err)) < 0)
+		return rc;
+	if (spec->vcpus < 1 || spec->vcpus > 255)
+		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0, "use 1 to 255 vCPUs",
+				     "invalid vCPU count %u", spec->vcpus);
+	if (spec->memory_mb < 1)
+		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0, "give the memory in MB, e.g. 1024",
+				     "memory must be at least 1 MB");
+	if (!spec->image_path || !*spec->image_path)
+		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
+				     "give a local image (--image) or a URL (--image-url)",
+				     "VM '%s' has no image", spec->name);
+	if (access(spec->image_path, R_OK) < 0)
+		return vmm_error_errno(err, VMM_E_IMAGE_NOT_FOUND,
+				       "check the path of the image; relative paths are relative "
+				       "to the current directory",
+				       "cannot read image '%s'", spec->image_path);
+	if (spec->network.type == VMM_NET_VNIC && (!spec->network.vnic || !*spec->network.vnic))
+		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0, NULL,
+				     "vnic networking needs a VNIC name");
+	return 0;
+}
+
+static int fill_new_vm(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
+		       enum vmm_backend_tag backend, struct vmm_vm *vm, struct vmm_error *err)
+{
+	vm->id = new_id();
+	vm->name = strdup(spec->name);
+	vm->backend = backend;
+	vm->state = VMM_STATE_PREPARING;
+	vm->work_dir = vmm_paths_vm_dir(&ctx->paths, spec->name);
+	vm->image_path = realpath(spec->image_path, NULL);
+	vm->image_url = spec->image_url ? strdup(spec->image_url) : NULL;
+	vm->vcpus = spec->vcpus;
+	vm->memory_mb = spec->memory_mb;
+	vm->disk_gb = spec->disk_gb;
+	vm->network.type = spec->network.type;
+	if (spec->network.type == VMM_NET_TAP)
+		vm->network.bridge = strdup(spec->network.bridge ? spec->network.bridge : "br0");
+	if (spec->network.type == VMM_NET_VNIC)
+		vm->network.vnic = strdup(spec->network.vnic);
+	vm->ssh_user = strdup(spec->ssh_user ? spec->ssh_user : "vm");
+	vm->created_at = now_rfc3339();
+	if (!vm->id || !vm->name || !vm->work_dir || !vm->image_path || !vm->ssh_user ||
+	    !vm->created_at || (spec->image_url && !vm->image_url) ||
+	    (spec->network.type == VMM_NET_TAP && !vm->network.bridge) ||
+	    (spec->network.type == VMM_NET_VNIC && !vm->network.vnic)) {
+		if (!vm->image_path && errno != ENOMEM)
+			return vmm_error_errno(err, VMM_E_IMAGE_NOT_FOUND, NULL,
+					       "cannot resolve image path '%s'", spec->image_path);
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	}
+	return 0;
+}
+
+int vmm_vm_create(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
+		  enum vmm_backend_tag backend, struct vmm_vm **out, struct vmm_error *err)
+{
+	const struct vmm_backend_ops *be;
+	struct vmm_vm *vm = NULL;
+	struct vmm_error cleanup_err;
+	bool registered = false;
+	int lock, rc;
+
+	if ((rc = check_spec(spec, err)) < 0)
+		return rc;
+	if (!(be = vmmi_backend_for(backend, err)))
+		return -(int)VMM_E_BACKEND;
+	lock = vmmi_vm_lock(&ctx->paths, spec->name, err);
+	if (lock < 0)
+		return lock;
+	vm = vmm_vm_new();
+	if (!vm) {
+		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		goto out;
+	}
+	if ((rc = fill_new_vm(ctx, spec, backend, vm, err)) < 0)
+		goto out;
+	/* Record first, so a crash from here on leaves a "preparing" entry
+	 * that `vmctl destroy` can clean up, never an orphan directory. */
+	if ((rc = store_put(ctx, vm, true, err)) < 0)
+		goto out;
+	registered = true;
+	/* A directory without an entry is the remains of a destroy that was
+	 * interrupted: it is ours (under vms/) and no VM uses it. */
+	if ((rc = vmmi_rm_rf(vm->work_dir, err)) < 0 ||
+	    (rc = vmmi_mkdir_p(vm->work_dir, 0700, err)) < 0)
+		goto out;
+	vmm_debug(MOD, "preparing VM '%s' with the %s backend", vm->name, be->name);
+	if ((rc = be->prepare(ctx, spec, vm, err)) < 0)
+		goto out;
+	vm->state = VMM_STATE_PREPARED;
+	if ((rc = store_put(ctx, vm, false, err)) < 0)
+		goto out;
+	vmm_info(MOD, "created VM '%s'", vm->name);
+	if (out) {
+		*out = vm;
+		vm = NULL;
+	}
+out:
+	if (rc < 0 && registered) {
+		/* Nothing is left behind by a failed create. */
+		vmmi_rm_rf(vm->work_dir, &cleanup_err);
+		store_edit(ctx, edit_remove, vm->name, &cleanup_err);
+	}
+	vmm_vm_free(vm);
+	vmmi_unlock(lock);
+	return rc;
+}
+
+/* The common shape of start/stop/suspend/resume: lock the VM, read its live
+ * state, check the transition, let the backend act, record the result. */
+static int lifecycle_op(struct vmm_ctx *ctx, const char *name, enum vmm_vm_op op,
+			unsigned timeout_s, struct vmm_vm **out, struct vmm_error *err)
+{
+	const struct vmm_backend_ops *be;
+	struct vmm_vm *vm = NULL;
+	enum vmm_vm_state to;
+	struct vmm_error rec_err;
+	int lock, rc;
+
+	if ((rc = vmm_vm_name_validate(name, err)) < 0)
+		return rc;
+	lock = vmmi_vm_lock(&ctx->paths, name, err);
+	if (lock < 0)
+		return lock;
+	if ((rc = store_get(ctx, name, &vm, err)) < 0)
+		goto out;
+	if ((rc = live_state(ctx, vm, err)) < 0)
+		goto out;
+	if ((rc = vmm_lifecycle_check(name, vm->state, op, &to, err)) < 0)
+		goto out;
+	be = vmmi_backend_for(vm->backend, err);
+	if (!be) {
+		rc = -(int)VMM_E_BACKEND;
+		goto out;
+	}
+	switch (op) {
+	case VMM_OP_START:
+		rc = be->start(ctx, vm, err);
+		break;
+	case VMM_OP_STOP:
+		rc = be->stop(ctx, vm, timeout_s, err);
+		break;
+	case VMM_OP_SUSPEND:
+		rc = be->suspend(ctx, vm, err);
+		break;
+	case VMM_OP_RESUME:
+		rc = be->resume(ctx, vm, err);
+		break;
+	case VMM_OP_DESTROY:
+		rc = vmm_error_set(err, VMM_E_INTERNAL, 0, NULL, "destroy is not a lifecycle_op");
+		break;
+	}
+	if (rc < 0) {
+		if (op == VMM_OP_START) {
+			/* Record the failure; the backend has cleaned up the process. */
+			vm->state = VMM_STATE_FAILED;
+			vm->pid = 0;
+			vm->pid_starttime = 0;
+			if (store_put(ctx, vm, false, &rec_err) < 0)
+				vmm_warn(MOD, "could not record VM '%s' as failed: %s", name,
+					 rec_err.message);
+		}
+		goto out;
+	}
+	vm->state = to;
+	if (to == VMM_STATE_STOPPED) {
+		vm->pid = 0;
+		vm->pid_starttime = 0;
+	}
+	if ((rc = store_put(ctx, vm, false, err)) < 0)
+		goto out;
+	vmm_info(MOD, "VM '%s': %s done, now %s", name, vmm_vm_op_name(op),
+		 vmm_vm_state_name(to));
+	if (out) {
+		*out = vm;
+		vm = NULL;
+	}
+out:
+	vmm_vm_free(vm);
+	vmmi_unlock(lock);
+	return rc;
+}
+
+int vmm_vm_start(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
+		 struct vmm_error *err)
+{
+	return lifecycle_op(ctx, name, VMM_OP_START, 0, out, err);
+}
+
+int vmm_vm_stop(struct vmm_ctx *ctx, const char *name, unsigned timeout_s,
+		struct vmm_vm **out, struct vmm_error *err)
+{
+	return lifecycle_op(ctx, name, VMM_OP_STOP, timeout_s, out, err);
+}
+
+int vmm_vm_suspend(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
+		   struct vmm_error *err)
+{
+	return lifecycle_op(ctx, name, VMM_OP_SUSPEND, 0, out, err);
+}
+
+int vmm_vm_resume(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
+		  struct vmm_error *err)
+{
+	return lifecycle_op(ctx, name, VMM_OP_RESUME, 0, out, err);
+}
+
+int vmm_vm_destroy(struct vmm_ctx *ctx, const char *name, struct vmm_error *err)
+{
+	const struct vmm_backend_ops *be;
+	struct vmm_vm *vm = NULL;
+	int lock, rc;
+
+	if ((rc = vmm_vm_name_validate(name, err)) < 0)
+		return rc;
+	lock = vmmi_vm_lock(&ctx->paths, name, err);
+	if (lock < 0)
+		return lock;
+	if ((rc = store_get(ctx, name, &vm, err)) < 0)
+		goto out;
+	if (!(be = vmmi_backend_for(vm->backend, err))) {
+		rc = -(int)VMM_E_BACKEND;
+		goto out;
+	}
+	if ((rc = be->destroy(ctx, vm, err)) < 0)
+		goto out;
+	/* Files first, then the entry: an interruption leaves an entry that a
+	 * second destroy finishes, never files nobody knows about. */
+	if (vm->work_dir && (rc = vmmi_rm_rf(vm->work_dir, err)) < 0)
+		goto out;
+	if ((rc = store_edit(ctx, edit_remove, (void *)name, err)) < 0)
+		goto out;
+	vmm_info(MOD, "destroyed VM '%s'", name);
+out:
+	vmm_vm_free(vm);
+	vmmi_unlock(lock);
+	return rc;
+}
+
+int vmm_vm_lookup(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
+		  struct vmm_error *err)
+{
+	struct vmm_vm *vm;
+	int rc;
+
+	if ((rc = vmm_vm_name_validate(name, err)) < 0)
+		return rc;
+	if ((rc = store_get(ctx, name, &vm, err)) < 0)
+		return rc;
+	if ((rc = live_state(ctx, vm, err)) < 0) {
+		vmm_vm_free(vm);
+		return rc;
+	}
+	*out = vm;
+	return 0;
+}
+
+int vmm_vm_exists(struct vmm_ctx *ctx, const char *name, bool *exists, struct vmm_error *err)
+{
+	struct vmmi_store st;
+	int rc;
+
+	if ((rc = vmmi_store_load(ctx->paths.store_path, &st, err)) < 0)
+		return rc;
+	*exists = vmmi_store_find(&st, name) != NULL;
+	vmmi_store_release(&st);
+	return 0;
+}
+
+int vmm_vm_list(struct vmm_ctx *ctx, struct vmm_vm ***out, size_t *n, struct vmm_error *err)
+{
+	struct vmmi_store st;
+	int rc;
+
+	if ((rc = vmmi_store_load(ctx->paths.store_path, &st, err)) < 0)
+		return rc;
+	for (size_t i = 0; i < st.n; i++) {
+		struct vmm_error e;
+
+		/* One VM whose state cannot be read does not hide the others. */
+		if (live_state(ctx, st.vms[i], &e) < 0)
+			vmm_warn(MOD, "VM '%s': %s", st.vms[i]->name, e.message);
+	}
+	*out = st.vms; /* already sorted by name */
+	*n = st.n;
+	st.vms = NULL;
+	st.n = 0;
+	vmmi_store_release(&st);
+	return 0;
+}
+
+int vmm_vm_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
+		    struct vmm_error *err)
+{
+	const struct vmm_backend_ops *be = vmmi_backend_for(vm->backend, err);
+
+	if (!be)
+		return -(int)VMM_E_BACKEND;
+	return be->guest_ip(ctx, vm, ip, err);
+}
+
+int vmm_vm_console_endpoint(struct vmm_ctx *ctx, const struct vmm_vm *vm,
+			    struct vmm_console_endpoint *out, struct vmm_error *err)
+{
+	const struct vmm_backend_ops *be = vmmi_backend_for(vm->backend, err);
+
+	memset(out, 0, sizeof(*out));
+	if (!be)
+		return -(int)VMM_E_BACKEND;
+	return be->console_endpoint(ctx, vm, out, err);
+}
+
+void vmm_console_endpoint_release(struct vmm_console_endpoint *ep)
+{
+	if (!ep)
+		return;
+	free(ep->path);
+	ep->path = NULL;
+	ep->kind = VMM_CONSOLE_NONE;
+}

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/* vmctl create: register a new VM, prepare its resources, optionally start it. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum {
+	OPT_NAME = 256,
+	OPT_IMAGE,
+	OPT_VCPUS,
+	OPT_MEMORY,
+	OPT_DISK,
+	OPT_BRIDGE,
+	OPT_CLOUD_INIT,
+	OPT_SSH_KEY,
+	OPT_START,
+};
+
+static const struct option longopts[] = {
+	{"name", required_argument, NULL, OPT_NAME},
+	{"image", required_argument, NULL, OPT_IMAGE},
+	{"vcpus", required_argument, NULL, OPT_VCPUS},
+	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"disk", required_argument, NULL, OPT_DISK},
+	{"bridge", required_argument, NULL, OPT_BRIDGE},
+	{"cloud-init", required_argument, NULL, OPT_CLOUD_INIT},
+	{"ssh-key", required_argument, NULL, OPT_SSH_KEY},
+	{"start", no_argument, NULL, OPT_START},
+	{0},
+};
+
+/* Read a small text file the user named on the command line. */
+static char *slurp(const char *opt, const char *path, size_t *len_out)
+{
+	FILE *f = fopen(path, "rb");
+	char *data = NULL;
+	size_t len = 0, cap = 0, n;
+
+	if (!f) {
+		fprintf(stderr, "error[vm_manager::io]: cannot open %s file '%s': %s\n"
+				"help: check the path given to %s\n",
+			opt, path, strerror(errno), opt);
+		return NULL;
+	}
+	do {
+		if (cap - len < 4096) {
+			char *p = realloc(data, cap + 65536);
+
+			if (!p) {
+				free(data);
+				fclose(f);
+				fprintf(stderr, "error[vm_manager::out_of_memory]: out of memory\n");
+				return NULL;
+			}
+			data = p;
+			cap += 65536;
+		}
+		n = fread(data + len, 1, cap - len - 1, f);
+		len += n;
+	} while (n > 0);
+	fclose(f);
+	data[len] = '\0';
+	if (len_out)
+		*len_out = len;
+	return data;
+}
+
+static int run(const struct cli_command *cmd, int argc, char **argv)
+{
+	struct vmm_vm_spec spec;
+	struct vmm_cloud_init ci = {0};
+	const char *cloud_init_path = NULL, *ssh_key_path = NULL;
+	enum vmm_backend_tag backend;
+	struct vmm_ctx *ctx = NULL;
+	struct vmm_vm *vm = NULL;
+	struct vmm_error err;
+	bool start = false;
+	int c, rc = CLI_EXIT_ERROR;
+
+	vmm_vm_spec_init(&spec);
+	while ((c = cli_getopt(cmd, argc, argv, "", longopts)) != -1) {
+		switch (c) {
+		case OPT_NAME:
+			spec.name = optarg;
+			break;
+		case OPT_IMAGE:
+			spec.image_path = optarg;
+			break;
+		case OPT_VCPUS:
+			spec.vcpus = (unsigned)cli_parse_u64(cmd, "--vcpus", optarg, 1, 255);
+			break;
+		case OPT_MEMORY:
+			spec.memory_mb = cli_parse_u64(cmd, "--memory", optarg, 1, 16u << 20);
+			break;
+		case OPT_DISK:
+			spec.disk_gb = (unsigned)cli_parse_u64(cmd, "--disk", optarg, 1, 65536);
+			break;
+		case OPT_BRIDGE:
+			if (!*optarg)
+				return cli_usage_error(cmd, "--bridge needs a bridge name");
+			spec.network.type = VMM_NET_TAP;
+			spec.network.bridge = optarg;
+			break;
+		case OPT_CLOUD_INIT:
+			cloud_init_path = optarg;
+			break;
+		case OPT_SSH_KEY:
+			ssh_key_path = optarg;
+			break;
+		case OPT_START:
+			start = true;
+			break;
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!spec.name)
+		return cli_usage_error(cmd, "--name is required");
+	if (!spec.image_path)
+		return cli_usage_error(cmd, "--image is required");
+	if (cloud_init_path && ssh_key_path)
+		return cli_usage_error(cmd, "--cloud-init and --ssh-key cannot be combined: raw "
+					    "user-data must set up SSH access itself");
+	if (vmm_vm_name_validate(spec.name, &err) < 0)
+		return cli_error(&err);
+	if (cli_backend_from_env(&backend) < 0)
+		return CLI_EXIT_ERROR;
+
+	/* Every VM gets a cloud-init seed: vmctl's own cloud-config (with a
+	 * generated key unless --ssh-key names one), or the user's raw
+	 * user-data. */
+	spec.cloud_init = &ci;
+	if (cloud_init_path && !(ci.user_data = slurp("--cloud-init", cloud_init_path,
+						      &ci.user_data_len)))
+		goto out;
+	if (ssh_key_path && !(ci.ssh_pubkey = slurp("--ssh-key", ssh_key_path, NULL)))
+		goto out;
+	if (ci.ssh_pubkey)
+		ci.ssh_pubkey[strcspn(ci.ssh_pubkey, "\r\n")] = '\0';
+
+	if (!(ctx = cli_ctx_open()))
+		goto out;
+	if (vmm_vm_create(ctx, &spec, backend, &vm, &err) < 0) {
+		rc = cli_error(&err);
+		goto out;
+	}
+	printf("Created VM '%s' (%s backend)\n", vm->name, vmm_backend_name(vm->backend));
+	if (start) {
+		vmm_vm_free(vm);
+		vm = NULL;
+		if (vmm_vm_start(ctx, spec.name, &vm, &err) < 0) {
+			rc = cli_error(&err);
+			goto out;
+		}
+		printf("Started VM '%s'", vm->name);
+		if (vm->ssh_host_port)
+			printf(" (SSH on 127.0.0.1:%u)", vm->ssh_host_port);
+		printf("\n");
+	}
+	rc = CLI_EXIT_OK;
+out:
+	free(ci.user_data);
+	free(ci.ssh_pubkey);
+	vmm_vm_free(vm);
+	vmm_ctx_free(ctx);
+	return rc;
+}
+
+const struct cli_command cmd_create = {
+	.name = "create",
+	.summary = "Create a new VM and optionally start it",
+	.usage = "  vmctl create --name NAME --image PATH [OPTIONS]",
+	.help = "Registers a VM, makes a copy-on-write overlay of the image and a cloud-init\n"
+		"seed (with a generated SSH key unless --ssh-key or --cloud-init is given).\n"
+		"\n"
+		"Options:\n"
+		"      --name NAME         VM name (required): letters, digits, '.', '_', '-'\n"
+		"      --image PATH        Local disk image to base the VM on (required)\n"
+		"      --vcpus N           Number of virtual CPUs (default: 1)\n"
+		"      --memory MB         Memory in MB (default: 1024)\n"
+		"      --disk GB           Grow the VM's disk to GB gigabytes\n"
+		"      --bridge NAME       Use TAP networking on this bridge (default: user)\n"
+		"      --cloud-init FILE   Raw cloud-init user-data to pass to the guest\n"
+		"      --ssh-key FILE      SSH public key to authorize for the VM's user\n"
+		"      --start             Start the VM after creating it\n",
+	.run = run,
+};

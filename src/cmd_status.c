@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/* vmctl status: everything known about one VM. */
+#include "cli.h"
+#include "vmjson.h"
+
+enum { OPT_JSON = 256 };
+
+static const struct option longopts[] = {
+	{"json", no_argument, NULL, OPT_JSON},
+	{0},
+};
+
+static void field(const char *key, const char *value)
+{
+	printf("%-12s %s\n", key, value && *value ? value : "-");
+}
+
+static void print_status(const struct vmm_vm *vm)
+{
+	char buf[128];
+
+	field("Name:", vm->name);
+	field("ID:", vm->id);
+	field("Backend:", vmm_backend_name(vm->backend));
+	field("State:", vmm_vm_state_name(vm->state));
+	snprintf(buf, sizeof(buf), "%u", vm->vcpus);
+	field("vCPUs:", buf);
+	snprintf(buf, sizeof(buf), "%llu MB", (unsigned long long)vm->memory_mb);
+	field("Memory:", buf);
+	if (vm->disk_gb)
+		snprintf(buf, sizeof(buf), "%u GB", vm->disk_gb);
+	else
+		snprintf(buf, sizeof(buf), "as base image");
+	field("Disk:", buf);
+	if (vm->network.type == VMM_NET_TAP)
+		snprintf(buf, sizeof(buf), "tap (bridge %s)", vm->network.bridge ? vm->network.bridge : "br0");
+	else if (vm->network.type == VMM_NET_VNIC)
+		snprintf(buf, sizeof(buf), "vnic (%s)", vm->network.vnic ? vm->network.vnic : "?");
+	else
+		snprintf(buf, sizeof(buf), "%s", vmm_net_type_name(vm->network.type));
+	field("Network:", buf);
+	field("Image:", vm->image_url ? vm->image_url : vm->image_path);
+	field("Work dir:", vm->work_dir);
+	field("Overlay:", vm->overlay_path);
+	field("Seed ISO:", vm->seed_iso_path);
+	if (vm->pid)
+		snprintf(buf, sizeof(buf), "%ld", (long)vm->pid);
+	field("PID:", vm->pid ? buf : NULL);
+	field("VNC:", vm->vnc_addr);
+	if (vm->ssh_host_port)
+		snprintf(buf, sizeof(buf), "%u (127.0.0.1)", vm->ssh_host_port);
+	field("SSH port:", vm->ssh_host_port ? buf : NULL);
+	field("SSH user:", vm->ssh_user);
+	field("SSH key:", vm->ssh_key_path);
+	field("MAC:", vm->mac_addr);
+	field("Created:", vm->created_at);
+}
+
+static int run(const struct cli_command *cmd, int argc, char **argv)
+{
+	struct vmm_ctx *ctx;
+	struct vmm_vm *vm = NULL;
+	struct vmm_error err;
+	bool json = false;
+	const char *name;
+	int c, rc = CLI_EXIT_OK;
+
+	while ((c = cli_getopt(cmd, argc, argv, "", longopts)) != -1)
+		if (c == OPT_JSON)
+			json = true;
+	name = cli_one_operand(cmd, argc, argv, "VM name");
+	if (!(ctx = cli_ctx_open()))
+		return CLI_EXIT_ERROR;
+	if (vmm_vm_lookup(ctx, name, &vm, &err) < 0) {
+		rc = cli_error(&err);
+	} else if (json) {
+		json_t *o = cli_vm_json(vm);
+
+		cli_print_json(o);
+		json_decref(o);
+	} else {
+		print_status(vm);
+	}
+	vmm_vm_free(vm);
+	vmm_ctx_free(ctx);
+	return rc;
+}
+
+const struct cli_command cmd_status = {
+	.name = "status",
+	.summary = "Show detailed status of a VM",
+	.usage = "  vmctl status [--json] NAME",
+	.help = "Shows name, ID, backend, live state, resources, network, paths, PID, VNC\n"
+		"address, SSH port and user, and MAC address.\n"
+		"\n"
+		"Options:\n"
+		"      --json              Print a JSON object for scripts\n",
+	.run = run,
+};
