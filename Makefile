@@ -31,10 +31,16 @@ check-asan: $(ASAN_BUILD)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C $(ASAN_BUILD) --print-errorlogs
 
+# pytest suites: the real binary (tests/cli: noop backend; tests/e2e: real
+# QEMU, sshd and HTTP servers on 127.0.0.1).
+check-py: build
+	VMCTL_BIN=$(CURDIR)/$(BUILD)/src/vmctl $(PYTEST) -q tests/cli tests/e2e
+
 check: deps
 	$(MAKE) build
 	$(MAKE) check-unit
 	$(MAKE) check-asan
+	$(MAKE) check-py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

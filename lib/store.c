@@ -342,12 +342,13 @@ int vmmi_store_parse(const char *file, const char *data, size_t len, struct vmmi
 					     "%s: \"version\" must be a positive integer", file);
 		}
 		if (json_integer_value(ver) > VMMI_STORE_VERSION) {
+			long long found = (long long)json_integer_value(ver);
+
 			json_decref(root);
 			return vmm_error_set(err, VMM_E_STORE_VERSION, 0, NULL,
 					     "%s has format version %lld; this vmctl reads up to "
 					     "version %d",
-					     file, (long long)json_integer_value(ver),
-					     VMMI_STORE_VERSION);
+					     file, found, VMMI_STORE_VERSION);
 		}
 		vms = json_incref(json_object_get(root, "vms"));
 		json_object_del(root, "vms");

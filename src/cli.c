@@ -57,9 +57,14 @@ int cli_getopt(const struct cli_command *cmd, int argc, char **argv, const char 
 	size_t n = 0;
 	int c, longidx = -1;
 
-	/* '+': stop at the first operand, so `vmctl ssh vm -- cmd -x` works;
-	 * ':': report a missing argument as ':'. */
-	snprintf(opts, sizeof(opts), "+:h%s", shortopts ? shortopts : "");
+	/* Options may follow operands (`vmctl stop vm --timeout 60`). A
+	 * command whose operands end in a command of their own starts
+	 * shortopts with '+' to stop at the first operand. ':' reports a
+	 * missing option value as ':'. */
+	if (shortopts && shortopts[0] == '+')
+		snprintf(opts, sizeof(opts), "+:h%s", shortopts + 1);
+	else
+		snprintf(opts, sizeof(opts), ":h%s", shortopts ? shortopts : "");
 	if (longopts)
 		for (; longopts[n].name && n < sizeof(lo) / sizeof(lo[0]) - 2; n++)
 			lo[n] = longopts[n];

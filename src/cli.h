@@ -45,8 +45,9 @@ void cli_print_help(const struct cli_command *cmd, FILE *f);
  * getopt_long for a subcommand: handles -h/--help (help to stdout, exit 0)
  * and unknown options or missing arguments (message and usage to stderr,
  * exit 2). Returns the option like getopt_long, -1 at the end. Call with
- * optind reset by cli_getopt_reset() first. The shortopts string must begin
- * with '+' (stop at the first operand) or ':'-less; "h" is added for you.
+ * optind reset by cli_getopt_reset() first (main does). Options may follow
+ * operands unless shortopts begins with '+' (stop at the first operand).
+ * Do not put ':' first or 'h' in shortopts: they are added for you.
  */
 void cli_getopt_reset(void);
 int cli_getopt(const struct cli_command *cmd, int argc, char **argv, const char *shortopts,
