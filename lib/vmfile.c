@@ -1,0 +1,1179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VMFile schema on top of the KDL document model: every node, its
+ * arguments, properties and children are checked, and every problem is
+ * recorded as a diagnostic at its source span; validation goes on after an
+ * error so one run reports all of them. The result is built while
+ * checking and thrown away if anything was wrong.
+ */
+#include "vmfile_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vmm/kdl.h"
+#include "vmm/log.h"
+#include "vmm/suggest.h"
+
+#define MOD "vmfile"
+
+struct ctx {
+	struct vmm_diags *diags;
+	const char *base_dir;
+	unsigned flags;
+	size_t nerr;
+};
+
+/* ---- messages -------------------------------------------------------- */
+
+static struct vmm_span sp(const struct vmm_kdl_span *k)
+{
+	struct vmm_span s = {k->offset, k->length, k->line, k->column};
+
+	return s;
+}
+
+/* Cover from the start of a to the end of b. */
+static struct vmm_span sp_join(const struct vmm_kdl_span *a, const struct vmm_kdl_span *b)
+{
+	struct vmm_span s = sp(a);
+
+	if (b->offset + b->length > a->offset)
+		s.length = b->offset + b->length - a->offset;
+	return s;
+}
+
+static struct vmm_diag *verr(struct ctx *c, struct vmm_span span, const char *hint,
+			     const char *fmt, va_list ap)
+{
+	char *msg = NULL;
+	struct vmm_diag *g;
+
+	c->nerr++;
+	if (vasprintf(&msg, fmt, ap) < 0) {
+		c->diags->oom = true;
+		return NULL;
+	}
+	g = vmm_diags_add(c->diags, VMM_E_VMFILE_VALIDATION, span, hint, "%s", msg);
+	free(msg);
+	return g;
+}
+
+static struct vmm_diag *error_at(struct ctx *c, const struct vmm_kdl_span *k, const char *hint,
+				 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static struct vmm_diag *error_at(struct ctx *c, const struct vmm_kdl_span *k, const char *hint,
+				 const char *fmt, ...)
+{
+	struct vmm_diag *g;
+	va_list ap;
+
+	va_start(ap, fmt);
+	g = verr(c, sp(k), hint, fmt, ap);
+	va_end(ap);
+	return g;
+}
+
+static struct vmm_diag *error_span(struct ctx *c, struct vmm_span span, const char *hint,
+				   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static struct vmm_diag *error_span(struct ctx *c, struct vmm_span span, const char *hint,
+				   const char *fmt, ...)
+{
+	struct vmm_diag *g;
+	va_list ap;
+
+	va_start(ap, fmt);
+	g = verr(c, span, hint, fmt, ap);
+	va_end(ap);
+	return g;
+}
+
+static void related(struct ctx *c, struct vmm_diag *g, const struct vmm_kdl_span *k,
+		    const char *label)
+{
+	vmm_diag_set_related(c->diags, g, sp(k), label);
+}
+
+/*
+ * A name or value made safe and short for a one-line message: control
+ * characters, backslashes and backticks escaped, at most ~60 characters.
+ */
+static const char *show(char *buf, size_t size, const char *s, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 8 < size; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (i >= 60) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (ch < 0x20 || ch == 0x7f)
+			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", ch);
+		else if (ch == '`' || ch == '\\')
+			o += (size_t)snprintf(buf + o, size - o, "\\%c", ch);
+		else
+			buf[o++] = (char)ch;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+#define SHOWBUF 256
+
+/* "a string `"big"`", "an integer `4`", "a boolean `#true`", "#null": the
+ * value's kind and its text as written in the VMFile. */
+static char *describe_value(struct ctx *c, const struct vmm_kdl_value *v)
+{
+	const char *kind = vmm_kdl_value_kind(v);
+	char buf[SHOWBUF];
+	const char *text = c->diags->source;
+
+	if (strcmp(kind, "null") == 0)
+		return strdup("#null");
+	if (!text || v->span.offset + v->span.length > c->diags->source_len)
+		return vmmi_asprintf("a %s", kind);
+	show(buf, sizeof(buf), text + v->span.offset, v->span.length);
+	return vmmi_asprintf("%s %s `%s`", kind[0] == 'i' ? "an" : "a", kind, buf);
+}
+
+/* ---- the schema ------------------------------------------------------ */
+
+struct field {
+	const char *name;
+	const char *unit;    /* for range errors: " MB", or "" */
+	const char *expects; /* "an integer (number of virtual CPUs)" */
+	const char *example; /* "vcpus 2" */
+};
+
+static const struct field fields[] = {
+	{"vm", "", "a string (the VM name)", "vm \"web\" { image \"disk.qcow2\" }"},
+	{"image", "", "a string (path to a local disk image)", "image \"images/base.qcow2\""},
+	{"image-url", "", "a string (URL of a disk image)",
+	 "image-url \"https://example.com/image.qcow2\""},
+	{"vcpus", "", "an integer (number of virtual CPUs)", "vcpus 2"},
+	{"memory", " (MB)", "an integer (memory in MB)", "memory 2048"},
+	{"disk", " (GB)", "an integer (disk size in GB)", "disk 20"},
+	{"network", "", "a string (\"user\", \"tap\", \"vnic\" or \"none\")", "network \"user\""},
+	{"bridge", "", "a string (bridge interface name)", "bridge \"br0\""},
+	{"name", "", "a string (VNIC link name)", "name \"vnic0\""},
+	{"cloud-init", "", "a block", "cloud-init { hostname \"web\" }"},
+	{"hostname", "", "a string (host name)", "hostname \"web\""},
+	{"ssh-key", "", "a string (path to an SSH public key file)",
+	 "ssh-key \"~/.ssh/id_ed25519.pub\""},
+	{"user-data", "", "a string (path to a cloud-config file)", "user-data \"cloud-config.yaml\""},
+	{"ssh", "", "a block", "ssh { user \"ubuntu\" }"},
+	{"user", "", "a string (SSH user name)", "user \"ubuntu\""},
+	{"private-key", "", "a string (path to an SSH private key file)",
+	 "private-key \"~/.ssh/id_ed25519\""},
+	{"provision", "", "a string (\"shell\" or \"file\")", "provision \"shell\" { inline \"uptime\" }"},
+	{"inline", "", "a string (a shell command)", "inline \"sudo apt-get update\""},
+	{"script", "", "a string (path to a local script)", "script \"scripts/setup.sh\""},
+	{"source", "", "a string (path to a local file)", "source \"config/app.conf\""},
+	{"destination", "", "a string (absolute path on the guest)",
+	 "destination \"/etc/app/app.conf\""},
+	{"sha256", "", "a string (64 hexadecimal digits)", "sha256=\"<64 hex digits>\""},
+};
+
+static const struct field *field_of(const char *name)
+{
+	for (size_t i = 0; i < VMMI_ARRAY_SIZE(fields); i++)
+		if (strcmp(fields[i].name, name) == 0)
+			return &fields[i];
+	return NULL;
+}
+
+static const char *expects_of(const char *name)
+{
+	const struct field *f = field_of(name);
+
+	return f ? f->expects : "a value";
+}
+
+/* "write it like `vcpus 2`" */
+static char *example_hint(const char *name)
+{
+	const struct field *f = field_of(name);
+
+	return f ? vmmi_asprintf("for example: `%s`", f->example) : NULL;
+}
+
+static const char *const top_nodes[] = {"vm", NULL};
+static const char *const vm_nodes[] = {"image",      "image-url", "vcpus",
+				       "memory",     "disk",      "network",
+				       "cloud-init", "ssh",       "provision",
+				       NULL};
+static const char *const cloud_init_nodes[] = {"hostname", "ssh-key", "user-data", NULL};
+static const char *const ssh_nodes[] = {"user", "private-key", NULL};
+static const char *const shell_nodes[] = {"inline", "script", NULL};
+static const char *const file_nodes[] = {"source", "destination", NULL};
+static const char *const tap_nodes[] = {"bridge", NULL};
+static const char *const vnic_nodes[] = {"name", NULL};
+static const char *const no_names[] = {NULL};
+static const char *const net_types[] = {"user", "tap", "vnic", "none", NULL};
+static const char *const prov_types[] = {"shell", "file", NULL};
+static const char *const url_props[] = {"sha256", NULL};
+
+static bool in_list(const char *name, const char *const *list)
+{
+	for (; *list; list++)
+		if (strcmp(name, *list) == 0)
+			return true;
+	return false;
+}
+
+static char *join_list(const char *const *list)
+{
+	struct vmmi_buf b;
+
+	vmmi_buf_init(&b);
+	for (size_t i = 0; list[i]; i++)
+		if (vmmi_buf_printf(&b, "%s`%s`", i == 0 ? "" : list[i + 1] ? ", " : " or ",
+				    list[i]) < 0) {
+			vmmi_buf_release(&b);
+			return NULL;
+		}
+	return vmmi_buf_steal(&b);
+}
+
+/* An unknown node or property name: suggest the nearest allowed one. */
+static void unknown_name(struct ctx *c, const struct vmm_kdl_span *where, const char *what,
+			 const char *name, size_t len, const char *context,
+			 const char *const *allowed, const char *fallback_hint)
+{
+	char buf[SHOWBUF];
+	const char *guess = memchr(name, '\0', len) ? NULL : vmm_suggest(name, allowed);
+	char *hint = NULL, *list = NULL;
+
+	if (!guess && !memchr(name, '\0', len)) {
+		/* "username" -> "user": a known name the word starts with. */
+		for (const char *const *a = allowed; *a; a++)
+			if (strlen(*a) >= 3 && strncmp(name, *a, strlen(*a)) == 0)
+				guess = *a;
+	}
+	if (guess) {
+		hint = vmmi_asprintf("did you mean `%s`?", guess);
+	} else if (fallback_hint) {
+		hint = strdup(fallback_hint);
+	} else if (allowed[0]) {
+		list = join_list(allowed);
+		hint = vmmi_asprintf("%s %s", allowed[1] ? "expected one of" : "expected",
+				     list ? list : "");
+	}
+	error_at(c, where, hint, "unknown %s `%s`%s%s", what, show(buf, sizeof(buf), name, len),
+		 context ? (strcmp(what, "property") == 0 ? " on " : " in ") : "",
+		 context ? context : "");
+	free(hint);
+	free(list);
+}
+
+/*
+ * The common shape of a node: nargs_max arguments at most (and at least
+ * nargs_min), the properties in props, and a children block only if
+ * children_ok. Reports every violation; returns false if the node's own
+ * arguments cannot be used.
+ */
+static bool check_shape(struct ctx *c, const struct vmm_kdl_node *n, size_t nargs_min,
+			size_t nargs_max, const char *const *props, bool children_ok)
+{
+	const char *name = n->name;
+	bool ok = true;
+
+	if (n->nargs < nargs_min) {
+		char *hint = example_hint(name);
+
+		error_at(c, &n->name_span, hint, "`%s` needs %s", name, expects_of(name));
+		free(hint);
+		ok = false;
+	} else if (n->nargs > nargs_max) {
+		const struct vmm_kdl_value *first = &n->args[nargs_max];
+		const struct vmm_kdl_value *last = &n->args[n->nargs - 1];
+		char *hint = example_hint(name);
+
+		if (nargs_max == 0)
+			error_span(c, sp_join(&first->span, &last->span), hint,
+				   "`%s` takes no arguments, got %zu", name, n->nargs);
+		else
+			error_span(c, sp_join(&first->span, &last->span), hint,
+				   "`%s` takes one value, got %zu", name, n->nargs);
+		free(hint);
+	}
+	for (size_t i = 0; i < n->nprops; i++) {
+		const struct vmm_kdl_prop *p = &n->props[i];
+		char ctxbuf[96];
+		char *hint = NULL;
+
+		if (in_list(p->key, props) && !memchr(p->key, '\0', p->key_len))
+			continue;
+		snprintf(ctxbuf, sizeof(ctxbuf), "`%s`", name);
+		if (!props[0])
+			hint = vmmi_asprintf("`%s` takes no properties", name);
+		unknown_name(c, &p->key_span, "property", p->key, p->key_len, ctxbuf, props, hint);
+		free(hint);
+	}
+	if (n->has_children && !children_ok) {
+		char *hint = example_hint(name);
+
+		error_at(c, &n->children_span, hint, "`%s` takes no children block", name);
+		free(hint);
+	}
+	return ok;
+}
+
+/* The string value of v (a node argument or property) for node name. */
+static const char *get_string(struct ctx *c, const char *name, const struct vmm_kdl_value *v,
+			      bool allow_empty)
+{
+	const char *s;
+	char *hint;
+
+	if (v->type != VMM_KDL_STRING) {
+		char *desc = describe_value(c, v);
+
+		hint = example_hint(name);
+		error_at(c, &v->span, hint, "`%s` expects %s, got %s", name, expects_of(name),
+			 desc ? desc : "another type");
+		free(desc);
+		free(hint);
+		return NULL;
+	}
+	s = vmm_kdl_value_str(v);
+	if (!s) {
+		error_at(c, &v->span, "remove the \\u{0} escape from the string",
+			 "`%s` must not contain a NUL character", name);
+		return NULL;
+	}
+	if (!allow_empty && !*s) {
+		hint = example_hint(name);
+		error_at(c, &v->span, hint, "`%s` must not be empty", name);
+		free(hint);
+		return NULL;
+	}
+	return s;
+}
+
+/* An integer value in [min, max]. */
+static bool get_uint(struct ctx *c, const char *name, const struct vmm_kdl_value *v,
+		     uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *hint = example_hint(name);
+	bool ok = false;
+
+	if (v->type != VMM_KDL_NUMBER || v->num.kind != VMM_KDL_NUM_INT) {
+		char *desc = describe_value(c, v);
+
+		error_at(c, &v->span, hint, "`%s` expects %s, got %s", name, expects_of(name),
+			 desc ? desc : "another type");
+		free(desc);
+	} else if (v->num.overflow || v->num.i < 0 || (uint64_t)v->num.i < min ||
+		   (uint64_t)v->num.i > max) {
+		char buf[SHOWBUF];
+
+		const struct field *f = field_of(name);
+
+		error_at(c, &v->span, hint, "`%s` must be between %" PRIu64 " and %" PRIu64
+			 "%s, got %s", name, min, max, f ? f->unit : "",
+			 show(buf, sizeof(buf), v->num.text, strlen(v->num.text)));
+	} else {
+		*out = (uint64_t)v->num.i;
+		ok = true;
+	}
+	free(hint);
+	return ok;
+}
+
+static char *xstrdup(struct ctx *c, const char *s)
+{
+	char *r = strdup(s);
+
+	if (!r)
+		c->diags->oom = true;
+	return r;
+}
+
+/* Resolve a local path setting and check that the file exists. */
+static void get_path(struct ctx *c, const char *name, const struct vmm_kdl_value *v,
+		     struct vmm_vmfile_path *out)
+{
+	const char *s = get_string(c, name, v, false);
+	char buf[SHOWBUF];
+	struct stat st;
+
+	if (!s)
+		return;
+	free(out->raw);
+	free(out->path);
+	out->raw = xstrdup(c, s);
+	out->path = vmm_vmfile_resolve_path(s, c->base_dir);
+	out->span = sp(&v->span);
+	if (!out->raw || !out->path) {
+		c->diags->oom = true;
+		return;
+	}
+	if (c->flags & VMM_VMFILE_NO_FS_CHECKS)
+		return;
+	show(buf, sizeof(buf), s, strlen(s));
+	if (stat(out->path, &st) < 0) {
+		char *hint;
+
+		if (s[0] == '/')
+			hint = strdup("check the path");
+		else if (s[0] == '~')
+			hint = vmmi_asprintf("it resolves to %s (`~` is the home directory)",
+					     out->path);
+		else
+			hint = vmmi_asprintf("it resolves to %s (paths are relative to the "
+					     "VMFile's directory)",
+					     out->path);
+
+		if (errno == ENOENT || errno == ENOTDIR)
+			error_at(c, &v->span, hint, "%s file `%s` does not exist", name, buf);
+		else
+			error_at(c, &v->span, hint, "%s file `%s` cannot be accessed: %s", name, buf,
+				 strerror(errno));
+		free(hint);
+	} else if (S_ISDIR(st.st_mode)) {
+		char *hint = vmmi_asprintf("it resolves to %s; name a file inside it", out->path);
+
+		error_at(c, &v->span, hint, "%s `%s` is a directory, not a file", name, buf);
+		free(hint);
+	} else if (access(out->path, R_OK) < 0) {
+		char *hint = vmmi_asprintf("check the permissions of %s", out->path);
+
+		error_at(c, &v->span, hint, "%s file `%s` is not readable: %s", name, buf,
+			 strerror(errno));
+		free(hint);
+	}
+}
+
+/* A network interface / link name: it ends up in QEMU's option syntax,
+ * where ',' and '=' have meaning, so only a safe set is allowed. */
+static void check_ifname(struct ctx *c, const char *what, const char *s,
+			 const struct vmm_kdl_value *v, size_t maxlen)
+{
+	size_t len = strlen(s);
+	char buf[SHOWBUF];
+	char hint[160];
+	bool ok = len >= 1 && len <= maxlen && s[0] != '-' && strcmp(s, ".") != 0 &&
+		  strcmp(s, "..") != 0;
+
+	for (size_t i = 0; ok && i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		     (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-';
+	}
+	if (ok)
+		return;
+	snprintf(hint, sizeof(hint),
+		 "use 1-%zu letters, digits, '_', '.' or '-', not starting with '-'", maxlen);
+	error_at(c, &v->span, hint, "invalid %s name `%s`", what, show(buf, sizeof(buf), s, len));
+}
+
+/* RFC 1123 host name: dot-separated labels of letters, digits and '-'. */
+static void check_hostname(struct ctx *c, const char *s, const struct vmm_kdl_value *v)
+{
+	size_t len = strlen(s), label = 0;
+	char buf[SHOWBUF];
+	bool ok = len >= 1 && len <= 253;
+
+	for (size_t i = 0; ok && i <= len; i++) {
+		char ch = s[i];
+
+		if (ch == '.' || ch == '\0') {
+			ok = label >= 1 && label <= 63 && s[i - 1] != '-';
+			label = 0;
+		} else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			   (ch >= '0' && ch <= '9') || ch == '-') {
+			ok = !(ch == '-' && label == 0);
+			label++;
+		} else {
+			ok = false;
+		}
+	}
+	if (!ok)
+		error_at(c, &v->span,
+			 "use letters, digits and '-' in dot-separated labels of at most 63 "
+			 "characters, not starting or ending with '-'",
+			 "invalid hostname `%s`", show(buf, sizeof(buf), s, len));
+}
+
+static void check_username(struct ctx *c, const char *s, const struct vmm_kdl_value *v)
+{
+	size_t len = strlen(s);
+	char buf[SHOWBUF];
+	bool ok = len >= 1 && len <= 32 && s[0] != '-';
+
+	for (size_t i = 0; ok && i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		     (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-';
+	}
+	if (!ok)
+		error_at(c, &v->span,
+			 "use 1-32 letters, digits, '_', '.' or '-', not starting with '-'",
+			 "invalid SSH user name `%s`", show(buf, sizeof(buf), s, len));
+}
+
+/* NULL if u is a usable image URL, else why not. */
+static const char *url_problem(const char *u)
+{
+	static const char *const schemes[] = {"http://", "https://", "file://"};
+	size_t skip = 0;
+
+	for (size_t i = 0; i < VMMI_ARRAY_SIZE(schemes); i++)
+		if (strncasecmp(u, schemes[i], strlen(schemes[i])) == 0)
+			skip = strlen(schemes[i]);
+	if (skip == 0)
+		return "must be an http://, https:// or file:// URL";
+	if (u[skip] == '\0')
+		return "has nothing after the scheme";
+	for (const unsigned char *p = (const unsigned char *)u; *p; p++) {
+		if (*p == ' ')
+			return "contains a space (write it as %20)";
+		if (*p < 0x20 || *p == 0x7f)
+			return "contains a control character";
+	}
+	return NULL;
+}
+
+/*
+ * Singleton settings: the first node of each name seen in a block, to
+ * report a repeated one with a pointer back to the first.
+ */
+struct seen {
+	const struct vmm_kdl_node *nodes[16];
+	const char *names[16];
+	size_t n;
+};
+
+/* Whether n is the first of its name in this block; reports it if not. */
+static bool first_of(struct ctx *c, struct seen *s, const struct vmm_kdl_node *n,
+		     const char *block)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		if (strcmp(s->names[i], n->name) == 0) {
+			struct vmm_diag *g;
+
+			g = error_at(c, &n->name_span, "remove one of them",
+				     "`%s` is set more than once in %s", n->name, block);
+			related(c, g, &s->nodes[i]->name_span, "first set here");
+			return false;
+		}
+	}
+	if (s->n < VMMI_ARRAY_SIZE(s->nodes)) {
+		s->nodes[s->n] = n;
+		s->names[s->n] = n->name;
+		s->n++;
+	}
+	return true;
+}
+
+/* ---- blocks ---------------------------------------------------------- */
+
+static void parse_network(struct ctx *c, const struct vmm_kdl_node *n,
+			  struct vmm_vmfile_network *net)
+{
+	static const char *const props_all[] = {"bridge", "name", NULL};
+	const struct vmm_kdl_value *v;
+	const struct vmm_kdl_prop *pb, *pn;
+	const char *type;
+	const char *const *kids = no_names;
+	const char *value_key = NULL; /* "bridge" / "name" */
+	const struct vmm_kdl_value *val = NULL;
+	const struct vmm_kdl_node *val_node = NULL;
+
+	net->span = sp(&n->span);
+	if (!check_shape(c, n, 1, 1, props_all, true))
+		return;
+	v = &n->args[0];
+	type = get_string(c, "network", v, false);
+	if (!type)
+		return;
+	if (vmm_net_type_parse(type, &net->type) < 0 || !in_list(type, net_types)) {
+		unknown_name(c, &v->span, "network type", type, strlen(type), NULL, net_types,
+			     NULL);
+		return;
+	}
+	if (net->type == VMM_NET_TAP) {
+		kids = tap_nodes;
+		value_key = "bridge";
+	} else if (net->type == VMM_NET_VNIC) {
+		kids = vnic_nodes;
+		value_key = "name";
+	}
+	pb = vmm_kdl_node_prop(n, "bridge");
+	pn = vmm_kdl_node_prop(n, "name");
+	if (pb && net->type != VMM_NET_TAP)
+		error_at(c, &pb->key_span, "`bridge` applies to `network \"tap\"` only",
+			 "`bridge` is not a setting of network \"%s\"", type);
+	if (pn && net->type != VMM_NET_VNIC)
+		error_at(c, &pn->key_span, "`name` applies to `network \"vnic\"` only",
+			 "`name` is not a setting of network \"%s\"", type);
+	if (value_key) {
+		const struct vmm_kdl_prop *p = net->type == VMM_NET_TAP ? pb : pn;
+
+		if (p)
+			val = &p->value;
+	}
+	for (size_t i = 0; i < n->nchildren; i++) {
+		const struct vmm_kdl_node *k = &n->children[i];
+
+		if (!in_list(k->name, kids) || memchr(k->name, '\0', k->name_len)) {
+			char ctxbuf[64];
+			char *hint = NULL;
+
+			snprintf(ctxbuf, sizeof(ctxbuf), "network \"%s\"", type);
+			if (!kids[0])
+				hint = vmmi_asprintf("network \"%s\" takes no settings", type);
+			else if (in_list(k->name, props_all))
+				hint = vmmi_asprintf("`%s` applies to `network \"%s\"` only",
+						     k->name,
+						     strcmp(k->name, "bridge") == 0 ? "tap"
+										     : "vnic");
+			unknown_name(c, &k->name_span, "node", k->name, k->name_len, ctxbuf, kids,
+				     hint);
+			free(hint);
+			continue;
+		}
+		if (!check_shape(c, k, 1, 1, no_names, false))
+			continue;
+		if (val || val_node) {
+			struct vmm_diag *g = error_at(c, &k->name_span, "keep only one of them",
+						      "`%s` is set more than once for network \"%s\"",
+						      k->name, type);
+
+			if (val_node)
+				related(c, g, &val_node->name_span, "first set here");
+			else if (value_key)
+				related(c, g, &vmm_kdl_node_prop(n, value_key)->key_span,
+					"first set here");
+			continue;
+		}
+		val_node = k;
+		val = &k->args[0];
+	}
+	if (net->type == VMM_NET_TAP) {
+		const char *s = val ? get_string(c, "bridge", val, false) : VMM_VMFILE_DEFAULT_BRIDGE;
+
+		if (s && val)
+			check_ifname(c, "bridge", s, val, 15);
+		if (s)
+			net->bridge = xstrdup(c, s);
+	} else if (net->type == VMM_NET_VNIC) {
+		const char *s;
+
+		if (!val) {
+			error_at(c, &v->span, "for example: `network \"vnic\" { name \"vnic0\" }`",
+				 "network \"vnic\" needs the VNIC's `name`");
+			return;
+		}
+		s = get_string(c, "name", val, false);
+		if (s) {
+			check_ifname(c, "VNIC", s, val, 31);
+			net->vnic = xstrdup(c, s);
+		}
+	}
+}
+
+static void parse_cloud_init(struct ctx *c, const struct vmm_kdl_node *n,
+			     struct vmm_vmfile_cloud_init *ci)
+{
+	struct seen seen = {0};
+
+	ci->span = sp(&n->span);
+	check_shape(c, n, 0, 0, no_names, true);
+	for (size_t i = 0; i < n->nchildren; i++) {
+		const struct vmm_kdl_node *k = &n->children[i];
+
+		if (!in_list(k->name, cloud_init_nodes) || memchr(k->name, '\0', k->name_len)) {
+			unknown_name(c, &k->name_span, "node", k->name, k->name_len, "`cloud-init`",
+				     cloud_init_nodes, NULL);
+			continue;
+		}
+		if (!first_of(c, &seen, k, "`cloud-init`"))
+			continue;
+		if (!check_shape(c, k, 1, 1, no_names, false))
+			continue;
+		if (strcmp(k->name, "hostname") == 0) {
+			const char *s = get_string(c, "hostname", &k->args[0], false);
+
+			if (s) {
+				check_hostname(c, s, &k->args[0]);
+				ci->hostname = xstrdup(c, s);
+				ci->hostname_span = sp(&k->args[0].span);
+			}
+		} else if (strcmp(k->name, "ssh-key") == 0) {
+			get_path(c, "ssh-key", &k->args[0], &ci->ssh_key);
+		} else {
+			get_path(c, "user-data", &k->args[0], &ci->user_data);
+		}
+	}
+}
+
+static void parse_ssh(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmfile_ssh *ssh)
+{
+	struct seen seen = {0};
+
+	ssh->span = sp(&n->span);
+	check_shape(c, n, 0, 0, no_names, true);
+	for (size_t i = 0; i < n->nchildren; i++) {
+		const struct vmm_kdl_node *k = &n->children[i];
+
+		if (!in_list(k->name, ssh_nodes) || memchr(k->name, '\0', k->name_len)) {
+			unknown_name(c, &k->name_span, "node", k->name, k->name_len, "`ssh`",
+				     ssh_nodes, NULL);
+			continue;
+		}
+		if (!first_of(c, &seen, k, "`ssh`"))
+			continue;
+		if (!check_shape(c, k, 1, 1, no_names, false))
+			continue;
+		if (strcmp(k->name, "user") == 0) {
+			const char *s = get_string(c, "user", &k->args[0], false);
+
+			if (s) {
+				check_username(c, s, &k->args[0]);
+				free(ssh->user);
+				ssh->user = xstrdup(c, s);
+				ssh->user_span = sp(&k->args[0].span);
+			}
+		} else {
+			get_path(c, "private-key", &k->args[0], &ssh->private_key);
+		}
+	}
+	if (!ssh->user)
+		ssh->user = xstrdup(c, VMM_VMFILE_DEFAULT_SSH_USER);
+}
+
+static void parse_provision(struct ctx *c, const struct vmm_kdl_node *n,
+			    struct vmm_vmfile_provision *pr)
+{
+	const struct vmm_kdl_value *v;
+	const char *type;
+	const char *const *kids;
+	const struct vmm_kdl_node *k_inline = NULL, *k_script = NULL, *k_src = NULL,
+				  *k_dst = NULL;
+	struct seen seen = {0};
+
+	pr->span = sp(&n->span);
+	if (!check_shape(c, n, 1, 1, no_names, true))
+		return;
+	v = &n->args[0];
+	type = get_string(c, "provision", v, false);
+	if (!type)
+		return;
+	if (strcmp(type, "shell") == 0) {
+		pr->kind = VMM_PROVISION_SHELL;
+		kids = shell_nodes;
+	} else if (strcmp(type, "file") == 0) {
+		pr->kind = VMM_PROVISION_FILE;
+		kids = file_nodes;
+	} else {
+		unknown_name(c, &v->span, "provisioner type", type, strlen(type), NULL, prov_types,
+			     NULL);
+		return;
+	}
+	for (size_t i = 0; i < n->nchildren; i++) {
+		const struct vmm_kdl_node *k = &n->children[i];
+		char ctxbuf[64];
+
+		snprintf(ctxbuf, sizeof(ctxbuf), "provision \"%s\"", type);
+		if (!in_list(k->name, kids) || memchr(k->name, '\0', k->name_len)) {
+			const char *const *other = kids == shell_nodes ? file_nodes : shell_nodes;
+			char *hint = NULL;
+
+			if (in_list(k->name, other))
+				hint = vmmi_asprintf(
+					"`%s` belongs to provision \"%s\"; provision \"%s\" takes "
+					"%s",
+					k->name, kids == shell_nodes ? "file" : "shell", type,
+					kids == shell_nodes ? "`inline` or `script`"
+							    : "`source` and `destination`");
+			unknown_name(c, &k->name_span, "node", k->name, k->name_len, ctxbuf, kids,
+				     hint);
+			free(hint);
+			continue;
+		}
+		if (!first_of(c, &seen, k, ctxbuf))
+			continue;
+		if (!check_shape(c, k, 1, 1, no_names, false))
+			continue;
+		if (strcmp(k->name, "inline") == 0) {
+			const char *s = get_string(c, "inline", &k->args[0], false);
+
+			k_inline = k;
+			pr->inline_span = sp(&k->args[0].span);
+			if (s)
+				pr->inline_cmd = xstrdup(c, s);
+		} else if (strcmp(k->name, "script") == 0) {
+			k_script = k;
+			get_path(c, "script", &k->args[0], &pr->script);
+		} else if (strcmp(k->name, "source") == 0) {
+			k_src = k;
+			get_path(c, "source", &k->args[0], &pr->source);
+		} else {
+			const char *s = get_string(c, "destination", &k->args[0], false);
+
+			k_dst = k;
+			pr->destination_span = sp(&k->args[0].span);
+			if (s && s[0] != '/') {
+				char buf[SHOWBUF];
+				char *hint = vmmi_asprintf("for example: `destination \"/%s\"`",
+							   show(buf, sizeof(buf), s, strlen(s)));
+
+				error_at(c, &k->args[0].span, hint,
+					 "`destination` must be an absolute path on the guest, got "
+					 "`%s`",
+					 buf);
+				free(hint);
+			} else if (s) {
+				pr->destination = xstrdup(c, s);
+			}
+		}
+	}
+	if (pr->kind == VMM_PROVISION_SHELL) {
+		if (k_inline && k_script) {
+			const struct vmm_kdl_node *second =
+				k_inline->name_span.offset > k_script->name_span.offset ? k_inline
+											: k_script;
+			const struct vmm_kdl_node *first = second == k_inline ? k_script : k_inline;
+			struct vmm_diag *g = error_at(
+				c, &second->name_span,
+				"a shell provisioner runs either an `inline` command or a `script`; "
+				"split it into two provision blocks",
+				"provision \"shell\" has both `inline` and `script`");
+
+			related(c, g, &first->name_span, "also set here");
+		} else if (!k_inline && !k_script) {
+			error_at(c, &n->name_span,
+				 "add `inline \"COMMAND\"` or `script \"path/to/script.sh\"`",
+				 "provision \"shell\" needs `inline` or `script`");
+		}
+	} else {
+		if (!k_src)
+			error_at(c, &n->name_span, "add `source \"path/to/local/file\"`",
+				 "provision \"file\" needs a `source`");
+		if (!k_dst)
+			error_at(c, &n->name_span, "add `destination \"/absolute/path/on/guest\"`",
+				 "provision \"file\" needs a `destination`");
+	}
+}
+
+static void parse_image_url(struct ctx *c, const struct vmm_kdl_node *k,
+			    struct vmm_vmfile_image *img)
+{
+	const char *s;
+	const struct vmm_kdl_prop *p;
+	char buf[SHOWBUF];
+
+	img->kind = VMM_IMAGE_URL;
+	img->span = sp(&k->span);
+	if (!check_shape(c, k, 1, 1, url_props, false))
+		return;
+	s = get_string(c, "image-url", &k->args[0], false);
+	if (s && url_problem(s)) {
+		error_at(c, &k->args[0].span,
+			 "for example: `image-url \"https://example.com/image.qcow2\"`; for a file "
+			 "on this machine use `image \"PATH\"`",
+			 "`image-url` %s, got `%s`", url_problem(s),
+			 show(buf, sizeof(buf), s, strlen(s)));
+	} else if (s) {
+		img->url = xstrdup(c, s);
+	}
+	p = vmm_kdl_node_prop(k, "sha256");
+	if (p) {
+		const char *h = get_string(c, "sha256", &p->value, true);
+		size_t len = h ? strlen(h) : 0, bad = len;
+
+		for (size_t i = 0; bad == len && i < len; i++)
+			if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f') ||
+			      (h[i] >= 'A' && h[i] <= 'F')))
+				bad = i;
+		if (h && bad < len) {
+			char ch[SHOWBUF];
+			size_t l = 1;
+
+			while (bad + l < len && ((unsigned char)h[bad + l] & 0xc0) == 0x80)
+				l++;
+			error_at(c, &p->value.span,
+				 "use the output of `sha256sum IMAGE` (64 hexadecimal digits)",
+				 "`sha256` must be 64 hexadecimal digits, but character %zu is `%s`",
+				 bad + 1, show(ch, sizeof(ch), h + bad, l));
+		} else if (h && len != 64) {
+			error_at(c, &p->value.span,
+				 "use the output of `sha256sum IMAGE` (64 hexadecimal digits)",
+				 "`sha256` must be 64 hexadecimal digits, not %zu", len);
+		} else if (h) {
+			img->sha256 = xstrdup(c, h);
+			for (char *q = img->sha256; q && *q; q++)
+				if (*q >= 'A' && *q <= 'F')
+					*q = (char)(*q - 'A' + 'a');
+		}
+	}
+}
+
+static void parse_vm(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmfile_vm *vm)
+{
+	struct seen seen = {0};
+	const struct vmm_kdl_node *img_node = NULL;
+	char block[96], buf[SHOWBUF];
+
+	vm->vcpus = VMM_VMFILE_DEFAULT_VCPUS;
+	vm->memory_mb = VMM_VMFILE_DEFAULT_MEMORY_MB;
+	vm->network.type = VMM_NET_USER;
+	vm->span = sp(&n->span);
+	vm->name_span = sp(&n->name_span);
+	if (check_shape(c, n, 1, 1, no_names, true)) {
+		const char *name = get_string(c, "vm", &n->args[0], true);
+
+		vm->name_span = sp(&n->args[0].span);
+		if (name) {
+			struct vmm_error e;
+
+			vmm_error_clear(&e);
+			if (vmm_vm_name_validate(name, &e) < 0)
+				error_at(c, &n->args[0].span, e.hint, "%s", e.message);
+			vm->name = xstrdup(c, name);
+		}
+	}
+	snprintf(block, sizeof(block), "vm \"%s\"",
+		 vm->name ? show(buf, sizeof(buf), vm->name, strlen(vm->name)) : "?");
+	if (!n->has_children) {
+		error_at(c, &n->name_span,
+			 "for example: `vm \"web\" { image-url \"https://example.com/disk.qcow2\" }`",
+			 "%s has no block: it needs at least an image", block);
+		return;
+	}
+	for (size_t i = 0; i < n->nchildren; i++) {
+		const struct vmm_kdl_node *k = &n->children[i];
+		const char *kn = k->name;
+		uint64_t u;
+
+		if (!in_list(kn, vm_nodes) || memchr(kn, '\0', k->name_len)) {
+			char *hint = NULL;
+
+			if (in_list(kn, cloud_init_nodes))
+				hint = vmmi_asprintf("`%s` belongs in the `cloud-init` block", kn);
+			else if (in_list(kn, ssh_nodes))
+				hint = vmmi_asprintf("`%s` belongs in the `ssh` block", kn);
+			else if (in_list(kn, shell_nodes) || in_list(kn, file_nodes))
+				hint = vmmi_asprintf("`%s` belongs in a `provision` block", kn);
+			else if (strcmp(kn, "vm") == 0)
+				hint = strdup("vm blocks cannot be nested; define each VM at the top "
+					      "level");
+			unknown_name(c, &k->name_span, "node", kn, k->name_len, block, vm_nodes,
+				     hint);
+			free(hint);
+			continue;
+		}
+		if (strcmp(kn, "provision") != 0 && !first_of(c, &seen, k, block))
+			continue;
+		if (strcmp(kn, "image") == 0 || strcmp(kn, "image-url") == 0) {
+			if (img_node) {
+				struct vmm_diag *g = error_at(
+					c, &k->name_span, "keep exactly one image source",
+					"%s has both `image` and `image-url`", block);
+
+				related(c, g, &img_node->name_span, "first image source");
+				continue;
+			}
+			img_node = k;
+			if (strcmp(kn, "image") == 0) {
+				vm->image.kind = VMM_IMAGE_LOCAL;
+				vm->image.span = sp(&k->span);
+				if (check_shape(c, k, 1, 1, no_names, false))
+					get_path(c, "image", &k->args[0], &vm->image.local);
+			} else {
+				parse_image_url(c, k, &vm->image);
+			}
+		} else if (strcmp(kn, "vcpus") == 0) {
+			if (check_shape(c, k, 1, 1, no_names, false) &&
+			    get_uint(c, kn, &k->args[0], 1, VMM_VMFILE_MAX_VCPUS, &u)) {
+				vm->vcpus = (unsigned)u;
+				vm->vcpus_span = sp(&k->args[0].span);
+			}
+		} else if (strcmp(kn, "memory") == 0) {
+			if (check_shape(c, k, 1, 1, no_names, false) &&
+			    get_uint(c, kn, &k->args[0], 1, VMM_VMFILE_MAX_MEMORY_MB, &u)) {
+				vm->memory_mb = u;
+				vm->memory_span = sp(&k->args[0].span);
+			}
+		} else if (strcmp(kn, "disk") == 0) {
+			if (check_shape(c, k, 1, 1, no_names, false) &&
+			    get_uint(c, kn, &k->args[0], 1, VMM_VMFILE_MAX_DISK_GB, &u)) {
+				vm->disk_gb = (unsigned)u;
+				vm->disk_span = sp(&k->args[0].span);
+			}
+		} else if (strcmp(kn, "network") == 0) {
+			parse_network(c, k, &vm->network);
+		} else if (strcmp(kn, "cloud-init") == 0) {
+			vm->cloud_init = calloc(1, sizeof(*vm->cloud_init));
+			if (!vm->cloud_init) {
+				c->diags->oom = true;
+				return;
+			}
+			parse_cloud_init(c, k, vm->cloud_init);
+		} else if (strcmp(kn, "ssh") == 0) {
+			vm->ssh = calloc(1, sizeof(*vm->ssh));
+			if (!vm->ssh) {
+				c->diags->oom = true;
+				return;
+			}
+			parse_ssh(c, k, vm->ssh);
+		} else {
+			struct vmm_vmfile_provision *p =
+				realloc(vm->provisions, (vm->n_provisions + 1) * sizeof(*p));
+
+			if (!p) {
+				c->diags->oom = true;
+				return;
+			}
+			vm->provisions = p;
+			memset(&p[vm->n_provisions], 0, sizeof(*p));
+			parse_provision(c, k, &p[vm->n_provisions]);
+			vm->n_provisions++;
+		}
+	}
+	if (!img_node)
+		error_at(c, &n->name_span,
+			 "add `image \"path/to/disk.qcow2\"` or `image-url \"https://...\"`",
+			 "%s has no image source", block);
+}
+
+static void vm_release(struct vmm_vmfile_vm *vm);
+
+int vmmi_vmfile_from_document(const struct vmm_kdl_document *doc, const char *base_dir,
+			      unsigned flags, struct vmm_diags *diags, struct vmm_vmfile **out)
+{
+	struct ctx c = {diags, base_dir, flags, 0};
+	struct vmm_vmfile *vf = calloc(1, sizeof(*vf));
+	bool unknown_top = false;
+	size_t nvm = 0;
+
+	*out = NULL;
+	if (!vf)
+		return -VMM_E_NOMEM;
+	vf->kdl_version = doc->version == VMM_KDL_V1 ? 1 : 2;
+	for (size_t i = 0; i < doc->nnodes; i++)
+		if (strcmp(doc->nodes[i].name, "vm") == 0)
+			nvm++;
+	vf->vms = calloc(nvm ? nvm : 1, sizeof(*vf->vms));
+	if (!vf->vms) {
+		free(vf);
+		return -VMM_E_NOMEM;
+	}
+	for (size_t i = 0; i < doc->nnodes; i++) {
+		const struct vmm_kdl_node *n = &doc->nodes[i];
+		struct vmm_vmfile_vm *vm;
+
+		if (strcmp(n->name, "vm") != 0 || memchr(n->name, '\0', n->name_len)) {
+			char *hint = NULL;
+
+			if (in_list(n->name, vm_nodes))
+				hint = vmmi_asprintf("`%s` belongs inside a `vm \"NAME\" { ... }` "
+						     "block",
+						     n->name);
+			else
+				hint = vmm_suggest(n->name, top_nodes)
+					       ? NULL
+					       : strdup("a VMFile holds `vm \"NAME\" { ... }` "
+							"blocks only");
+			unknown_name(&c, &n->name_span, "top-level node", n->name, n->name_len,
+				     NULL, top_nodes, hint);
+			free(hint);
+			unknown_top = true;
+			continue;
+		}
+		vm = &vf->vms[vf->n_vms++];
+		parse_vm(&c, n, vm);
+		for (size_t j = 0; vm->name && j + 1 < vf->n_vms; j++) {
+			struct vmm_vmfile_vm *o = &vf->vms[j];
+
+			if (o->name && strcmp(o->name, vm->name) == 0) {
+				struct vmm_diag *g = error_span(
+					&c, vm->name_span, "VM names must be unique within a VMFile",
+					"duplicate VM name `%s`", vm->name);
+
+				vmm_diag_set_related(diags, g, o->name_span, "first defined here");
+				break;
+			}
+		}
+	}
+	if (vf->n_vms == 0 && !unknown_top) {
+		struct vmm_span start = {0, 0, 1, 1};
+
+		error_span(&c, start, "add a block such as `vm \"web\" { image-url \"https://...\" }`",
+			   "the VMFile defines no VM");
+	}
+	if (diags->oom) {
+		vmm_vmfile_free(vf);
+		return -VMM_E_NOMEM;
+	}
+	if (c.nerr) {
+		vmm_diags_sort(diags);
+		vmm_vmfile_free(vf);
+		return -VMM_E_VMFILE_VALIDATION;
+	}
+	vmm_debug(MOD, "VMFile has %zu VM%s (KDL %u)", vf->n_vms, vf->n_vms == 1 ? "" : "s",
+		  vf->kdl_version);
+	*out = vf;
+	return 0;
+}
+
+static void path_release(struct vmm_vmfile_path *p)
+{
+	free(p->raw);
+	free(p->path);
+}
+
+static void vm_release(struct vmm_vmfile_vm *vm)
+{
+	free(vm->name);
+	path_release(&vm->image.local);
+	free(vm->image.url);
+	free(vm->image.sha256);
+	free(vm->network.bridge);
+	free(vm->network.vnic);
+	if (vm->cloud_init) {
+		free(vm->cloud_init->hostname);
+		path_release(&vm->cloud_init->ssh_key);
+		path_release(&vm->cloud_init->user_data);
+		free(vm->cloud_init);
+	}
+	if (vm->ssh) {
+		free(vm->ssh->user);
+		path_release(&vm->ssh->private_key);
+		free(vm->ssh);
+	}
+	for (size_t i = 0; i < vm->n_provisions; i++) {
+		struct vmm_vmfile_provision *p = &vm->provisions[i];
+
+		free(p->inline_cmd);
+		path_release(&p->script);
+		path_release(&p->source);
+		free(p->destination);
+	}
+	free(vm->provisions);
+}
+
+void vmm_vmfile_free(struct vmm_vmfile *vf)
+{
+	if (!vf)
+		return;
+	for (size_t i = 0; i < vf->n_vms; i++)
+		vm_release(&vf->vms[i]);
+	free(vf->vms);
+	free(vf->path);
+	free(vf->base_dir);
+	free(vf);
+}
