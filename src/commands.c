@@ -12,6 +12,7 @@ extern const struct cli_command cmd_destroy;
 extern const struct cli_command cmd_list;
 extern const struct cli_command cmd_status;
 extern const struct cli_command cmd_log;
+extern const struct cli_command cmd_image;
 extern const struct cli_command cmd_version;
 
 const struct cli_command *const cli_commands[] = {
@@ -24,6 +25,7 @@ const struct cli_command *const cli_commands[] = {
 	&cmd_suspend,
 	&cmd_resume,
 	&cmd_log,
+	&cmd_image,
 	&cmd_version,
 	NULL,
 };

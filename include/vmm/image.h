@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm/image.h - the image cache and disk image operations.
+ *
+ * The cache lives in vmm_paths.images_dir. Every entry is keyed by the full
+ * URL it came from (the sha256 of the URL, in hex, names its directory), so
+ * two URLs with the same file name never collide; the human name (the URL's
+ * file name without a compression suffix, or the name the caller chose) is
+ * kept for display and is the file name of the image inside the entry:
+ *
+ *   images/<sha256(url)>/<name>        the image, decompressed
+ *   images/<sha256(url)>/image.json    metadata (url, name, sha256, ...)
+ *   images/<sha256(url)>/<name>.part   a download in progress (never a hit)
+ *   locks/image-<sha256(url)>.lock     serialises pulls of one URL
+ *
+ * image.json is written last and atomically: an entry without it is not in
+ * the cache, whatever else its directory holds. Downloads are verified (HTTP
+ * status, Content-Length, optional sha256) before the image is renamed into
+ * place. Compressed images (zstd, xz, gzip; recognised by magic bytes and by
+ * the URL's extension) are decompressed while they download.
+ *
+ * The sha256 of an entry is the digest of the bytes as published at the URL,
+ * i.e. of the compressed file for a compressed image: the value a
+ * distribution's SHA256SUMS lists for that URL.
+ *
+ * Disk image operations run the real qemu-img (from qemu-utils).
+ */
+#ifndef VMM_IMAGE_H
+#define VMM_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/error.h"
+#include "vmm/paths.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- pulling images into the cache -------------------------------------- */
+
+/* A progress report. Counts are bytes as they travel over the network
+ * (compressed bytes for a compressed image), including a resumed part. */
+struct vmm_image_progress {
+	const char *name;     /* display name of the image being pulled */
+	uint64_t done;        /* bytes received so far */
+	uint64_t total;       /* expected total, or 0 if the server did not say */
+	double rate;          /* recent transfer rate, bytes per second */
+	bool finished;        /* the last report of a successful download */
+};
+
+typedef void (*vmm_image_progress_fn)(const struct vmm_image_progress *p, void *userdata);
+
+struct vmm_image_pull_opts {
+	const char *name;      /* display name; NULL: the URL's file name without a
+				  .zst/.zstd/.xz/.gz suffix */
+	const char *sha256;    /* expected sha256 (64 hex digits) of the bytes as
+				  published, or NULL not to check */
+	vmm_image_progress_fn progress; /* NULL: no reports; called at most ~10
+					  times a second, from the calling thread */
+	void *progress_data;
+	unsigned stall_timeout_s;   /* no byte for this long is a stall (default 30) */
+	unsigned connect_timeout_s; /* default 30 */
+	unsigned attempts;          /* failed transfers in a row without progress
+				       before giving up (default 4) */
+};
+
+/* Defaults as documented above. */
+void vmm_image_pull_opts_init(struct vmm_image_pull_opts *opts);
+
+/* One cache entry. All strings are owned. */
+struct vmm_cached_image {
+	char *key;        /* sha256 of the URL, hex */
+	char *name;       /* display name */
+	char *url;        /* where it came from */
+	char *path;       /* absolute path of the image file */
+	char *sha256;     /* digest of the bytes as published (see above) */
+	char *compression; /* "none", "zstd", "xz" or "gzip" */
+	char *pulled_at;  /* RFC 3339 UTC */
+	uint64_t size;    /* size of the image file in bytes */
+	uint64_t download_size; /* bytes downloaded (compressed size) */
+};
+
+void vmm_cached_image_free(struct vmm_cached_image *img); /* NULL is a no-op */
+void vmm_cached_image_list_free(struct vmm_cached_image **imgs, size_t n);
+
+/*
+ * Make the image at url (http://, https:// or file:///) available in the
+ * cache and return its entry in *out.
+ * A cached URL is a hit (no network traffic; with opts->sha256 the recorded
+ * digest must match). Otherwise it is downloaded under the entry's lock, so
+ * concurrent pulls of one URL, in any number of processes, download it once
+ * and all succeed. Transfer failures (connection errors, stalls, 5xx, a body
+ * cut short) are retried, with a short back-off, until opts->attempts of
+ * them in a row made no progress; each retry resumes with a Range request
+ * (starting over if the server sends the whole file). A partial download
+ * left by a killed process is resumed the same way (uncompressed images)
+ * or started over (compressed ones).
+ * Errors: VMM_E_DOWNLOAD (HTTP status, network, stall), VMM_E_CHECKSUM,
+ * VMM_E_FORMAT (corrupt compressed data, not a disk image), VMM_E_IO,
+ * VMM_E_LOCK, VMM_E_USAGE (bad URL, name or sha256). Nothing is cached on
+ * error. opts may be NULL for the defaults.
+ */
+int vmm_image_pull(const struct vmm_paths *paths, const char *url,
+		   const struct vmm_image_pull_opts *opts, struct vmm_cached_image **out,
+		   struct vmm_error *err);
+
+/*
+ * The local path for an image URL, pulling it if it is not cached: what
+ * `vmctl create --image-url` and `vmctl up` call. *local_path is malloc'd.
+ */
+int vmm_image_fetch(const struct vmm_paths *paths, const char *url,
+		    const struct vmm_image_pull_opts *opts, char **local_path,
+		    struct vmm_error *err);
+
+/* Every complete cache entry, sorted by name then URL. */
+int vmm_image_list(const struct vmm_paths *paths, struct vmm_cached_image ***out, size_t *n,
+		   struct vmm_error *err);
+
+/*
+ * Look an entry up by name, URL, key or image path. A name that two entries
+ * share is ambiguous: VMM_E_USAGE naming their URLs. Not found:
+ * VMM_E_IMAGE_NOT_FOUND.
+ */
+int vmm_image_find(const struct vmm_paths *paths, const char *what,
+		   struct vmm_cached_image **out, struct vmm_error *err);
+
+/*
+ * Remove an entry (what: as for vmm_image_find) under its lock. The caller
+ * checks first that no VM uses it (see `vmctl image rm`).
+ */
+int vmm_image_remove(const struct vmm_paths *paths, const char *what, struct vmm_error *err);
+
+/* The cache key of a URL: sha256 of the URL in hex (65 bytes with NUL). */
+void vmm_image_url_key(const char *url, char key[65]);
+
+/* ---- qemu-img operations ------------------------------------------------ */
+
+struct vmm_image_backing {
+	char *filename;
+	char *format;        /* may be NULL if qemu-img does not say */
+};
+
+/* What `qemu-img info` says about an image. */
+struct vmm_image_info {
+	char *path;
+	char *format;              /* "qcow2", "raw", ... */
+	uint64_t virtual_size;     /* bytes the guest sees */
+	uint64_t actual_size;      /* bytes used on the host */
+	struct vmm_image_backing *backing; /* the backing chain, nearest first */
+	size_t n_backing;
+};
+
+/*
+ * Inspect a disk image with `qemu-img info --output=json --backing-chain`.
+ * A missing file, a file qemu-img cannot open, or one that is plainly not a
+ * disk image (text such as an HTML page, compressed data, a raw file whose
+ * size is not a whole number of 512-byte sectors) is VMM_E_FORMAT
+ * (format_detection_failed) with a hint.
+ */
+int vmm_image_info(const char *path, struct vmm_image_info *info, struct vmm_error *err);
+void vmm_image_info_release(struct vmm_image_info *info);
+
+/* The format of a disk image ("qcow2", "raw", ...): *format is malloc'd.
+ * Errors as vmm_image_info. */
+int vmm_image_detect_format(const char *path, char **format, struct vmm_error *err);
+
+/*
+ * Create a qcow2 overlay at overlay_path on top of base, with the base's
+ * absolute path and its detected format recorded explicitly (-b, -F), so
+ * QEMU never probes the base. disk_gb 0: the overlay has the base's virtual
+ * size; otherwise disk_gb GiB, which must not be smaller than the base's
+ * virtual size (VMM_E_RESIZE). An existing overlay_path is not overwritten
+ * (VMM_E_OVERLAY). On failure nothing is left at overlay_path.
+ */
+int vmm_image_create_overlay(const char *base, const char *overlay_path, unsigned disk_gb,
+			     struct vmm_error *err);
+
+/* Grow an image to size_bytes (qemu-img resize); refuses to shrink it below
+ * its current virtual size (VMM_E_RESIZE). */
+int vmm_image_resize(const char *path, uint64_t size_bytes, struct vmm_error *err);
+
+/* Convert src to a new image dst in format ("qcow2", "raw", ...) with
+ * qemu-img convert; dst appears only when complete (VMM_E_CONVERSION). */
+int vmm_image_convert(const char *src, const char *dst, const char *format,
+		      struct vmm_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VMM_IMAGE_H */

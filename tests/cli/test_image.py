@@ -1,0 +1,480 @@
+# SPDX-License-Identifier: MIT
+"""`vmctl image pull|list|rm` against a real HTTP server on 127.0.0.1
+(tests/lib/httpserver.py) that misbehaves on request: error statuses,
+redirect chains, bodies cut short, stalls, no Range support, slow streams."""
+import gzip
+import hashlib
+import json
+import lzma
+import os
+import pty
+import random
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "lib"))
+from httpserver import Server  # noqa: E402
+
+MIB = 1024 * 1024
+DL_ERR = "error[vm_manager::image::download_failed]"
+
+
+def make_image(path, size, seed):
+    """Something like a disk image: binary, long runs of zeros, runs of
+    incompressible data and of repetitive data (compresses ~3x)."""
+    rng = random.Random(seed)
+    out = bytearray()
+    while len(out) < size:
+        kind = rng.random()
+        if kind < 0.35:
+            out += b"\0" * 65536
+        elif kind < 0.65:
+            out += rng.randbytes(65536)
+        else:
+            out += rng.randbytes(64) * 1024
+    del out[size:]
+    with open(path, "wb") as f:
+        f.write(out)
+    return bytes(out)
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("srv")
+    os.makedirs(root / "a")
+    os.makedirs(root / "b")
+    d = {}
+    d["raw"] = make_image(root / "disk.img", 4 * MIB, "raw")
+    d["big"] = make_image(root / "big.img", 8 * MIB, "big")
+    d["a"] = make_image(root / "a" / "disk.img", 2 * MIB, "a")
+    d["b"] = make_image(root / "b" / "disk.img", 2 * MIB + 4096, "b")
+    subprocess.run(["zstd", "-q", "-f", str(root / "disk.img"), "-o",
+                    str(root / "disk.img.zst")], check=True)
+    subprocess.run(["zstd", "-q", "-f", str(root / "big.img"), "-o",
+                    str(root / "big.img.zst")], check=True)
+    (root / "disk.img.xz").write_bytes(lzma.compress(d["raw"], preset=1))
+    (root / "disk.img.gz").write_bytes(gzip.compress(d["raw"], 6))
+    # compressed, but the name does not say so: the magic bytes do
+    shutil.copy(root / "disk.img.zst", root / "noext.img")
+    # the name says zstd, the data is not
+    shutil.copy(root / "disk.img", root / "liar.img.zst")
+    (root / "page.html").write_bytes(b"<html><body>Sign in to download</body></html>\n" * 20)
+    d["root"] = root
+    return d
+
+
+@pytest.fixture(scope="module")
+def server(files):
+    srv = Server(str(files["root"])).start()
+    yield srv
+    srv.stop()
+
+
+def published(files, rel):
+    with open(files["root"] / rel.split("?")[0], "rb") as f:
+        return f.read()
+
+
+def entries(vmctl):
+    return json.loads(vmctl.run("image", "list", "--json", check=0).stdout)
+
+
+def images_dir(vmctl):
+    return os.path.join(vmctl.data_dir, "images")
+
+
+def assert_nothing_cached(vmctl):
+    assert entries(vmctl) == []
+    d = images_dir(vmctl)
+    left = os.listdir(d) if os.path.isdir(d) else []
+    assert left == [], f"left in the cache: {left}"
+
+
+def pull(vmctl, server, rel, *args, check=0, **kw):
+    return vmctl.run("image", "pull", "--quiet", *args, server.url(rel), check=check, **kw)
+
+
+def test_pull_200_and_cache_hit(vmctl, server, files):
+    rel = "disk.img?case=200"
+    p = pull(vmctl, server, rel)
+    path = p.stdout.strip()
+    assert path.startswith(images_dir(vmctl) + "/") and path.endswith("/disk.img")
+    with open(path, "rb") as f:
+        assert f.read() == files["raw"]
+    # the hole-punching writer keeps the zero runs sparse
+    assert os.stat(path).st_blocks * 512 < len(files["raw"])
+    [e] = entries(vmctl)
+    assert e["name"] == "disk.img" and e["url"] == server.url(rel) and e["path"] == path
+    assert e["sha256"] == sha(files["raw"]) and e["size"] == len(files["raw"])
+    assert e["compression"] == "none"
+    out = vmctl.run("image", "list", check=0).stdout.splitlines()
+    assert out[0].split() == ["NAME", "SIZE", "PATH"]
+    assert out[1].split() == ["disk.img", "0.00", "GB", path]
+    assert sha(files["raw"]) in vmctl.run("image", "list", "--digests", check=0).stdout
+    assert server.count(rel) == 1
+    # a hit: no request, same path
+    assert pull(vmctl, server, rel).stdout.strip() == path
+    assert server.count(rel) == 1
+
+
+@pytest.mark.parametrize("status", [404, 500, 403])
+def test_http_error_caches_nothing(vmctl, server, status):
+    rel = f"disk.img?status={status}"
+    p = pull(vmctl, server, rel, check=1)
+    assert DL_ERR in p.stderr
+    assert f"HTTP {status} from {server.url(rel)}" in p.stderr
+    assert "\nhelp: " in p.stderr
+    assert_nothing_cached(vmctl)
+    # 5xx is retried a bounded number of times, 4xx is final
+    assert server.count(rel) == (4 if status >= 500 else 1)
+
+
+def test_missing_file_is_404(vmctl, server):
+    p = pull(vmctl, server, "nope/nothing.img", check=1)
+    assert "HTTP 404" in p.stderr and "nope/nothing.img" in p.stderr
+    assert_nothing_cached(vmctl)
+
+
+def test_redirect_chain(vmctl, server, files):
+    p = pull(vmctl, server, "disk.img?redirect=4")
+    with open(p.stdout.strip(), "rb") as f:
+        assert f.read() == files["raw"]
+    [e] = entries(vmctl)
+    assert e["url"] == server.url("disk.img?redirect=4")  # keyed by what was asked
+    # an endless chain is an error, not a loop
+    p = pull(vmctl, server, "disk.img?redirect=50", check=1)
+    assert DL_ERR in p.stderr and "redirect" in p.stderr.lower()
+    assert len(entries(vmctl)) == 1
+
+
+def test_body_cut_short_is_resumed(vmctl, server, files):
+    rel = f"big.img?truncate={3 * MIB + 5}&times=1"
+    p = pull(vmctl, server, rel)
+    with open(p.stdout.strip(), "rb") as f:
+        assert f.read() == files["big"]
+    assert server.ranges(rel) == [None, f"bytes={3 * MIB + 5}-"]
+
+
+def test_body_always_cut_short_fails(vmctl, server):
+    rel = f"big.img?truncate={MIB}"
+    p = pull(vmctl, server, rel, check=1)
+    assert DL_ERR in p.stderr and "giving up after" in p.stderr
+    assert f"after {MIB} of {8 * MIB} bytes" in p.stderr
+    assert "help: " in p.stderr
+    assert entries(vmctl) == []
+    assert server.count(rel) >= 4
+
+
+def test_compressed_body_cut_short_is_resumed(vmctl, server, files):
+    size = os.path.getsize(files["root"] / "big.img.zst")
+    rel = f"big.img.zst?truncate={size // 2}&times=1"
+    p = pull(vmctl, server, rel)
+    with open(p.stdout.strip(), "rb") as f:
+        assert f.read() == files["big"]
+    # the decompressor's state lives on in the process: a Range request
+    assert server.ranges(rel) == [None, f"bytes={size // 2}-"]
+
+
+def test_stall_gives_up_with_hint(vmctl, server):
+    rel = f"big.img?stall={2 * MIB}&stall_s=30"
+    t0 = time.monotonic()
+    p = pull(vmctl, server, rel, "--stall-timeout", "1", check=1)
+    took = time.monotonic() - t0
+    assert DL_ERR in p.stderr and "stalled" in p.stderr
+    assert "help: check network connectivity" in p.stderr
+    assert took < 20
+    assert entries(vmctl) == []
+
+
+def test_stall_once_is_resumed(vmctl, server, files):
+    rel = f"big.img?stall={2 * MIB}&stall_s=30&times=1"
+    p = pull(vmctl, server, rel, "--stall-timeout", "1")
+    with open(p.stdout.strip(), "rb") as f:
+        assert f.read() == files["big"]
+    assert server.ranges(rel) == [None, f"bytes={2 * MIB}-"]
+
+
+def test_server_without_range_starts_over(vmctl, server, files):
+    rel = f"big.img?range=0&truncate={3 * MIB}&times=1"
+    p = pull(vmctl, server, rel, "--sha256", sha(files["big"]))
+    with open(p.stdout.strip(), "rb") as f:
+        assert f.read() == files["big"]
+    # asked for the rest, got the whole file, and took it from the start
+    assert server.ranges(rel) == [None, f"bytes={3 * MIB}-"]
+    assert entries(vmctl)[0]["sha256"] == sha(files["big"])
+
+
+def test_connection_refused(vmctl):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    p = vmctl.run("image", "pull", "-q", f"http://127.0.0.1:{port}/x.img", check=1)
+    assert DL_ERR in p.stderr and "giving up after 4 attempts" in p.stderr
+    assert "help: check network connectivity" in p.stderr
+    assert_nothing_cached(vmctl)
+
+
+def wait_for_part(vmctl, proc, min_bytes, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        d = images_dir(vmctl)
+        for key in os.listdir(d) if os.path.isdir(d) else []:
+            part = os.path.join(d, key, ".download.part")
+            if os.path.exists(part) and os.path.getsize(part) >= min_bytes:
+                return part
+        assert proc.poll() is None, "vmctl finished before it could be killed"
+        time.sleep(0.05)
+    raise AssertionError("the download never got going")
+
+
+@pytest.mark.parametrize("rel,resumes", [
+    ("big.img?rate=3000000&times=1", True),          # raw: resumed with Range
+    ("big.img.zst?rate=1500000&times=1", False),     # compressed: started over
+    ("big.img?range=0&rate=3000000&times=1", False),  # no Range support: started over
+])
+def test_kill9_mid_download(vmctl, server, files, rel, resumes):
+    digest = sha(published(files, rel))
+    proc = vmctl.popen("image", "pull", "-q", server.url(rel), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    part = wait_for_part(vmctl, proc, MIB)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    # an interrupted download is never a hit
+    assert entries(vmctl) == []
+    assert not [f for f in os.listdir(os.path.dirname(part)) if not f.startswith(".")]
+    done = os.path.getsize(part)
+    p = pull(vmctl, server, rel, "--sha256", digest)
+    with open(p.stdout.strip(), "rb") as f:
+        assert f.read() == files["big"]
+    [e] = entries(vmctl)
+    assert e["sha256"] == digest
+    ranges = server.ranges(rel)
+    assert len(ranges) == 2
+    if resumes:
+        # from exactly what the killed run left on disk
+        assert done >= MIB and ranges[1] == f"bytes={done}-"
+    elif "range=0" not in rel:
+        assert ranges[1] is None
+    assert sorted(os.listdir(os.path.dirname(part))) == [".image.json", "big.img"]
+
+
+def test_sha256_mismatch(vmctl, server, files):
+    rel = "disk.img?case=sha"
+    wrong = "0" * 64
+    p = pull(vmctl, server, rel, "--sha256", wrong, check=1)
+    assert "error[vm_manager::image::checksum_mismatch]" in p.stderr
+    assert wrong in p.stderr and sha(files["raw"]) in p.stderr
+    assert_nothing_cached(vmctl)
+    # the right one, in capitals as some SHA256SUMS files have it
+    pull(vmctl, server, rel, "--sha256", sha(files["raw"]).upper())
+    # a hit whose recorded digest differs is refused too
+    p = pull(vmctl, server, rel, "--sha256", wrong, check=1)
+    assert "checksum_mismatch" in p.stderr and "cached image" in p.stderr
+    p = pull(vmctl, server, rel, "--sha256", "xyz", check=1)
+    assert "not a sha256" in p.stderr
+
+
+@pytest.mark.parametrize("ext,comp", [("zst", "zstd"), ("xz", "xz"), ("gz", "gzip")])
+def test_compressed(vmctl, server, files, ext, comp):
+    rel = f"disk.img.{ext}"
+    digest = sha(published(files, rel))
+    p = pull(vmctl, server, rel, "--sha256", digest)
+    path = p.stdout.strip()
+    assert path.endswith("/disk.img")
+    with open(path, "rb") as f:
+        assert f.read() == files["raw"]
+    [e] = entries(vmctl)
+    # the digest is of the file as published (compressed), as SHA256SUMS has it
+    assert e["sha256"] == digest and e["compression"] == comp
+    assert e["download_size"] == len(published(files, rel))
+
+
+def test_compression_by_magic_and_a_lying_name(vmctl, server, files):
+    p = pull(vmctl, server, "noext.img")
+    with open(p.stdout.strip(), "rb") as f:
+        assert f.read() == files["raw"]
+    assert entries(vmctl)[0]["compression"] == "zstd"
+    p = pull(vmctl, server, "liar.img.zst", check=1)
+    assert "error[vm_manager::image::format_detection_failed]" in p.stderr
+    assert "zstd" in p.stderr
+    assert len(entries(vmctl)) == 1
+
+
+def test_error_page_with_200_is_not_an_image(vmctl, server):
+    p = pull(vmctl, server, "page.html", check=1)
+    assert "error[vm_manager::image::format_detection_failed]" in p.stderr
+    assert "not a disk image" in p.stderr
+    assert_nothing_cached(vmctl)
+
+
+def test_eight_concurrent_pulls_download_once(vmctl, server, files):
+    rel = "big.img?rate=8000000&case=concurrent"
+    procs = [vmctl.popen("image", "pull", "-q", server.url(rel), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, outs
+    paths = {o[0].strip() for o in outs}
+    assert len(paths) == 1
+    assert server.count(rel) == 1
+    with open(paths.pop(), "rb") as f:
+        assert f.read() == files["big"]
+    assert len(entries(vmctl)) == 1
+
+
+def test_same_basename_two_urls(vmctl, server, files):
+    pa = pull(vmctl, server, "a/disk.img").stdout.strip()
+    pb = pull(vmctl, server, "b/disk.img").stdout.strip()
+    assert pa != pb
+    with open(pa, "rb") as f:
+        assert f.read() == files["a"]
+    with open(pb, "rb") as f:
+        assert f.read() == files["b"]
+    es = entries(vmctl)
+    assert [e["name"] for e in es] == ["disk.img", "disk.img"]
+    # the name alone is ambiguous; the URL is not
+    p = vmctl.run("image", "rm", "disk.img", check=1)
+    assert "2 cached images are named 'disk.img'" in p.stderr
+    assert server.url("a/disk.img") in p.stderr and server.url("b/disk.img") in p.stderr
+    vmctl.run("image", "rm", server.url("a/disk.img"), check=0)
+    [e] = entries(vmctl)
+    assert e["path"] == pb
+    assert not os.path.exists(pa)
+    vmctl.run("image", "rm", "disk.img", check=0)
+    assert entries(vmctl) == []
+    p = vmctl.run("image", "rm", "disk.img", check=1)
+    assert "error[vm_manager::image::not_found]" in p.stderr
+
+
+def test_name_option(vmctl, server, files):
+    p = vmctl.run("image", "pull", "-q", "--name", "ubuntu-test", server.url("disk.img.zst"),
+                  check=0)
+    assert p.stdout.strip().endswith("/ubuntu-test")
+    [e] = entries(vmctl)
+    assert e["name"] == "ubuntu-test"
+    p = vmctl.run("image", "pull", "-q", "--name", "../evil", server.url("disk.img"), check=1)
+    assert "error[vm_manager::usage]" in p.stderr and "invalid image name" in p.stderr
+    p = vmctl.run("image", "pull", "-q", "ftp://example.com/x.img", check=1)
+    assert "not an http(s) or file URL" in p.stderr
+
+
+def test_rm_refuses_while_a_vm_uses_the_image(vmctl, server):
+    path = pull(vmctl, server, "disk.img?case=rm").stdout.strip()
+    vmctl.run("create", "--name", "vm1", "--image", path, check=0)
+    p = vmctl.run("image", "rm", "disk.img", check=1)
+    assert "error[vm_manager::image::in_use]" in p.stderr and "vm1" in p.stderr
+    assert os.path.exists(path)
+    vmctl.run("destroy", "vm1", check=0)
+    vmctl.run("image", "rm", "disk.img", check=0)
+    assert not os.path.exists(path)
+
+
+def test_progress_plain_lines(vmctl, server):
+    rel = "big.img?rate=6000000&case=progress"
+    p = vmctl.run("image", "pull", server.url(rel), check=0)
+    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("Downloading big.img: ")]
+    pcts = [int(ln.split(": ")[1].split("%")[0]) for ln in lines]
+    assert len(pcts) >= 5
+    assert pcts == sorted(set(pcts)) and all(x % 5 == 0 for x in pcts)
+    assert "of 8.0 MiB" in lines[-1]
+    assert "Downloaded big.img: 8.0 MiB" in p.stderr
+    assert "\r" not in p.stderr
+    # a hit, and --quiet: nothing on stderr
+    q = vmctl.run("image", "pull", "--quiet", server.url(rel), check=0)
+    assert q.stderr == "" and q.stdout == p.stdout
+
+
+def test_progress_bar_on_a_terminal(vmctl, server):
+    rel = "big.img?rate=6000000&case=tty"
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([vmctl.bin, "image", "pull", server.url(rel)], env=vmctl.env,
+                            stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        r, _, _ = select.select([master], [], [], 30)
+        if not r:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(timeout=30)
+    os.close(master)
+    text = out.decode()
+    assert proc.returncode == 0
+    assert "\rbig.img [" in text and "%" in text and "ETA" in text and "MiB/s" in text
+    assert "100%" in text
+
+
+def test_usage_errors(vmctl):
+    assert vmctl.run("image", check=2).stderr.startswith("vmctl image: missing subcommand")
+    assert "unknown subcommand 'frob'" in vmctl.run("image", "frob", check=2).stderr
+    assert "missing URL" in vmctl.run("image", "pull", check=2).stderr
+    assert vmctl.run("image", "pull", "--help", check=0).stdout.startswith(
+        "Download an image into the cache\n")
+
+
+def test_file_url(vmctl, files):
+    url = "file://" + str(files["root"] / "disk.img.zst")
+    p = vmctl.run("image", "pull", "-q", url, check=0)
+    with open(p.stdout.strip(), "rb") as f:
+        assert f.read() == files["raw"]
+    [e] = entries(vmctl)
+    assert e["url"] == url and e["compression"] == "zstd"
+    t0 = time.monotonic()
+    p = vmctl.run("image", "pull", "-q", "file:///nonexistent/x.img", check=1)
+    assert DL_ERR in p.stderr and "file:///nonexistent/x.img" in p.stderr
+    assert time.monotonic() - t0 < 2  # not retried
+    assert len(entries(vmctl)) == 1
+
+
+def plant_part(vmctl, url, data, state):
+    key = hashlib.sha256(url.encode()).hexdigest()
+    d = os.path.join(images_dir(vmctl), key)
+    os.makedirs(d)
+    with open(os.path.join(d, ".download.part"), "wb") as f:
+        f.write(data)
+    with open(os.path.join(d, ".download.json"), "w") as f:
+        json.dump(state, f)
+    return d
+
+
+def test_complete_part_left_by_a_killed_run(vmctl, server, files):
+    # killed after the last byte, before the rename: the server answers the
+    # Range request with 416, and the pull starts over
+    rel = "disk.img?case=416"
+    url = server.url(rel)
+    d = plant_part(vmctl, url, files["raw"], {"version": 1, "url": url,
+                                              "compression": "none"})
+    p = pull(vmctl, server, rel, "--sha256", sha(files["raw"]))
+    with open(p.stdout.strip(), "rb") as f:
+        assert f.read() == files["raw"]
+    assert server.ranges(rel) == [f"bytes={len(files['raw'])}-", None]
+    assert sorted(os.listdir(d)) == [".image.json", "disk.img"]
+
+
+def test_part_of_another_url_is_not_resumed(vmctl, server, files):
+    rel = "disk.img?case=otherpart"
+    url = server.url(rel)
+    plant_part(vmctl, url, b"\x01" * 4096, {"version": 1, "url": url + "x",
+                                            "compression": "none"})
+    p = pull(vmctl, server, rel)
+    with open(p.stdout.strip(), "rb") as f:
+        assert f.read() == files["raw"]
+    assert server.ranges(rel) == [None]
