@@ -57,6 +57,7 @@ struct vmm_backend_ops {
 };
 
 extern const struct vmm_backend_ops vmmi_backend_noop;
+extern const struct vmm_backend_ops vmmi_backend_qemu;
 
 /* The backend for a tag, or NULL with VMM_E_BACKEND in err if it is not
  * built into this library or cannot run on this platform. */

@@ -74,6 +74,7 @@ const struct vmm_backend_ops *vmmi_backend_for(enum vmm_backend_tag tag, struct 
 	case VMM_BACKEND_NOOP:
 		return &vmmi_backend_noop;
 	case VMM_BACKEND_QEMU:
+		return &vmmi_backend_qemu;
 	case VMM_BACKEND_PROPOLIS:
 		break;
 	}

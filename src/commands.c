@@ -13,6 +13,7 @@ extern const struct cli_command cmd_list;
 extern const struct cli_command cmd_status;
 extern const struct cli_command cmd_log;
 extern const struct cli_command cmd_image;
+extern const struct cli_command cmd_console;
 extern const struct cli_command cmd_version;
 
 const struct cli_command *const cli_commands[] = {
@@ -26,6 +27,7 @@ const struct cli_command *const cli_commands[] = {
 	&cmd_resume,
 	&cmd_log,
 	&cmd_image,
+	&cmd_console,
 	&cmd_version,
 	NULL,
 };

@@ -1,0 +1,861 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The QEMU backend (Linux): a VM is a daemonized qemu-system-x86_64 with a
+ * qcow2 overlay, an optional NoCloud seed, a serial console on a unix
+ * socket, VNC on 127.0.0.1 and a QMP socket we drive it through. Its state
+ * always comes from the live process (pid + start time, then QMP), never
+ * from the record alone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../backend.h"
+#include "../ports.h"
+#include "../qmp.h"
+#include "../util.h"
+#include "qemu.h"
+#include "vmm/cloudinit.h"
+#include "vmm/image.h"
+#include "vmm/keys.h"
+#include "vmm/log.h"
+
+#define MOD "qemu"
+
+extern char **environ;
+
+/* How long QEMU may take to daemonize, and to answer its first QMP call. */
+#define SPAWN_TIMEOUT_MS 60000
+#define QMP_CONNECT_MS 15000
+/* Start attempts when the SSH forward's port turns out to be taken. */
+#define PORT_RETRIES 5
+
+static char *wd_file(const struct vmm_vm *vm, const char *name)
+{
+	return vmmi_path_join(vm->work_dir, name);
+}
+
+static int set_str(char **dst, const char *val, struct vmm_error *err)
+{
+	char *c = val ? strdup(val) : NULL;
+
+	if (val && !c)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	free(*dst);
+	*dst = c;
+	return 0;
+}
+
+static int set_wd(char **dst, const struct vmm_vm *vm, const char *name, struct vmm_error *err)
+{
+	char *p = wd_file(vm, name);
+
+	if (!p)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	free(*dst);
+	*dst = p;
+	return 0;
+}
+
+/* ---- process liveness -------------------------------------------------- */
+
+/* Whether /proc/PID/cmdline mentions needle (our QMP socket path). */
+static bool cmdline_has(pid_t pid, const char *needle)
+{
+	char path[64];
+	char *data = NULL;
+	size_t len;
+	bool found = false;
+
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+	if (vmmi_read_file(path, &data, &len, NULL) < 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (data[i] == '\0')
+			data[i] = ' ';
+	found = needle && strstr(data, needle) != NULL;
+	free(data);
+	return found;
+}
+
+/* Whether this pid is our QEMU: alive, and the same process we started
+ * (its start time matches), so a recycled pid is not taken for the VM. */
+static bool is_our_process(const struct vmm_vm *vm, pid_t pid, unsigned long long starttime)
+{
+	if (pid <= 0 || !vmmi_pid_alive(pid))
+		return false;
+	if (starttime)
+		return vmmi_pid_starttime(pid) == starttime;
+	return cmdline_has(pid, vm->qmp_socket);
+}
+
+static bool vm_alive(const struct vmm_vm *vm)
+{
+	return is_our_process(vm, vm->pid, vm->pid_starttime);
+}
+
+static int read_pidfile(const struct vmm_vm *vm, pid_t *pid)
+{
+	char *path = wd_file(vm, VMMI_QEMU_PIDFILE), *data = NULL;
+	size_t len;
+	long v;
+	int rc = -1;
+
+	*pid = 0;
+	if (path && vmmi_read_file(path, &data, &len, NULL) == 0) {
+		char *end;
+
+		errno = 0;
+		v = strtol(data, &end, 10);
+		if (errno == 0 && end != data && v > 0 && v < (1L << 30)) {
+			*pid = (pid_t)v;
+			rc = 0;
+		}
+	}
+	free(data);
+	free(path);
+	return rc;
+}
+
+/*
+ * If the record has no live process but the pidfile names this VM's QEMU
+ * (running with its QMP socket), take that process: a start interrupted
+ * before it was recorded must still be stoppable.
+ */
+static void adopt_pidfile(struct vmm_vm *vm)
+{
+	pid_t pid;
+
+	if (vm_alive(vm) || !vm->work_dir || read_pidfile(vm, &pid) < 0 ||
+	    !is_our_process(vm, pid, 0))
+		return;
+	vmm_debug(MOD, "VM '%s': adopting QEMU pid %ld from the pidfile", vm->name, (long)pid);
+	vm->pid = pid;
+	vm->pid_starttime = vmmi_pid_starttime(pid);
+}
+
+/* Wait until the process is gone, up to ms milliseconds (poll every step_ms). */
+static bool wait_gone(const struct vmm_vm *vm, unsigned ms, unsigned step_ms)
+{
+	uint64_t deadline = vmmi_now_ms() + ms;
+
+	for (;;) {
+		if (!vm_alive(vm))
+			return true;
+		if (vmmi_now_ms() >= deadline)
+			return false;
+		vmmi_sleep_ms(step_ms);
+	}
+}
+
+/* Remove what a QEMU run leaves behind (sockets, pidfile). */
+static void remove_runtime_files(const struct vmm_vm *vm)
+{
+	static const char *const names[] = {VMMI_QEMU_PIDFILE, VMMI_QEMU_QMP_SOCK,
+					    VMMI_QEMU_CONSOLE_SOCK};
+
+	for (size_t i = 0; i < VMMI_ARRAY_SIZE(names); i++) {
+		char *p = wd_file(vm, names[i]);
+
+		if (p)
+			unlink(p);
+		free(p);
+	}
+}
+
+static void forget_process(struct vmm_vm *vm)
+{
+	vm->pid = 0;
+	vm->pid_starttime = 0;
+	free(vm->vnc_addr);
+	vm->vnc_addr = NULL;
+	remove_runtime_files(vm);
+}
+
+/* SIGTERM, then SIGKILL: the end of every way of stopping QEMU. */
+static int terminate(struct vmm_vm *vm, unsigned term_wait_ms, struct vmm_error *err)
+{
+	if (!vm_alive(vm))
+		return 0;
+	kill(vm->pid, SIGTERM);
+	if (wait_gone(vm, term_wait_ms, 100))
+		return 0;
+	vmm_warn(MOD, "QEMU of VM '%s' (pid %ld) ignored SIGTERM; killing it", vm->name,
+		 (long)vm->pid);
+	kill(vm->pid, SIGKILL);
+	if (wait_gone(vm, 5000, 50))
+		return 0;
+	return vmm_error_set(err, VMM_E_IO, 0, "check the process with `ps`",
+			     "QEMU of VM '%s' (pid %ld) survived SIGKILL", vm->name,
+			     (long)vm->pid);
+}
+
+/* ---- prepare ------------------------------------------------------------ */
+
+static int check_socket_path(const char *path, struct vmm_error *err)
+{
+	struct sockaddr_un sa;
+
+	if (strlen(path) < sizeof(sa.sun_path))
+		return 0;
+	return vmm_error_set(err, VMM_E_INVALID_CONFIG, ENAMETOOLONG,
+			     "unix socket paths are limited to 107 bytes: use a shorter data "
+			     "directory, e.g. XDG_DATA_HOME=/tmp/x",
+			     "socket path '%s' is %zu bytes long, over the kernel's limit of %zu",
+			     path, strlen(path), sizeof(sa.sun_path) - 1);
+}
+
+/*
+ * The NoCloud seed: raw user-data as given, or vmctl's cloud-config for
+ * the VM's user with the explicit public key or a per-VM generated one,
+ * and a host key the client can pin (its public half is kept in the work
+ * directory as VMM_HOST_KEY_PUB_NAME, and lib/flow.c pins it).
+ */
+static int write_seed(const struct vmm_vm_spec *spec, struct vmm_vm *vm, struct vmm_error *err)
+{
+	const struct vmm_cloud_init *ci = spec->cloud_init;
+	struct vmm_seed_spec seed = {0};
+	struct vmm_keypair host = {0};
+	char *pub = NULL, *priv = NULL, *host_pub = NULL, *comment = NULL;
+	int rc;
+
+	if (!ci)
+		return 0;
+	if ((rc = set_wd(&vm->seed_iso_path, vm, VMMI_QEMU_SEED, err)) < 0)
+		return rc;
+	seed.hostname = ci->hostname ? ci->hostname : vm->name;
+	if (ci->user_data) {
+		seed.user_data = ci->user_data;
+		seed.user_data_len = ci->user_data_len;
+	} else {
+		seed.user = vm->ssh_user ? vm->ssh_user : spec->ssh_user;
+		comment = vmmi_asprintf("vmctl@%s", vm->name);
+		if (!comment) {
+			rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+			goto out;
+		}
+		if (ci->ssh_pubkey) {
+			seed.authorized_keys = ci->ssh_pubkey;
+		} else {
+			rc = vmm_keys_generate_vm(vm->work_dir, comment, &pub, &priv, err);
+			if (rc < 0)
+				goto out;
+			seed.authorized_keys = pub;
+			free(vm->ssh_key_path);
+			vm->ssh_key_path = priv;
+			priv = NULL;
+		}
+		rc = vmm_keypair_generate(&host, comment, err);
+		if (rc < 0)
+			goto out;
+		host_pub = vmmi_path_join(vm->work_dir, VMM_HOST_KEY_PUB_NAME);
+		if (!host_pub) {
+			rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+			goto out;
+		}
+		rc = vmmi_write_file_atomic(host_pub, host.public_line, strlen(host.public_line),
+					    0644, err);
+		if (rc < 0)
+			goto out;
+		seed.host_key_private = host.private_openssh;
+		seed.host_key_public = host.public_line;
+	}
+	rc = vmm_cloudinit_write_seed(&seed, vm->seed_iso_path, err);
+out:
+	vmm_keypair_release(&host);
+	free(host_pub);
+	free(comment);
+	free(pub);
+	free(priv);
+	return rc;
+}
+
+static int qemu_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, struct vmm_vm *vm,
+			struct vmm_error *err)
+{
+	char mac[18];
+	int rc;
+
+	if (vm->network.type == VMM_NET_VNIC)
+		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
+				     "use network \"user\", \"tap\" or \"none\" with QEMU",
+				     "VNIC networking is only available on the propolis backend");
+	if ((rc = set_wd(&vm->qmp_socket, vm, VMMI_QEMU_QMP_SOCK, err)) < 0 ||
+	    (rc = set_wd(&vm->console_socket, vm, VMMI_QEMU_CONSOLE_SOCK, err)) < 0)
+		return rc;
+	if ((rc = check_socket_path(vm->qmp_socket, err)) < 0 ||
+	    (rc = check_socket_path(vm->console_socket, err)) < 0)
+		return rc;
+	if (!vm->image_path)
+		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
+				     "give an image with --image or --image-url",
+				     "VM '%s' has no base image", vm->name);
+	if ((rc = set_wd(&vm->overlay_path, vm, VMMI_QEMU_OVERLAY, err)) < 0)
+		return rc;
+	rc = vmm_image_create_overlay(vm->image_path, vm->overlay_path, vm->disk_gb, err);
+	if (rc < 0)
+		return rc;
+	if ((rc = write_seed(spec, vm, err)) < 0)
+		return rc;
+	vmmi_qemu_mac_from_id(vm->id ? vm->id : vm->name, mac);
+	if ((rc = set_str(&vm->mac_addr, mac, err)) < 0)
+		return rc;
+	if (vm->network.type == VMM_NET_USER) {
+		rc = vmmi_port_allocate(&ctx->paths, vm->name, 0, &vm->ssh_host_port, err);
+		if (rc < 0)
+			return rc;
+	} else {
+		vm->ssh_host_port = 0;
+	}
+	vmm_debug(MOD, "prepared '%s': overlay %s, MAC %s, SSH port %u", vm->name,
+		  vm->overlay_path, vm->mac_addr, vm->ssh_host_port);
+	return 0;
+}
+
+/* ---- start -------------------------------------------------------------- */
+
+/* The last n lines of a file, joined with " | " (malloc'd, "" if none). */
+static char *tail_lines(const char *path, unsigned n)
+{
+	char *data = NULL, *p, *res;
+	size_t len;
+	unsigned seen = 0;
+
+	if (!path || vmmi_read_file(path, &data, &len, NULL) < 0)
+		return strdup("");
+	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		data[--len] = '\0';
+	p = data + len;
+	while (p > data) {
+		if (p[-1] == '\n' && ++seen == n)
+			break;
+		p--;
+	}
+	{
+		struct vmmi_buf b;
+
+		vmmi_buf_init(&b);
+		for (char *s = p; *s; s++) {
+			if (*s == '\r')
+				continue;
+			if (*s == '\n')
+				vmmi_buf_append(&b, " | ", 3);
+			else if ((unsigned char)*s >= 0x20 || *s == '\t')
+				vmmi_buf_append(&b, s, 1);
+		}
+		res = vmmi_buf_steal(&b);
+	}
+	free(data);
+	return res;
+}
+
+/* Turn a QEMU that failed to start into the right error. */
+static int start_failure(const struct vmm_vm *vm, const char *what, struct vmm_error *err)
+{
+	char *start_log = wd_file(vm, VMMI_QEMU_START_LOG), *log = wd_file(vm, VMMI_QEMU_LOG);
+	char *console = wd_file(vm, VMMI_QEMU_CONSOLE_LOG);
+	char *e1 = tail_lines(start_log, 6), *e2 = tail_lines(log, 6), *c = tail_lines(console, 5);
+	struct vmmi_buf all;
+	enum vmm_errcode code;
+	int rc;
+
+	vmmi_buf_init(&all);
+	vmmi_buf_printf(&all, "%s%s%s", e1 ? e1 : "", e1 && *e1 && e2 && *e2 ? " | " : "",
+			e2 ? e2 : "");
+	code = vmmi_qemu_classify_failure(all.data);
+	if (code == VMM_E_QEMU_KVM) {
+		rc = vmm_error_set(err, VMM_E_QEMU_KVM, 0,
+				   "this host's KVM cannot run the guest (seen on nested "
+				   "\"kvm-pvm\" hosts); rerun with software emulation: "
+				   "VMCTL_ACCEL=tcg",
+				   "QEMU of VM '%s' stopped with a KVM error: %s", vm->name,
+				   all.data ? all.data : "");
+	} else {
+		char *hint = vmmi_asprintf(
+			"%s%s%sfull logs in %s; check that qemu-system-x86_64 is installed "
+			"(or $VMCTL_QEMU)",
+			c && *c ? "last console lines: " : "", c && *c ? c : "", c && *c ? "; " : "",
+			vm->work_dir);
+
+		rc = vmm_error_set(err, VMM_E_QEMU_SPAWN, 0, hint, "QEMU of VM '%s' %s: %s",
+				   vm->name, what,
+				   all.data && *all.data ? all.data : "(no output from QEMU)");
+		free(hint);
+	}
+	vmmi_buf_release(&all);
+	free(start_log);
+	free(log);
+	free(console);
+	free(e1);
+	free(e2);
+	free(c);
+	return rc;
+}
+
+/* Run QEMU and wait for its foreground process, which exits once the
+ * daemon is set up (0) or failed (non-zero). *status: its exit status. */
+static int spawn_qemu(struct vmm_vm *vm, char **argv, int *status, struct vmm_error *err)
+{
+	char *log = wd_file(vm, VMMI_QEMU_START_LOG);
+	posix_spawn_file_actions_t fa;
+	uint64_t deadline;
+	pid_t pid;
+	int fd = -1, rc, st;
+
+	if (!log)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot create '%s'", log);
+		free(log);
+		return rc;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, fd, 1);
+	posix_spawn_file_actions_adddup2(&fa, fd, 2);
+	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fd);
+	free(log);
+	if (rc != 0) {
+		errno = rc;
+		return vmm_error_errno(err, VMM_E_QEMU_SPAWN, NULL, "cannot run '%s'", argv[0]);
+	}
+	deadline = vmmi_now_ms() + SPAWN_TIMEOUT_MS;
+	for (;;) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR)
+			return vmm_error_errno(err, VMM_E_QEMU_SPAWN, NULL, "waiting for QEMU");
+		if (vmmi_now_ms() >= deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			return start_failure(vm, "did not finish starting within 60 s", err);
+		}
+		vmmi_sleep_ms(20);
+	}
+	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return 0;
+}
+
+/* After a successful daemonize: find the process, talk QMP, read VNC. */
+static int attach_started(struct vmm_vm *vm, enum vmmi_accel accel, struct vmm_error *err)
+{
+	struct vmmi_qmp *q = NULL;
+	char *status = NULL, *vnc = NULL;
+	bool running;
+	pid_t pid;
+	int rc;
+
+	if (read_pidfile(vm, &pid) < 0)
+		return start_failure(vm, "started but wrote no pidfile", err);
+	vm->pid = pid;
+	vm->pid_starttime = vmmi_pid_starttime(pid);
+	if (!vm->pid_starttime)
+		return start_failure(vm, "exited right after starting", err);
+	rc = vmmi_qmp_connect(vm->qmp_socket, QMP_CONNECT_MS, &q, err);
+	if (rc < 0) {
+		if (!vm_alive(vm))
+			return start_failure(vm, "exited right after starting", err);
+		goto out;
+	}
+	rc = vmmi_qmp_query_vnc(q, &vnc, err);
+	if (rc < 0)
+		goto out;
+	free(vm->vnc_addr);
+	vm->vnc_addr = vnc;
+	/* A host KVM that cannot run the guest may already have stopped it in
+	 * "internal-error" (later, qemu_state reports it). */
+	{
+		rc = vmmi_qmp_query_status(q, &status, &running, err);
+		if (rc < 0)
+			goto out;
+		if (strcmp(status, "internal-error") == 0) {
+			vmmi_qmp_close(q);
+			q = NULL;
+			terminate(vm, 3000, NULL);
+			rc = start_failure(vm, "stopped in internal-error", err);
+			if (err && err->code != VMM_E_QEMU_KVM && accel == VMMI_ACCEL_KVM)
+				rc = vmm_error_set(err, VMM_E_QEMU_KVM, 0, NULL,
+						   "QEMU of VM '%s' stopped with an internal error "
+						   "under KVM",
+						   vm->name);
+			goto out;
+		}
+	}
+	vmm_info(MOD, "VM '%s' started: pid %ld, VNC %s, status %s", vm->name, (long)vm->pid,
+		 vm->vnc_addr ? vm->vnc_addr : "off", status);
+out:
+	vmmi_qmp_close(q);
+	free(status);
+	return rc;
+}
+
+static int qemu_start(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *err)
+{
+	enum vmmi_accel accel;
+	char **argv = NULL;
+	int rc, status = 0;
+
+	if (vm_alive(vm))
+		return vmm_error_set(err, VMM_E_INVALID_STATE, 0, "stop it first",
+				     "VM '%s' is already running (pid %ld)", vm->name,
+				     (long)vm->pid);
+	rc = vmmi_qemu_accel(&accel, err);
+	if (rc < 0)
+		return rc;
+	if (!vm->qmp_socket || !vm->console_socket || !vm->overlay_path)
+		return vmm_error_set(err, VMM_E_INVALID_STATE, 0, "destroy and recreate the VM",
+				     "VM '%s' was never prepared (no overlay or sockets)",
+				     vm->name);
+	/* The reserved port may have been taken since create. */
+	if (vm->network.type == VMM_NET_USER &&
+	    (vm->ssh_host_port == 0 || !vmmi_port_bindable(vm->ssh_host_port))) {
+		rc = vmmi_port_allocate(&ctx->paths, vm->name, vm->ssh_host_port,
+					&vm->ssh_host_port, err);
+		if (rc < 0)
+			return rc;
+	}
+	for (int attempt = 0;; attempt++) {
+		char *old_log = wd_file(vm, VMMI_QEMU_LOG);
+
+		vm->pid = 0;
+		vm->pid_starttime = 0;
+		remove_runtime_files(vm);
+		/* a previous run's errors must not be taken for this one's */
+		if (old_log)
+			unlink(old_log);
+		free(old_log);
+		rc = vmmi_qemu_build_args(vm, vmmi_qemu_binary(), accel, &argv, err);
+		if (rc < 0)
+			return rc;
+		if (vmm_log_enabled(VMM_LOG_DEBUG, MOD)) {
+			struct vmmi_buf b;
+
+			vmmi_buf_init(&b);
+			for (char **a = argv; *a; a++)
+				vmmi_buf_printf(&b, "%s%s", a == argv ? "" : " ", *a);
+			vmm_debug(MOD, "starting '%s': %s", vm->name, b.data ? b.data : "");
+			vmmi_buf_release(&b);
+		}
+		rc = spawn_qemu(vm, argv, &status, err);
+		vmmi_qemu_args_free(argv);
+		argv = NULL;
+		if (rc < 0)
+			return rc;
+		if (status == 0)
+			break;
+		rc = start_failure(vm, "failed to start", err);
+		if (vm->network.type == VMM_NET_USER && attempt < PORT_RETRIES) {
+			char *log = wd_file(vm, VMMI_QEMU_START_LOG), *text = NULL;
+			size_t len;
+			bool port_busy = false;
+
+			if (log && vmmi_read_file(log, &text, &len, NULL) == 0)
+				port_busy = vmmi_qemu_classify_failure(text) == VMM_E_PORT_ALLOC;
+			free(text);
+			free(log);
+			if (port_busy) {
+				unsigned old = vm->ssh_host_port;
+
+				rc = vmmi_port_allocate(&ctx->paths, vm->name, old,
+							&vm->ssh_host_port, err);
+				if (rc < 0)
+					return rc;
+				vmm_info(MOD, "VM '%s': port %u was taken, retrying with %u",
+					 vm->name, old, vm->ssh_host_port);
+				continue;
+			}
+		}
+		return rc;
+	}
+	rc = attach_started(vm, accel, err);
+	if (rc < 0 && vm_alive(vm))
+		terminate(vm, 3000, NULL);
+	if (rc < 0)
+		forget_process(vm);
+	return rc;
+}
+
+/* ---- stop, suspend, resume, destroy --------------------------------------- */
+
+static int qmp_simple(const struct vmm_vm *vm, const char *command, struct vmm_error *err)
+{
+	struct vmmi_qmp *q = NULL;
+	int rc = vmmi_qmp_connect(vm->qmp_socket, 5000, &q, err);
+
+	if (rc == 0)
+		rc = vmmi_qmp_execute(q, command, NULL, NULL, err);
+	vmmi_qmp_close(q);
+	return rc;
+}
+
+static int qemu_stop(struct vmm_ctx *ctx, struct vmm_vm *vm, unsigned timeout_s,
+		     struct vmm_error *err)
+{
+	struct vmm_error qerr;
+	int rc;
+
+	(void)ctx;
+	adopt_pidfile(vm);
+	if (!vm_alive(vm)) {
+		forget_process(vm);
+		return 0;
+	}
+	vmm_error_clear(&qerr);
+	if (qmp_simple(vm, "system_powerdown", &qerr) < 0)
+		vmm_warn(MOD, "VM '%s': ACPI power-down failed (%s); terminating QEMU", vm->name,
+			 qerr.message);
+	else if (wait_gone(vm, timeout_s * 1000u, 500)) {
+		vmm_info(MOD, "VM '%s' powered off", vm->name);
+		forget_process(vm);
+		return 0;
+	} else
+		vmm_warn(MOD, "VM '%s' did not power off within %u s; terminating QEMU (SIGTERM)",
+			 vm->name, timeout_s);
+	rc = terminate(vm, 5000, err);
+	if (rc == 0)
+		forget_process(vm);
+	return rc;
+}
+
+static int need_alive(const struct vmm_vm *vm, struct vmm_error *err)
+{
+	if (vm_alive(vm))
+		return 0;
+	return vmm_error_set(err, VMM_E_INVALID_STATE, 0, "start it with `vmctl start NAME`",
+			     "VM '%s' is not running (its QEMU process is gone)", vm->name);
+}
+
+static int qemu_suspend(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *err)
+{
+	int rc;
+
+	(void)ctx;
+	adopt_pidfile(vm);
+	if ((rc = need_alive(vm, err)) < 0)
+		return rc;
+	return qmp_simple(vm, "stop", err);
+}
+
+static int qemu_resume(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *err)
+{
+	int rc;
+
+	(void)ctx;
+	adopt_pidfile(vm);
+	if ((rc = need_alive(vm, err)) < 0)
+		return rc;
+	return qmp_simple(vm, "cont", err);
+}
+
+static int qemu_destroy(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *err)
+{
+	int rc;
+
+	(void)ctx;
+	if (!vm->work_dir)
+		return 0;
+	adopt_pidfile(vm);
+	rc = terminate(vm, 3000, err);
+	if (rc == 0)
+		forget_process(vm);
+	return rc;
+}
+
+/* ---- state, guest IP, console -------------------------------------------- */
+
+/* A guest stopped by the host's KVM long after start shows up here: say
+ * why, since the state alone ("failed") does not. */
+static void warn_kvm_failure(const struct vmm_vm *vm)
+{
+	char *log = wd_file(vm, VMMI_QEMU_LOG), *text = NULL;
+	size_t len;
+
+	if (log && vmmi_read_file(log, &text, &len, NULL) == 0 &&
+	    vmmi_qemu_classify_failure(text) == VMM_E_QEMU_KVM)
+		vmm_warn(MOD, "VM '%s' was stopped by a KVM internal error (emulation failure; "
+			      "see %s): this host's KVM cannot run the guest; destroy it and "
+			      "recreate it with software emulation: VMCTL_ACCEL=tcg",
+			 vm->name, log);
+	free(text);
+	free(log);
+}
+
+static int qemu_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm_state *out,
+		      struct vmm_error *err)
+{
+	struct vmmi_qmp *q = NULL;
+	struct vmm_error qerr;
+	char *status = NULL;
+	bool running, alive;
+	pid_t pid;
+
+	(void)ctx;
+	(void)err;
+	*out = vm->state;
+	alive = vm_alive(vm);
+	/* No process recorded (e.g. start was interrupted before it was
+	 * recorded): believe the pidfile only if that process is QEMU
+	 * running with this VM's QMP socket. */
+	if (!alive && vm->pid == 0 && vm->work_dir && read_pidfile(vm, &pid) == 0)
+		alive = is_our_process(vm, pid, 0);
+	if (!alive) {
+		if (vm->state == VMM_STATE_RUNNING || vm->state == VMM_STATE_SUSPENDED)
+			*out = VMM_STATE_STOPPED;
+		return 0;
+	}
+	vmm_error_clear(&qerr);
+	if (vmmi_qmp_connect(vm->qmp_socket, 3000, &q, &qerr) < 0 ||
+	    vmmi_qmp_query_status(q, &status, &running, &qerr) < 0) {
+		vmm_debug(MOD, "VM '%s': process alive but QMP unanswered: %s", vm->name,
+			  qerr.message);
+		if (vm->state != VMM_STATE_SUSPENDED)
+			*out = VMM_STATE_RUNNING;
+		goto out;
+	}
+	if (running)
+		*out = VMM_STATE_RUNNING;
+	else if (strcmp(status, "internal-error") == 0 || strcmp(status, "guest-panicked") == 0 ||
+		 strcmp(status, "io-error") == 0) {
+		*out = VMM_STATE_FAILED;
+		warn_kvm_failure(vm);
+	}
+	else if (strcmp(status, "shutdown") == 0)
+		*out = VMM_STATE_STOPPED;
+	else
+		*out = VMM_STATE_SUSPENDED;
+out:
+	free(status);
+	vmmi_qmp_close(q);
+	return 0;
+}
+
+/* The IP of the neighbour with this MAC in `ip neigh` output. */
+static char *ip_from_neigh(const char *text, const char *mac)
+{
+	const char *line = text;
+
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		char *l = strndup(line, len);
+
+		if (l && strcasestr(l, mac) && strstr(l, "lladdr")) {
+			char *sp = strchr(l, ' ');
+
+			if (sp) {
+				*sp = '\0';
+				return l;
+			}
+		}
+		free(l);
+		line = nl ? nl + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* dnsmasq leases: "expiry MAC IP hostname client-id" per line. */
+static char *ip_from_leases(const char *mac)
+{
+	static const char *const files[] = {"/var/lib/misc/dnsmasq.leases",
+					    "/var/lib/dnsmasq/dnsmasq.leases"};
+
+	for (size_t i = 0; i < VMMI_ARRAY_SIZE(files); i++) {
+		FILE *f = fopen(files[i], "re");
+		char line[512];
+
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			char exp[64], m[64], ip[64];
+
+			if (sscanf(line, "%63s %63s %63s", exp, m, ip) == 3 &&
+			    strcasecmp(m, mac) == 0) {
+				fclose(f);
+				return strdup(ip);
+			}
+		}
+		fclose(f);
+	}
+	return NULL;
+}
+
+static int qemu_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
+			 struct vmm_error *err)
+{
+	(void)ctx;
+	*ip = NULL;
+	switch (vm->network.type) {
+	case VMM_NET_USER:
+		*ip = strdup("127.0.0.1");
+		return *ip ? 0 : vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	case VMM_NET_TAP: {
+		char *argv[] = {"ip", "neigh", "show", NULL};
+		char *out = NULL;
+		int status;
+
+		if (!vm->mac_addr)
+			break;
+		if (vmmi_run(argv, &out, NULL, &status, NULL) == 0 && status == 0)
+			*ip = ip_from_neigh(out, vm->mac_addr);
+		free(out);
+		if (!*ip)
+			*ip = ip_from_leases(vm->mac_addr);
+		if (*ip)
+			return 0;
+		return vmm_error_set(err, VMM_E_IP_DISCOVERY, 0, NULL,
+				     "no IP address for VM '%s' (MAC %s) in the ARP table or "
+				     "dnsmasq leases",
+				     vm->name, vm->mac_addr);
+	}
+	case VMM_NET_NONE:
+	case VMM_NET_VNIC:
+		break;
+	}
+	return vmm_error_set(err, VMM_E_IP_DISCOVERY, 0,
+			     "give the VM a network (user or tap) to reach it",
+			     "VM '%s' has no network to reach it by", vm->name);
+}
+
+static int qemu_console_endpoint(struct vmm_ctx *ctx, const struct vmm_vm *vm,
+				 struct vmm_console_endpoint *out, struct vmm_error *err)
+{
+	(void)ctx;
+	out->kind = VMM_CONSOLE_NONE;
+	out->path = NULL;
+	if (!vm->console_socket)
+		return vmm_error_set(err, VMM_E_CONSOLE, 0, "destroy and recreate the VM",
+				     "VM '%s' has no console socket recorded", vm->name);
+	out->path = strdup(vm->console_socket);
+	if (!out->path)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	out->kind = VMM_CONSOLE_UNIX;
+	return 0;
+}
+
+const struct vmm_backend_ops vmmi_backend_qemu = {
+	.tag = VMM_BACKEND_QEMU,
+	.name = "qemu",
+	.prepare = qemu_prepare,
+	.start = qemu_start,
+	.stop = qemu_stop,
+	.suspend = qemu_suspend,
+	.resume = qemu_resume,
+	.destroy = qemu_destroy,
+	.state = qemu_state,
+	.guest_ip = qemu_guest_ip,
+	.console_endpoint = qemu_console_endpoint,
+};

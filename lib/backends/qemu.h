@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/backends/qemu.h - pieces of the QEMU backend shared with its tests
+ * (private to libvmm).
+ *
+ * A QEMU VM's work directory holds (names fixed, see VMMI_QEMU_*):
+ *   overlay.qcow2  seed.iso  qmp.sock  console.sock  console.log
+ *   pidfile  qemu.log (QEMU's stderr after it daemonized)
+ *   qemu-start.log (its stderr while starting)  ssh-port (reserved port)
+ *   id_ed25519_generated[.pub] (the per-VM client key, unless one was given)
+ *   ssh_host_ed25519_key.pub (the guest's host key, set by the seed)
+ */
+#ifndef VMMI_BACKENDS_QEMU_H
+#define VMMI_BACKENDS_QEMU_H
+
+#include <stdbool.h>
+
+#include "vmm/error.h"
+#include "vmm/vm.h"
+
+#define VMMI_QEMU_OVERLAY "overlay.qcow2"
+#define VMMI_QEMU_SEED "seed.iso"
+#define VMMI_QEMU_QMP_SOCK "qmp.sock"
+#define VMMI_QEMU_CONSOLE_SOCK "console.sock"
+#define VMMI_QEMU_CONSOLE_LOG "console.log"
+#define VMMI_QEMU_PIDFILE "pidfile"
+#define VMMI_QEMU_LOG "qemu.log"
+#define VMMI_QEMU_START_LOG "qemu-start.log"
+
+enum vmmi_accel {
+	VMMI_ACCEL_TCG = 0,
+	VMMI_ACCEL_KVM,
+};
+
+/* Whether /dev/kvm can be opened read-write and answers KVM_GET_API_VERSION. */
+bool vmmi_kvm_usable(void);
+
+/* Whether the host's KVM is the nested "kvm-pvm" module, on which QEMU
+ * stops a normal guest with "KVM internal error ... emulation failure". */
+bool vmmi_kvm_is_pvm(void);
+
+/*
+ * The accelerator to use: $VMCTL_ACCEL ("kvm" or "tcg") if set, else KVM
+ * when vmmi_kvm_usable() and not kvm-pvm, else TCG with a one-line warning (logged once per
+ * process). A bad $VMCTL_ACCEL is VMM_E_INVALID_CONFIG.
+ */
+int vmmi_qemu_accel(enum vmmi_accel *out, struct vmm_error *err);
+
+/* The QEMU binary: $VMCTL_QEMU if set, else "qemu-system-x86_64". */
+const char *vmmi_qemu_binary(void);
+
+/* A stable locally administered MAC "52:54:00:xx:yy:zz" derived from key
+ * (the VM id). buf must hold 18 bytes. */
+void vmmi_qemu_mac_from_id(const char *key, char buf[18]);
+
+/*
+ * Build QEMU's argument vector for vm (pure: reads nothing but its inputs).
+ * Uses vm->work_dir, name, vcpus, memory_mb, overlay_path, seed_iso_path
+ * (NULL: no seed), qmp_socket, console_socket, network, ssh_host_port and
+ * mac_addr. *argv is NULL-terminated; free it with vmmi_qemu_args_free.
+ */
+int vmmi_qemu_build_args(const struct vmm_vm *vm, const char *qemu_binary,
+			 enum vmmi_accel accel, char ***argv, struct vmm_error *err);
+void vmmi_qemu_args_free(char **argv);
+
+/*
+ * Classify QEMU's start-up failure output: VMM_E_QEMU_KVM for the KVM
+ * "internal error ... emulation failure", VMM_E_PORT_ALLOC for a host
+ * forwarding rule that could not be set up, else VMM_E_QEMU_SPAWN.
+ */
+enum vmm_errcode vmmi_qemu_classify_failure(const char *stderr_text);
+
+#endif

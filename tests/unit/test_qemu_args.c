@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests: QEMU's command line per network mode and accelerator, the
+ * accelerator choice, the MAC, and the classification of start failures. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backends/qemu.h"
+#include "vmm/vm.h"
+
+static void fill_vm(struct vmm_vm *vm, enum vmm_net_type net)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->name = "web";
+	vm->id = "0123456789abcdef";
+	vm->work_dir = "/d/vms/web";
+	vm->overlay_path = "/d/vms/web/overlay.qcow2";
+	vm->seed_iso_path = "/d/vms/web/seed.iso";
+	vm->qmp_socket = "/d/vms/web/qmp.sock";
+	vm->console_socket = "/d/vms/web/console.sock";
+	vm->vcpus = 2;
+	vm->memory_mb = 2048;
+	vm->network.type = net;
+	vm->network.bridge = net == VMM_NET_TAP ? "br7" : NULL;
+	vm->ssh_host_port = net == VMM_NET_USER ? 10050 : 0;
+	vm->mac_addr = "52:54:00:12:34:56";
+}
+
+/* Index of the option opt whose value is val (exact), or -1. */
+static int find_pair(char **argv, const char *opt, const char *val)
+{
+	for (int i = 0; argv[i]; i++)
+		if (strcmp(argv[i], opt) == 0 && argv[i + 1] && strcmp(argv[i + 1], val) == 0)
+			return i;
+	return -1;
+}
+
+static bool has_arg(char **argv, const char *s)
+{
+	for (int i = 0; argv[i]; i++)
+		if (strcmp(argv[i], s) == 0)
+			return true;
+	return false;
+}
+
+static bool has_substr(char **argv, const char *s)
+{
+	for (int i = 0; argv[i]; i++)
+		if (strstr(argv[i], s))
+			return true;
+	return false;
+}
+
+static char **build(struct vmm_vm *vm, enum vmmi_accel accel)
+{
+	struct vmm_error err;
+	char **argv = NULL;
+
+	assert_int_equal(vmmi_qemu_build_args(vm, "qemu-system-x86_64", accel, &argv, &err), 0);
+	assert_non_null(argv);
+	return argv;
+}
+
+static void test_user_tcg(void **state)
+{
+	struct vmm_vm vm;
+	char **a;
+
+	(void)state;
+	fill_vm(&vm, VMM_NET_USER);
+	a = build(&vm, VMMI_ACCEL_TCG);
+	assert_string_equal(a[0], "qemu-system-x86_64");
+	assert_true(find_pair(a, "-machine", "q35") > 0);
+	assert_true(find_pair(a, "-accel", "tcg") > 0);
+	assert_true(find_pair(a, "-cpu", "max") > 0);
+	assert_false(has_substr(a, "kvm"));
+	assert_true(find_pair(a, "-smp", "2") > 0);
+	assert_true(find_pair(a, "-m", "2048") > 0);
+	assert_true(has_arg(a, "-nodefaults"));
+	assert_true(find_pair(a, "-drive", "file=/d/vms/web/overlay.qcow2,format=qcow2,if=none,"
+					 "id=disk0,discard=unmap") > 0);
+	assert_true(find_pair(a, "-device", "virtio-blk-pci,drive=disk0,bootindex=0") > 0);
+	/* the seed is an IDE CD-ROM, not a second virtio disk */
+	assert_true(find_pair(a, "-drive", "file=/d/vms/web/seed.iso,format=raw,if=none,id=seed0,"
+					 "media=cdrom,readonly=on") > 0);
+	assert_true(find_pair(a, "-device", "ide-cd,drive=seed0") > 0);
+	assert_false(has_substr(a, "virtio-blk-pci,drive=seed0"));
+	assert_true(find_pair(a, "-device", "virtio-rng-pci") > 0);
+	assert_true(find_pair(a, "-chardev",
+			      "socket,id=serial0,path=/d/vms/web/console.sock,server=on,wait=off,"
+			      "logfile=/d/vms/web/console.log,logappend=on") > 0);
+	assert_true(find_pair(a, "-serial", "chardev:serial0") > 0);
+	assert_true(find_pair(a, "-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:10050-:22") > 0);
+	assert_true(find_pair(a, "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56") > 0);
+	assert_true(find_pair(a, "-vnc", "127.0.0.1:0,to=99") > 0);
+	assert_true(find_pair(a, "-qmp", "unix:/d/vms/web/qmp.sock,server=on,wait=off") > 0);
+	assert_true(find_pair(a, "-pidfile", "/d/vms/web/pidfile") > 0);
+	assert_true(find_pair(a, "-D", "/d/vms/web/qemu.log") > 0);
+	assert_true(has_arg(a, "-daemonize"));
+	vmmi_qemu_args_free(a);
+}
+
+static void test_kvm(void **state)
+{
+	struct vmm_vm vm;
+	char **a;
+
+	(void)state;
+	fill_vm(&vm, VMM_NET_USER);
+	a = build(&vm, VMMI_ACCEL_KVM);
+	assert_true(find_pair(a, "-accel", "kvm") > 0);
+	assert_true(find_pair(a, "-cpu", "host") > 0);
+	assert_false(has_substr(a, "tcg"));
+	vmmi_qemu_args_free(a);
+}
+
+static void test_tap(void **state)
+{
+	struct vmm_vm vm;
+	char **a;
+
+	(void)state;
+	fill_vm(&vm, VMM_NET_TAP);
+	a = build(&vm, VMMI_ACCEL_TCG);
+	assert_true(find_pair(a, "-netdev", "bridge,id=net0,br=br7") > 0);
+	assert_true(find_pair(a, "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56") > 0);
+	assert_false(has_substr(a, "hostfwd"));
+	vmmi_qemu_args_free(a);
+	vm.network.bridge = NULL; /* default bridge */
+	a = build(&vm, VMMI_ACCEL_TCG);
+	assert_true(find_pair(a, "-netdev", "bridge,id=net0,br=br0") > 0);
+	vmmi_qemu_args_free(a);
+}
+
+static void test_none_and_no_seed(void **state)
+{
+	struct vmm_vm vm;
+	char **a;
+
+	(void)state;
+	fill_vm(&vm, VMM_NET_NONE);
+	vm.seed_iso_path = NULL;
+	a = build(&vm, VMMI_ACCEL_TCG);
+	assert_false(has_arg(a, "-netdev"));
+	assert_false(has_substr(a, "virtio-net"));
+	assert_false(has_substr(a, "seed0"));
+	assert_true(has_arg(a, "-nodefaults"));
+	vmmi_qemu_args_free(a);
+}
+
+static void test_commas_are_escaped(void **state)
+{
+	struct vmm_vm vm;
+	char **a;
+
+	(void)state;
+	fill_vm(&vm, VMM_NET_USER);
+	vm.overlay_path = "/d/a,b/overlay.qcow2";
+	vm.work_dir = "/d/a,b";
+	vm.console_socket = "/d/a,b/console.sock";
+	a = build(&vm, VMMI_ACCEL_TCG);
+	assert_true(has_substr(a, "file=/d/a,,b/overlay.qcow2,format=qcow2"));
+	assert_true(has_substr(a, "path=/d/a,,b/console.sock,server=on"));
+	assert_true(has_substr(a, "logfile=/d/a,,b/console.log,logappend"));
+	/* -pidfile takes a plain file name */
+	assert_true(find_pair(a, "-pidfile", "/d/a,b/pidfile") > 0);
+	vmmi_qemu_args_free(a);
+}
+
+static void test_refused(void **state)
+{
+	struct vmm_error err;
+	struct vmm_vm vm;
+	char **a = NULL;
+
+	(void)state;
+	fill_vm(&vm, VMM_NET_VNIC);
+	assert_true(vmmi_qemu_build_args(&vm, "q", VMMI_ACCEL_TCG, &a, &err) < 0);
+	assert_int_equal(err.code, VMM_E_INVALID_CONFIG);
+	assert_null(a);
+	fill_vm(&vm, VMM_NET_USER);
+	vm.ssh_host_port = 0;
+	assert_true(vmmi_qemu_build_args(&vm, "q", VMMI_ACCEL_TCG, &a, &err) < 0);
+	assert_null(a);
+	fill_vm(&vm, VMM_NET_USER);
+	vm.qmp_socket = NULL;
+	assert_true(vmmi_qemu_build_args(&vm, "q", VMMI_ACCEL_TCG, &a, &err) < 0);
+}
+
+static void test_accel_env(void **state)
+{
+	struct vmm_error err;
+	enum vmmi_accel ac;
+
+	(void)state;
+	setenv("VMCTL_ACCEL", "kvm", 1);
+	assert_int_equal(vmmi_qemu_accel(&ac, &err), 0);
+	assert_int_equal(ac, VMMI_ACCEL_KVM);
+	setenv("VMCTL_ACCEL", "tcg", 1);
+	assert_int_equal(vmmi_qemu_accel(&ac, &err), 0);
+	assert_int_equal(ac, VMMI_ACCEL_TCG);
+	setenv("VMCTL_ACCEL", "hvf", 1);
+	assert_true(vmmi_qemu_accel(&ac, &err) < 0);
+	assert_int_equal(err.code, VMM_E_INVALID_CONFIG);
+	assert_non_null(strstr(err.message, "hvf"));
+	unsetenv("VMCTL_ACCEL");
+	assert_int_equal(vmmi_qemu_accel(&ac, &err), 0);
+	assert_int_equal(ac, vmmi_kvm_usable() && !vmmi_kvm_is_pvm() ? VMMI_ACCEL_KVM
+								 : VMMI_ACCEL_TCG);
+}
+
+static void test_binary_env(void **state)
+{
+	(void)state;
+	unsetenv("VMCTL_QEMU");
+	assert_string_equal(vmmi_qemu_binary(), "qemu-system-x86_64");
+	setenv("VMCTL_QEMU", "/opt/q/qemu", 1);
+	assert_string_equal(vmmi_qemu_binary(), "/opt/q/qemu");
+	unsetenv("VMCTL_QEMU");
+}
+
+static void test_mac(void **state)
+{
+	char a[18], b[18], c[18];
+	unsigned x[6];
+
+	(void)state;
+	vmmi_qemu_mac_from_id("vm-id-1", a);
+	vmmi_qemu_mac_from_id("vm-id-1", b);
+	vmmi_qemu_mac_from_id("vm-id-2", c);
+	assert_string_equal(a, b); /* stable */
+	assert_string_not_equal(a, c);
+	assert_int_equal(strlen(a), 17);
+	assert_int_equal(sscanf(a, "%2x:%2x:%2x:%2x:%2x:%2x", &x[0], &x[1], &x[2], &x[3], &x[4],
+				&x[5]),
+			 6);
+	assert_true(x[0] & 0x02);    /* locally administered */
+	assert_false(x[0] & 0x01);   /* unicast */
+}
+
+static void test_classify(void **state)
+{
+	(void)state;
+	assert_int_equal(vmmi_qemu_classify_failure(
+				 "KVM internal error. Suberror: 1\nextra data[0]: 0x0\n"
+				 "emulation failure\nEAX=00000000"),
+			 VMM_E_QEMU_KVM);
+	assert_int_equal(vmmi_qemu_classify_failure(
+				 "qemu-system-x86_64: -netdev user,id=net0,hostfwd=tcp:127.0.0.1:"
+				 "10022-:22: Could not set up host forwarding rule "
+				 "'tcp:127.0.0.1:10022-:22'"),
+			 VMM_E_PORT_ALLOC);
+	assert_int_equal(vmmi_qemu_classify_failure("qemu-system-x86_64: -drive x: No such file"),
+			 VMM_E_QEMU_SPAWN);
+	assert_int_equal(vmmi_qemu_classify_failure(NULL), VMM_E_QEMU_SPAWN);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_user_tcg),
+		cmocka_unit_test(test_kvm),
+		cmocka_unit_test(test_tap),
+		cmocka_unit_test(test_none_and_no_seed),
+		cmocka_unit_test(test_commas_are_escaped),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_accel_env),
+		cmocka_unit_test(test_binary_env),
+		cmocka_unit_test(test_mac),
+		cmocka_unit_test(test_classify),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
