@@ -6,7 +6,8 @@ ASAN_BUILD ?= build-asan
 PYTHON     ?= /usr/bin/python3
 PYTEST     ?= $(PYTHON) -m pytest
 
-.PHONY: all deps build check check-unit check-asan check-py demo clean
+.PHONY: all deps build check check-unit check-asan check-py check-py-asan demo clean guest \
+	fuzz-build fuzz-smoke fuzz bench-kdl bench-image bench-sftp bench-list bench-up
 
 all: build
 
@@ -36,11 +37,69 @@ check-asan: $(ASAN_BUILD)/build.ninja
 check-py: build
 	VMCTL_BIN=$(CURDIR)/$(BUILD)/src/vmctl $(PYTEST) -q tests/cli tests/e2e
 
+# The CLI suite again, against the ASan+UBSan binary (leaks fail the run).
+check-py-asan: check-asan
+	VMCTL_BIN=$(CURDIR)/$(ASAN_BUILD)/src/vmctl ASAN_OPTIONS=detect_leaks=1 \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(PYTEST) -q tests/cli
+
+# pytest runs last: its closing line is the summary of the longest suite.
 check: deps
 	$(MAKE) build
 	$(MAKE) check-unit
 	$(MAKE) check-asan
+	$(MAKE) fuzz-smoke
+	$(MAKE) check-py-asan
 	$(MAKE) check-py
 
+# Not part of check: `vmctl list` with 1,000 VMs against /bin/true.
+bench-list: build
+	bench/list.sh $(BUILD)
+
+# Not part of check: time to SSH of `vmctl up` against bare QEMU.
+bench-up: build
+	bench/up.sh $(BUILD)
+
+# Not part of check: vmctl's SFTP upload against OpenSSH scp (256 MiB).
+bench-sftp: build
+	bench/sftp.sh $(BUILD)
+
+# libFuzzer targets (tests/fuzz), clang + ASan/UBSan, in their own build dir.
+# fuzz-smoke (part of check): each target FUZZ_SMOKE_SECS from its seed
+# corpus; fuzz: each target FUZZ_SECS (long run).
+FUZZ_BUILD      ?= build-fuzz
+FUZZ_SMOKE_SECS ?= 30
+FUZZ_SECS       ?= 1800
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
+
+fuzz-build: $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+
+fuzz-smoke: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECS)
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECS)
+
+# Not part of check: KDL parse throughput (MB/s) and peak memory / input size.
+bench-kdl: build
+	bench/kdl.sh $(BUILD)
+
+# Not part of check: image download + zstd decompression (1 GiB) against
+# curl | zstd -d, and vmctl's peak RSS.
+bench-image: build
+	bench/image.sh $(BUILD)
+
+# the small test guest image (cached; prints its path)
+guest:
+	tests/guest/build.sh
+
+# A real VM: up (create, boot, provision), ssh, down --destroy.
+demo: deps
+	$(MAKE) build
+	tools/demo.sh
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

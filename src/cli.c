@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 const struct cli_command *cli_find_command(const char *name)
@@ -217,4 +218,12 @@ int cli_run_vm_command(const struct cli_command *cmd, int argc, char **argv, cli
 	}
 	vmm_ctx_free(ctx);
 	return rc;
+}
+
+uint64_t cli_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }

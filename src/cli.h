@@ -101,6 +101,9 @@ typedef int (*cli_vm_fn)(struct vmm_ctx *ctx, const char *name, struct vmm_error
 int cli_run_vm_command(const struct cli_command *cmd, int argc, char **argv, cli_vm_fn fn,
 		       const char *done_fmt);
 
+/* Milliseconds from a monotonic clock. */
+uint64_t cli_now_ms(void);
+
 /* Format a size in bytes for humans ("1.5 GiB"). */
 const char *cli_human_size(unsigned long long bytes, char *buf, size_t len);
 #endif

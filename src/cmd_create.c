@@ -5,10 +5,14 @@
 #include <string.h>
 
 #include "cli.h"
+#include "progress.h"
+#include "vmm/image.h"
 
 enum {
 	OPT_NAME = 256,
 	OPT_IMAGE,
+	OPT_IMAGE_URL,
+	OPT_SHA256,
 	OPT_VCPUS,
 	OPT_MEMORY,
 	OPT_DISK,
@@ -21,6 +25,8 @@ enum {
 static const struct option longopts[] = {
 	{"name", required_argument, NULL, OPT_NAME},
 	{"image", required_argument, NULL, OPT_IMAGE},
+	{"image-url", required_argument, NULL, OPT_IMAGE_URL},
+	{"sha256", required_argument, NULL, OPT_SHA256},
 	{"vcpus", required_argument, NULL, OPT_VCPUS},
 	{"memory", required_argument, NULL, OPT_MEMORY},
 	{"disk", required_argument, NULL, OPT_DISK},
@@ -76,6 +82,8 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	struct vmm_ctx *ctx = NULL;
 	struct vmm_vm *vm = NULL;
 	struct vmm_error err;
+	const char *sha256 = NULL;
+	char *fetched = NULL;
 	bool start = false;
 	int c, rc = CLI_EXIT_ERROR;
 
@@ -87,6 +95,12 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 			break;
 		case OPT_IMAGE:
 			spec.image_path = optarg;
+			break;
+		case OPT_IMAGE_URL:
+			spec.image_url = optarg;
+			break;
+		case OPT_SHA256:
+			sha256 = optarg;
 			break;
 		case OPT_VCPUS:
 			spec.vcpus = (unsigned)cli_parse_u64(cmd, "--vcpus", optarg, 1, 255);
@@ -118,8 +132,10 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (!spec.name)
 		return cli_usage_error(cmd, "--name is required");
-	if (!spec.image_path)
-		return cli_usage_error(cmd, "--image is required");
+	if (!spec.image_path == !spec.image_url)
+		return cli_usage_error(cmd, "give exactly one of --image and --image-url");
+	if (sha256 && !spec.image_url)
+		return cli_usage_error(cmd, "--sha256 checks a download: it needs --image-url");
 	if (cloud_init_path && ssh_key_path)
 		return cli_usage_error(cmd, "--cloud-init and --ssh-key cannot be combined: raw "
 					    "user-data must set up SSH access itself");
@@ -142,6 +158,24 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 
 	if (!(ctx = cli_ctx_open()))
 		goto out;
+	if (spec.image_url) {
+		struct vmm_image_pull_opts po;
+		struct cli_progress progress;
+
+		vmm_image_pull_opts_init(&po);
+		cli_progress_init(&progress, false);
+		po.sha256 = sha256;
+		po.progress = cli_progress_draw;
+		po.progress_data = &progress;
+		rc = vmm_image_fetch(vmm_ctx_paths(ctx), spec.image_url, &po, &fetched, &err);
+		cli_progress_finish(&progress);
+		if (rc < 0) {
+			rc = cli_error(&err);
+			goto out;
+		}
+		rc = CLI_EXIT_ERROR;
+		spec.image_path = fetched;
+	}
 	if (vmm_vm_create(ctx, &spec, backend, &vm, &err) < 0) {
 		rc = cli_error(&err);
 		goto out;
@@ -161,6 +195,7 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	}
 	rc = CLI_EXIT_OK;
 out:
+	free(fetched);
 	free(ci.user_data);
 	free(ci.ssh_pubkey);
 	vmm_vm_free(vm);
@@ -171,13 +206,17 @@ out:
 const struct cli_command cmd_create = {
 	.name = "create",
 	.summary = "Create a new VM and optionally start it",
-	.usage = "  vmctl create --name NAME --image PATH [OPTIONS]",
+	.usage = "  vmctl create --name NAME --image PATH [OPTIONS]\n"
+		 "  vmctl create --name NAME --image-url URL [--sha256 HEX] [OPTIONS]",
 	.help = "Registers a VM, makes a copy-on-write overlay of the image and a cloud-init\n"
 		"seed (with a generated SSH key unless --ssh-key or --cloud-init is given).\n"
+		"One of --image and --image-url is required.\n"
 		"\n"
 		"Options:\n"
 		"      --name NAME         VM name (required): letters, digits, '.', '_', '-'\n"
-		"      --image PATH        Local disk image to base the VM on (required)\n"
+		"      --image PATH        Local disk image to base the VM on\n"
+		"      --image-url URL     Image to download (once: it is cached) and use\n"
+		"      --sha256 HEX        Expected sha256 of the download (with --image-url)\n"
 		"      --vcpus N           Number of virtual CPUs (default: 1)\n"
 		"      --memory MB         Memory in MB (default: 1024)\n"
 		"      --disk GB           Grow the VM's disk to GB gigabytes\n"

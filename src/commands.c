@@ -14,6 +14,12 @@ extern const struct cli_command cmd_status;
 extern const struct cli_command cmd_log;
 extern const struct cli_command cmd_image;
 extern const struct cli_command cmd_console;
+extern const struct cli_command cmd_validate;
+extern const struct cli_command cmd_ssh;
+extern const struct cli_command cmd_up;
+extern const struct cli_command cmd_down;
+extern const struct cli_command cmd_reload;
+extern const struct cli_command cmd_provision;
 extern const struct cli_command cmd_version;
 
 const struct cli_command *const cli_commands[] = {
@@ -28,6 +34,12 @@ const struct cli_command *const cli_commands[] = {
 	&cmd_log,
 	&cmd_image,
 	&cmd_console,
+	&cmd_ssh,
+	&cmd_up,
+	&cmd_down,
+	&cmd_reload,
+	&cmd_provision,
+	&cmd_validate,
 	&cmd_version,
 	NULL,
 };

@@ -33,7 +33,11 @@ static void print_main_help(FILE *f)
 		   "\nEnvironment:\n"
 		   "  VMCTL_LOG      log filter, e.g. debug, info,ssh=trace (default: warn)\n"
 		   "  XDG_DATA_HOME  data directory (default: ~/.local/share); vmctl keeps its\n"
-		   "                 state in $XDG_DATA_HOME/vmctl\n");
+		   "                 state in $XDG_DATA_HOME/vmctl\n"
+		   "  VMCTL_ACCEL    kvm or tcg: force the accelerator (default: KVM when\n"
+		   "                 /dev/kvm can run guests, else software emulation)\n"
+		   "  VMCTL_QEMU     the QEMU binary (default: qemu-system-x86_64)\n"
+		   "  VMCTL_BACKEND  backend of new VMs: qemu (default) or noop (runs nothing)\n");
 }
 
 int main(int argc, char **argv)

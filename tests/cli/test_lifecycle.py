@@ -197,7 +197,11 @@ def test_missing_image(vmctl, tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     ([], "--name is required"),
-    (["--name", "x"], "--image is required"),
+    (["--name", "x"], "give exactly one of --image and --image-url"),
+    (["--name", "x", "--image", "i", "--image-url", "http://127.0.0.1:1/x.img"],
+     "give exactly one of --image and --image-url"),
+    (["--name", "x", "--image", "i", "--sha256", "ab"],
+     "--sha256 checks a download: it needs --image-url"),
     (["--name", "x", "--image", "i", "--vcpus", "0"], "--vcpus must be between 1 and 255, got '0'"),
     (["--name", "x", "--image", "i", "--vcpus", "two"], "--vcpus needs a whole number, got 'two'"),
     (["--name", "x", "--image", "i", "--memory", "-5"], "--memory needs a whole number, got '-5'"),

@@ -1,0 +1,75 @@
+# bash completion for vmctl                                 -*- shell-script -*-
+# Install: source this file, or copy it to
+# /usr/share/bash-completion/completions/vmctl
+
+_vmctl_vms()
+{
+	vmctl list 2>/dev/null | awk 'NR > 1 { print $1 }'
+}
+
+_vmctl()
+{
+	local cur prev cmd i
+	COMPREPLY=()
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD-1]}
+	local commands="create start stop destroy list status suspend resume log image
+		console ssh up down reload provision validate version help"
+
+	cmd=""
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		case ${COMP_WORDS[i]} in
+		-*) ;;
+		*) cmd=${COMP_WORDS[i]}; break ;;
+		esac
+	done
+	if [[ -z $cmd ]]; then
+		COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
+		return
+	fi
+
+	case $prev in
+	--image|--cloud-init|--ssh-key|--key|--file|-f)
+		COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--name|--vcpus|--memory|--disk|--bridge|--image-url|--sha256|--timeout|-t|--tail|-n|--user|--stall-timeout)
+		return ;;
+	esac
+
+	local opts=""
+	case $cmd in
+	create) opts="--name --image --image-url --sha256 --vcpus --memory --disk --bridge
+		--cloud-init --ssh-key --start" ;;
+	stop) opts="--timeout" ;;
+	list) opts="--json" ;;
+	status) opts="--json" ;;
+	log) opts="--console --provision --tail" ;;
+	ssh) opts="--name --user --key --file" ;;
+	up|reload) opts="--file --name --no-provision" ;;
+	down) opts="--file --name --destroy" ;;
+	provision) opts="--file --name" ;;
+	validate) opts="--file --json" ;;
+	image)
+		local sub=${COMP_WORDS[i+1]}
+		if ((COMP_CWORD == i + 1)); then
+			COMPREPLY=($(compgen -W "pull list inspect rm" -- "$cur"))
+			return
+		fi
+		case $sub in
+		pull) opts="--name --sha256 --quiet --stall-timeout" ;;
+		list) opts="--json --digests" ;;
+		inspect) opts="--json"; [[ $cur != -* ]] && { COMPREPLY=($(compgen -f -- "$cur")); return; } ;;
+		rm) [[ $cur != -* ]] && { COMPREPLY=($(compgen -W "$(vmctl image list 2>/dev/null | awk 'NR > 1 { print $1 }')" -- "$cur")); return; } ;;
+		esac ;;
+	help) COMPREPLY=($(compgen -W "$commands" -- "$cur")); return ;;
+	esac
+
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "$opts --help" -- "$cur"))
+		return
+	fi
+	case $cmd in
+	start|stop|destroy|status|suspend|resume|log|console|ssh)
+		COMPREPLY=($(compgen -W "$(_vmctl_vms)" -- "$cur")) ;;
+	esac
+}
+complete -F _vmctl vmctl

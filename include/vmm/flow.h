@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm/flow.h - the declarative flow behind `vmctl up/down/reload/provision`
+ * and the way to reach a VM over SSH.
+ *
+ * `up` for one VM of a VMFile reads top to bottom in vmm_flow_up():
+ *
+ *   resolve image (cache) -> create (overlay, seed, key, port, MAC)
+ *     -> start (QEMU, QMP) -> wait for SSH -> provision -> recorded
+ *
+ * Each phase is reported through the events callbacks with its duration;
+ * the library itself prints nothing.
+ */
+#ifndef VMM_FLOW_H
+#define VMM_FLOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/error.h"
+#include "vmm/image.h"
+#include "vmm/manager.h"
+#include "vmm/provision.h"
+#include "vmm/ssh.h"
+#include "vmm/vmfile.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* How long `up` and `provision` wait for SSH, and `vmctl ssh`. */
+#define VMM_FLOW_PROVISION_SSH_TIMEOUT_MS 120000u
+#define VMM_FLOW_SSH_TIMEOUT_MS 30000u
+/* `down` gives the guest this long to power off before forcing it. */
+#define VMM_FLOW_DOWN_TIMEOUT_S 30u
+
+struct vmm_flow_events {
+	/* A phase of one VM is about to run ("image", "create", "boot", "ssh",
+	 * "provision"). */
+	void (*phase_begin)(void *userdata, const char *vm, const char *phase);
+	/* It ended after duration_ms; ok is false if it failed. detail may be
+	 * NULL or say more ("cache hit", "127.0.0.1:10022"). */
+	void (*phase_end)(void *userdata, const char *vm, const char *phase, bool ok,
+			  uint64_t duration_ms, const char *detail);
+	/* Download progress of the image phase. */
+	vmm_image_progress_fn image_progress;
+	/* Provisioner output and step boundaries. */
+	struct vmm_provision_callbacks provision;
+	void *userdata;
+};
+
+enum vmm_up_result {
+	VMM_UP_CREATED = 0, /* it did not exist: created, started (, provisioned) */
+	VMM_UP_STARTED,     /* it was stopped: started (, provisioned) */
+	VMM_UP_SKIPPED,     /* it was already running */
+};
+
+struct vmm_up_opts {
+	bool provision; /* run the provisioners (default true) */
+	enum vmm_backend_tag backend; /* for VMs it creates */
+};
+
+void vmm_up_opts_init(struct vmm_up_opts *opts);
+
+/*
+ * Bring one VM of the VMFile up: create it if absent, start it if stopped,
+ * skip it if running; provision it if it was created or started. On a
+ * failure after the VM was created, the VM stays (for `vmctl log` and a
+ * retry), its state recorded.
+ */
+int vmm_flow_up(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
+		const struct vmm_vmfile_vm *def, const struct vmm_up_opts *opts,
+		const struct vmm_flow_events *ev, enum vmm_up_result *result,
+		struct vmm_error *err);
+
+/* Run the VM's provisioners on the running VM (waits for SSH first). A VM
+ * that is not running, or a VMFile entry without an ssh block, is an
+ * error with a hint. */
+int vmm_flow_provision(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
+		       const struct vmm_vmfile_vm *def, const struct vmm_flow_events *ev,
+		       struct vmm_error *err);
+
+enum vmm_down_result {
+	VMM_DOWN_STOPPED = 0,
+	VMM_DOWN_DESTROYED,
+	VMM_DOWN_ALREADY_STOPPED, /* nothing to do */
+	VMM_DOWN_ABSENT,          /* not registered: nothing to do */
+};
+
+/* Stop the VM gracefully (VMM_FLOW_DOWN_TIMEOUT_S), or destroy it. */
+int vmm_flow_down(struct vmm_ctx *ctx, const char *name, bool destroy,
+		  enum vmm_down_result *result, struct vmm_error *err);
+
+/* Everything needed to reach a VM over SSH, resolved. */
+struct vmm_ssh_target {
+	char *host;        /* "127.0.0.1" for user networking */
+	unsigned port;
+	char *user;
+	char *key_path;    /* private key file */
+	char *known_hosts; /* the VM's known_hosts file */
+	char *host_alias;  /* its name in known_hosts ("vmctl-NAME") */
+	enum vmm_ssh_hostkey_policy policy;
+};
+
+/*
+ * Resolve how to reach a registered VM: user from user (--user), else
+ * vmfile_user (the VMFile's ssh block), else the user recorded at create,
+ * else "vm"; key from the VM's generated key, else key (--key or the
+ * VMFile's private-key), else ~/.ssh/id_ed25519, id_ecdsa, id_rsa. The host
+ * key is pinned when vmctl generated it (the VM's known_hosts has it) and
+ * trusted on first use otherwise.
+ */
+int vmm_flow_ssh_target(struct vmm_ctx *ctx, const struct vmm_vm *vm, const char *user,
+			const char *vmfile_user, const char *key, struct vmm_ssh_target *out,
+			struct vmm_error *err);
+void vmm_ssh_target_release(struct vmm_ssh_target *t);
+
+/* Connect (with retries until timeout_ms) to a resolved target. */
+int vmm_flow_ssh_connect(const struct vmm_vm *vm, const struct vmm_ssh_target *t,
+			 unsigned timeout_ms, struct vmm_ssh **out, struct vmm_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: MIT */
+/* The declarative flow: up, provision, down; reaching a VM over SSH. */
+#include "vmm/flow.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vmm/keys.h"
+#include "vmm/log.h"
+
+#define MOD "flow"
+
+void vmm_up_opts_init(struct vmm_up_opts *opts)
+{
+	opts->provision = true;
+	opts->backend = vmm_default_backend();
+}
+
+/* Phase timing: begin/end pairs through the caller's callbacks. */
+struct phase {
+	const struct vmm_flow_events *ev;
+	const char *vm;
+	const char *name;
+	uint64_t t0;
+};
+
+static void phase_begin(struct phase *p, const struct vmm_flow_events *ev, const char *vm,
+			const char *name)
+{
+	p->ev = ev;
+	p->vm = vm;
+	p->name = name;
+	p->t0 = vmmi_now_ms();
+	vmm_debug(MOD, "%s: %s", vm, name);
+	if (ev && ev->phase_begin)
+		ev->phase_begin(ev->userdata, vm, name);
+}
+
+static void phase_end(struct phase *p, bool ok, const char *detail)
+{
+	uint64_t ms = vmmi_now_ms() - p->t0;
+
+	vmm_debug(MOD, "%s: %s %s in %llu ms", p->vm, p->name, ok ? "done" : "failed",
+		  (unsigned long long)ms);
+	if (p->ev && p->ev->phase_end)
+		p->ev->phase_end(p->ev->userdata, p->vm, p->name, ok, ms, detail);
+}
+
+/* The last lines of the VM's console log, for SSH failure messages. */
+static char *console_tail(void *userdata)
+{
+	const char *work_dir = userdata;
+	char *path = vmmi_path_join(work_dir, "console.log"), *data = NULL, *out = NULL;
+	struct vmm_error err;
+	size_t len = 0, i;
+	int lines = 0;
+
+	if (!path)
+		return NULL;
+	if (vmmi_read_file(path, &data, &len, &err) == 0 && len > 0) {
+		i = len;
+		while (i > 0 && lines <= 5) {
+			i--;
+			if (data[i] == '\n')
+				lines++;
+		}
+		out = vmmi_asprintf("last console lines (`vmctl log NAME --console` for all):\n%s",
+				    data + (i > 0 ? i + 1 : 0));
+	}
+	free(data);
+	free(path);
+	return out;
+}
+
+/*
+ * When vmctl generated the guest's host key (its public half is in the work
+ * directory), the key is pinned: known_hosts is written from it if missing,
+ * and any other key is refused. Otherwise (raw user-data) the first
+ * connection records the key the guest presents, and later ones pin it.
+ */
+static int pin_host_key(const struct vmm_vm *vm, struct vmm_ssh_target *t,
+			struct vmm_error *err)
+{
+	char *pub_path = vmmi_path_join(vm->work_dir, VMM_HOST_KEY_PUB_NAME);
+	char *pub = NULL, *line = NULL, *text = NULL;
+	int rc = 0;
+
+	if (!pub_path)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	if (access(pub_path, F_OK) < 0) {
+		t->policy = VMM_SSH_HOSTKEY_TOFU;
+		goto out;
+	}
+	t->policy = VMM_SSH_HOSTKEY_PINNED;
+	if (access(t->known_hosts, F_OK) == 0)
+		goto out;
+	if ((rc = vmmi_read_file(pub_path, &pub, NULL, err)) < 0)
+		goto out;
+	pub[strcspn(pub, "\r\n")] = '\0';
+	if ((rc = vmm_known_hosts_line(t->host_alias, 22, pub, &line, err)) < 0)
+		goto out;
+	if (!(text = vmmi_asprintf("%s\n", line))) {
+		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		goto out;
+	}
+	rc = vmmi_write_file_atomic(t->known_hosts, text, strlen(text), 0600, err);
+out:
+	free(pub_path);
+	free(pub);
+	free(line);
+	free(text);
+	return rc;
+}
+
+int vmm_flow_ssh_target(struct vmm_ctx *ctx, const struct vmm_vm *vm, const char *user,
+			const char *vmfile_user, const char *key, struct vmm_ssh_target *out,
+			struct vmm_error *err)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (vm->network.type == VMM_NET_NONE)
+		return vmm_error_set(err, VMM_E_SSH, 0,
+				     "give the VM a network (user or tap) to reach it over SSH",
+				     "VM '%s' has no network", vm->name);
+	if ((rc = vmm_vm_guest_ip(ctx, vm, &out->host, err)) < 0)
+		goto fail;
+	if (vm->network.type == VMM_NET_USER) {
+		if (!vm->ssh_host_port) {
+			rc = vmm_error_set(err, VMM_E_SSH, 0, "recreate the VM (`vmctl reload`)",
+					   "VM '%s' has no forwarded SSH port", vm->name);
+			goto fail;
+		}
+		out->port = vm->ssh_host_port;
+	} else {
+		out->port = 22;
+	}
+	out->user = strdup(user ? user
+				: vmfile_user ? vmfile_user
+				: vm->ssh_user ? vm->ssh_user
+					       : "vm");
+	out->known_hosts = vmmi_path_join(vm->work_dir, "known_hosts");
+	out->host_alias = vmmi_asprintf("vmctl-%s", vm->name);
+	if (!out->user || !out->known_hosts || !out->host_alias) {
+		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		goto fail;
+	}
+	if ((rc = vmm_ssh_resolve_key(vm->work_dir, key, &out->key_path, err)) < 0)
+		goto fail;
+	if ((rc = pin_host_key(vm, out, err)) < 0)
+		goto fail;
+	return 0;
+fail:
+	vmm_ssh_target_release(out);
+	return rc;
+}
+
+void vmm_ssh_target_release(struct vmm_ssh_target *t)
+{
+	if (!t)
+		return;
+	free(t->host);
+	free(t->user);
+	free(t->key_path);
+	free(t->known_hosts);
+	free(t->host_alias);
+	memset(t, 0, sizeof(*t));
+}
+
+int vmm_flow_ssh_connect(const struct vmm_vm *vm, const struct vmm_ssh_target *t,
+			 unsigned timeout_ms, struct vmm_ssh **out, struct vmm_error *err)
+{
+	struct vmm_ssh_config cfg = {
+		.host = t->host,
+		.port = t->port,
+		.user = t->user,
+		.key_path = t->key_path,
+		.known_hosts = t->known_hosts,
+		.known_hosts_name = t->host_alias,
+		.hostkey_policy = t->policy,
+	};
+	struct vmm_ssh_retry retry = {
+		.timeout_ms = timeout_ms,
+		.interval_ms = 200,
+		.context = console_tail,
+		.context_userdata = vm->work_dir,
+	};
+
+	return vmm_ssh_connect_retry(&cfg, &retry, out, err);
+}
+
+/* The provision steps of a VMFile entry, in the provisioner's terms. */
+static struct vmm_provision_step *steps_of(const struct vmm_vmfile_vm *def)
+{
+	struct vmm_provision_step *steps = calloc(def->n_provisions + 1, sizeof(*steps));
+
+	if (!steps)
+		return NULL;
+	for (size_t i = 0; i < def->n_provisions; i++) {
+		const struct vmm_vmfile_provision *p = &def->provisions[i];
+
+		if (p->kind == VMM_PROVISION_FILE) {
+			steps[i].kind = VMM_PROVISION_STEP_FILE;
+			steps[i].source = p->source.path;
+			steps[i].destination = p->destination;
+		} else if (p->inline_cmd) {
+			steps[i].kind = VMM_PROVISION_STEP_INLINE;
+			steps[i].inline_cmd = p->inline_cmd;
+		} else {
+			steps[i].kind = VMM_PROVISION_STEP_SCRIPT;
+			steps[i].script = p->script.path;
+		}
+	}
+	return steps;
+}
+
+/* Wait for SSH, then run the provisioners. */
+static int provision_vm(struct vmm_ctx *ctx, const struct vmm_vm *vm,
+			const struct vmm_vmfile_vm *def, const struct vmm_flow_events *ev,
+			struct vmm_error *err)
+{
+	struct vmm_ssh_target t;
+	struct vmm_ssh *s = NULL;
+	struct vmm_provision_step *steps = NULL;
+	struct phase ph;
+	char *log_path = NULL, detail[64];
+	int rc;
+
+	rc = vmm_flow_ssh_target(ctx, vm, NULL, def->ssh ? def->ssh->user : NULL,
+				 def->ssh ? def->ssh->private_key.path : NULL, &t, err);
+	if (rc < 0)
+		return rc;
+	phase_begin(&ph, ev, vm->name, "ssh");
+	rc = vmm_flow_ssh_connect(vm, &t, VMM_FLOW_PROVISION_SSH_TIMEOUT_MS, &s, err);
+	snprintf(detail, sizeof(detail), "%s@%s:%u", t.user, t.host, t.port);
+	phase_end(&ph, rc == 0, detail);
+	if (rc < 0)
+		goto out;
+	steps = steps_of(def);
+	log_path = vmmi_path_join(vm->work_dir, "provision.log");
+	if (!steps || !log_path) {
+		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		goto out;
+	}
+	phase_begin(&ph, ev, vm->name, "provision");
+	rc = vmm_provision_run(s, steps, def->n_provisions, log_path, ev ? &ev->provision : NULL,
+			       err);
+	snprintf(detail, sizeof(detail), "%zu step%s", def->n_provisions,
+		 def->n_provisions == 1 ? "" : "s");
+	phase_end(&ph, rc == 0, detail);
+out:
+	free(steps);
+	free(log_path);
+	vmm_ssh_free(s);
+	vmm_ssh_target_release(&t);
+	return rc;
+}
+
+/* The create input for a VMFile entry. Files named by the VMFile are read
+ * here; the caller frees ci's strings. */
+static int spec_of(const struct vmm_vmfile_vm *def, const char *image_path,
+		   struct vmm_vm_spec *spec, struct vmm_cloud_init *ci, struct vmm_error *err)
+{
+	int rc;
+
+	vmm_vm_spec_init(spec);
+	memset(ci, 0, sizeof(*ci));
+	spec->name = def->name;
+	spec->image_path = image_path;
+	spec->image_url = def->image.kind == VMM_IMAGE_URL ? def->image.url : NULL;
+	spec->vcpus = def->vcpus;
+	spec->memory_mb = def->memory_mb;
+	spec->disk_gb = def->disk_gb;
+	spec->network.type = def->network.type;
+	spec->network.bridge = def->network.bridge;
+	spec->network.vnic = def->network.vnic;
+	spec->ssh_user = def->ssh ? def->ssh->user : NULL;
+	if (!def->cloud_init)
+		return 0;
+	spec->cloud_init = ci;
+	ci->hostname = def->cloud_init->hostname ? strdup(def->cloud_init->hostname) : NULL;
+	if (def->cloud_init->user_data.path &&
+	    (rc = vmmi_read_file(def->cloud_init->user_data.path, &ci->user_data,
+				 &ci->user_data_len, err)) < 0)
+		return rc;
+	if (def->cloud_init->ssh_key.path) {
+		size_t len;
+
+		if ((rc = vmmi_read_file(def->cloud_init->ssh_key.path, &ci->ssh_pubkey, &len,
+					 err)) < 0)
+			return rc;
+		/* keep the first line: a .pub file holds one key */
+		ci->ssh_pubkey[strcspn(ci->ssh_pubkey, "\r\n")] = '\0';
+	}
+	return 0;
+}
+
+static void cloud_init_release(struct vmm_cloud_init *ci)
+{
+	free(ci->user_data);
+	free(ci->hostname);
+	free(ci->ssh_pubkey);
+	memset(ci, 0, sizeof(*ci));
+}
+
+static int create_vm(struct vmm_ctx *ctx, const struct vmm_vmfile_vm *def,
+		     const struct vmm_up_opts *opts, const struct vmm_flow_events *ev,
+		     struct vmm_error *err)
+{
+	struct vmm_image_pull_opts po;
+	struct vmm_cloud_init ci;
+	struct vmm_vm_spec spec;
+	struct phase ph;
+	char *image = NULL;
+	int rc;
+
+	memset(&ci, 0, sizeof(ci));
+	if (def->image.kind == VMM_IMAGE_URL) {
+		vmm_image_pull_opts_init(&po);
+		po.sha256 = def->image.sha256;
+		po.progress = ev ? ev->image_progress : NULL;
+		po.progress_data = ev ? ev->userdata : NULL;
+		phase_begin(&ph, ev, def->name, "image");
+		rc = vmm_image_fetch(vmm_ctx_paths(ctx), def->image.url, &po, &image, err);
+		phase_end(&ph, rc == 0, image);
+		if (rc < 0)
+			return rc;
+	} else if (!(image = strdup(def->image.local.path))) {
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	}
+	if ((rc = spec_of(def, image, &spec, &ci, err)) < 0)
+		goto out;
+	phase_begin(&ph, ev, def->name, "create");
+	rc = vmm_vm_create(ctx, &spec, opts->backend, NULL, err);
+	phase_end(&ph, rc == 0, NULL);
+out:
+	cloud_init_release(&ci);
+	free(image);
+	return rc;
+}
+
+static int start_vm(struct vmm_ctx *ctx, const char *name, const struct vmm_flow_events *ev,
+		    struct vmm_vm **vm, struct vmm_error *err)
+{
+	struct phase ph;
+	char detail[64] = "";
+	int rc;
+
+	phase_begin(&ph, ev, name, "boot");
+	rc = vmm_vm_start(ctx, name, vm, err);
+	if (rc == 0 && (*vm)->ssh_host_port)
+		snprintf(detail, sizeof(detail), "SSH on 127.0.0.1:%u", (*vm)->ssh_host_port);
+	phase_end(&ph, rc == 0, detail[0] ? detail : NULL);
+	return rc;
+}
+
+int vmm_flow_up(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
+		const struct vmm_vmfile_vm *def, const struct vmm_up_opts *opts,
+		const struct vmm_flow_events *ev, enum vmm_up_result *result,
+		struct vmm_error *err)
+{
+	struct vmm_up_opts defaults;
+	struct vmm_vm *vm = NULL;
+	struct vmm_error lookup_err;
+	int rc;
+
+	(void)vf;
+	if (!opts) {
+		vmm_up_opts_init(&defaults);
+		opts = &defaults;
+	}
+	rc = vmm_vm_lookup(ctx, def->name, &vm, &lookup_err);
+	if (rc < 0 && lookup_err.code != VMM_E_VM_NOT_FOUND) {
+		*err = lookup_err;
+		return rc;
+	}
+	if (rc == 0) {
+		switch (vm->state) {
+		case VMM_STATE_RUNNING:
+		case VMM_STATE_SUSPENDED:
+			*result = VMM_UP_SKIPPED;
+			vmm_vm_free(vm);
+			return 0;
+		case VMM_STATE_PREPARING:
+			vmm_vm_free(vm);
+			return vmm_error_set(err, VMM_E_INVALID_STATE, 0,
+					     "an earlier create was interrupted: `vmctl destroy "
+					     "NAME` (or `vmctl reload`) starts over",
+					     "VM '%s' is still being created", def->name);
+		default:
+			*result = VMM_UP_STARTED;
+			break;
+		}
+		vmm_vm_free(vm);
+		vm = NULL;
+	} else {
+		if ((rc = create_vm(ctx, def, opts, ev, err)) < 0)
+			return rc;
+		*result = VMM_UP_CREATED;
+	}
+	if ((rc = start_vm(ctx, def->name, ev, &vm, err)) < 0)
+		return rc;
+	if (opts->provision && def->n_provisions > 0)
+		rc = provision_vm(ctx, vm, def, ev, err);
+	vmm_vm_free(vm);
+	return rc;
+}
+
+int vmm_flow_provision(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
+		       const struct vmm_vmfile_vm *def, const struct vmm_flow_events *ev,
+		       struct vmm_error *err)
+{
+	struct vmm_vm *vm = NULL;
+	int rc;
+
+	(void)vf;
+	if (!def->ssh)
+		return vmm_error_set(err, VMM_E_PROVISION, 0,
+				     "add an ssh block (`ssh { user \"...\" }`) to the VM in the "
+				     "VMFile",
+				     "VM '%s' has no ssh block in the VMFile: vmctl cannot "
+				     "reach it to provision",
+				     def->name);
+	if ((rc = vmm_vm_lookup(ctx, def->name, &vm, err)) < 0) {
+		if (err->code == VMM_E_VM_NOT_FOUND)
+			snprintf(err->hint, sizeof(err->hint),
+				 "bring it up first with `vmctl up --name %s`", def->name);
+		return rc;
+	}
+	if (vm->state != VMM_STATE_RUNNING) {
+		rc = vmm_error_set(err, VMM_E_INVALID_STATE, 0,
+				   "start it with `vmctl up` (which provisions it too)",
+				   "cannot provision VM '%s': it is %s", def->name,
+				   vmm_vm_state_name(vm->state));
+		vmm_vm_free(vm);
+		return rc;
+	}
+	rc = provision_vm(ctx, vm, def, ev, err);
+	vmm_vm_free(vm);
+	return rc;
+}
+
+int vmm_flow_down(struct vmm_ctx *ctx, const char *name, bool destroy,
+		  enum vmm_down_result *result, struct vmm_error *err)
+{
+	struct vmm_vm *vm = NULL;
+	struct vmm_error lookup_err;
+	int rc;
+
+	rc = vmm_vm_lookup(ctx, name, &vm, &lookup_err);
+	if (rc < 0) {
+		if (lookup_err.code == VMM_E_VM_NOT_FOUND) {
+			*result = VMM_DOWN_ABSENT;
+			return 0;
+		}
+		*err = lookup_err;
+		return rc;
+	}
+	if (destroy) {
+		vmm_vm_free(vm);
+		if ((rc = vmm_vm_destroy(ctx, name, err)) < 0)
+			return rc;
+		*result = VMM_DOWN_DESTROYED;
+		return 0;
+	}
+	if (vm->state != VMM_STATE_RUNNING && vm->state != VMM_STATE_SUSPENDED) {
+		vmm_vm_free(vm);
+		*result = VMM_DOWN_ALREADY_STOPPED;
+		return 0;
+	}
+	vmm_vm_free(vm);
+	if ((rc = vmm_vm_stop(ctx, name, VMM_FLOW_DOWN_TIMEOUT_S, NULL, err)) < 0)
+		return rc;
+	*result = VMM_DOWN_STOPPED;
+	return 0;
+}

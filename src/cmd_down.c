@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/* vmctl down: stop (or destroy) the VMs of a VMFile. */
+#include <stdlib.h>
+
+#include "cli.h"
+#include "vmfile_cli.h"
+#include "vmm/flow.h"
+
+enum { OPT_FILE = 256, OPT_NAME, OPT_DESTROY };
+
+static const struct option longopts[] = {
+	{"file", required_argument, NULL, OPT_FILE},
+	{"name", required_argument, NULL, OPT_NAME},
+	{"destroy", no_argument, NULL, OPT_DESTROY},
+	{0},
+};
+
+static int run(const struct cli_command *cmd, int argc, char **argv)
+{
+	static const char *const said[] = {
+		[VMM_DOWN_STOPPED] = "stopped",
+		[VMM_DOWN_DESTROYED] = "destroyed",
+		[VMM_DOWN_ALREADY_STOPPED] = "not running: nothing to do",
+		[VMM_DOWN_ABSENT] = "does not exist: nothing to do",
+	};
+	struct cli_vmfile_cmd vc = {0};
+	struct vmm_error err;
+	bool destroy = false;
+	int c, rc = CLI_EXIT_ERROR;
+
+	while ((c = cli_getopt(cmd, argc, argv, "f:", longopts)) != -1) {
+		if (c == OPT_FILE || c == 'f')
+			vc.file = optarg;
+		else if (c == OPT_NAME)
+			vc.name = optarg;
+		else if (c == OPT_DESTROY)
+			destroy = true;
+	}
+	if (optind < argc)
+		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (cli_vmfile_cmd_open(&vc) < 0)
+		goto out;
+	for (size_t i = 0; i < vc.n; i++) {
+		enum vmm_down_result res;
+
+		if (vmm_flow_down(vc.ctx, vc.targets[i]->name, destroy, &res, &err) < 0) {
+			cli_error(&err);
+			goto out;
+		}
+		printf("[%s] %s\n", vc.targets[i]->name, said[res]);
+	}
+	rc = CLI_EXIT_OK;
+out:
+	cli_vmfile_cmd_close(&vc);
+	return rc;
+}
+
+const struct cli_command cmd_down = {
+	.name = "down",
+	.summary = "Stop (or destroy) the VMs of a VMFile.kdl",
+	.usage = "  vmctl down [--file PATH] [--name NAME] [--destroy]",
+	.help = "Stops each VM of the VMFile gracefully (ACPI power-down; forced after 30\n"
+		"seconds). `vmctl up` or `vmctl start` starts them again. With --destroy the\n"
+		"VMs are destroyed instead: every file removed, unregistered. That cannot be\n"
+		"undone.\n"
+		"\n"
+		"Options:\n"
+		"  -f, --file PATH         The VMFile (default: ./VMFile.kdl)\n"
+		"      --name NAME         Only this VM of the VMFile\n"
+		"      --destroy           Destroy the VMs instead of stopping them\n",
+	.run = run,
+};

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* vmctl provision: run the provisioners of a VMFile on running VMs again. */
+#include <stdlib.h>
+
+#include "cli.h"
+#include "vmfile_cli.h"
+#include "vmm/flow.h"
+
+enum { OPT_FILE = 256, OPT_NAME };
+
+static const struct option longopts[] = {
+	{"file", required_argument, NULL, OPT_FILE},
+	{"name", required_argument, NULL, OPT_NAME},
+	{0},
+};
+
+static int run(const struct cli_command *cmd, int argc, char **argv)
+{
+	struct cli_vmfile_cmd vc = {0};
+	struct vmm_flow_events ev;
+	struct cli_progress progress;
+	struct vmm_error err;
+	int c, rc = CLI_EXIT_ERROR;
+
+	while ((c = cli_getopt(cmd, argc, argv, "f:", longopts)) != -1) {
+		if (c == OPT_FILE || c == 'f')
+			vc.file = optarg;
+		else if (c == OPT_NAME)
+			vc.name = optarg;
+	}
+	if (optind < argc)
+		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (cli_vmfile_cmd_open(&vc) < 0)
+		goto out;
+	cli_flow_events_init(&ev, &progress);
+	for (size_t i = 0; i < vc.n; i++) {
+		if (vc.targets[i]->n_provisions == 0) {
+			printf("[%s] no provisioners\n", vc.targets[i]->name);
+			continue;
+		}
+		if (vmm_flow_provision(vc.ctx, vc.vf, vc.targets[i], &ev, &err) < 0) {
+			cli_error(&err);
+			goto out;
+		}
+	}
+	rc = CLI_EXIT_OK;
+out:
+	cli_vmfile_cmd_close(&vc);
+	return rc;
+}
+
+const struct cli_command cmd_provision = {
+	.name = "provision",
+	.summary = "Run the provisioners of a VMFile.kdl again",
+	.usage = "  vmctl provision [--file PATH] [--name NAME]",
+	.help = "Runs every provision step of the VMFile on the running VMs, in order,\n"
+		"streaming their output and appending it to provision.log. The VMs must be\n"
+		"running and have an ssh block. The first failing step stops the run.\n"
+		"\n"
+		"Options:\n"
+		"  -f, --file PATH         The VMFile (default: ./VMFile.kdl)\n"
+		"      --name NAME         Only this VM of the VMFile\n",
+	.run = run,
+};

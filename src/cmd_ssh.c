@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/* vmctl ssh: check the VM answers over SSH, then hand over to the system ssh. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "vmfile_cli.h"
+#include "vmm/flow.h"
+
+enum { OPT_USER = 256, OPT_KEY, OPT_FILE, OPT_NAME };
+
+static const struct option longopts[] = {
+	{"user", required_argument, NULL, OPT_USER},
+	{"key", required_argument, NULL, OPT_KEY},
+	{"file", required_argument, NULL, OPT_FILE},
+	{"name", required_argument, NULL, OPT_NAME},
+	{0},
+};
+
+/* argv for the system ssh; strings borrowed from t and cmdv. */
+static char **ssh_argv(const struct vmm_ssh_target *t, char **cmdv, int cmdc, char *port,
+		       char *kh, char *alias, char *dest)
+{
+	char **av = calloc((size_t)cmdc + 24, sizeof(*av));
+	int n = 0;
+
+	if (!av)
+		return NULL;
+	snprintf(port, 16, "%u", t->port);
+	snprintf(kh, 4200, "UserKnownHostsFile=%s", t->known_hosts);
+	snprintf(alias, 200, "HostKeyAlias=%s", t->host_alias);
+	snprintf(dest, 600, "%s@%s", t->user, t->host);
+	av[n++] = "ssh";
+	av[n++] = "-i";
+	av[n++] = t->key_path;
+	av[n++] = "-p";
+	av[n++] = port;
+	av[n++] = "-o";
+	av[n++] = "IdentitiesOnly=yes";
+	av[n++] = "-o";
+	av[n++] = "StrictHostKeyChecking=yes";
+	av[n++] = "-o";
+	av[n++] = kh;
+	av[n++] = "-o";
+	av[n++] = alias;
+	av[n++] = "-o";
+	av[n++] = "LogLevel=ERROR";
+	av[n++] = dest;
+	if (cmdc > 0) {
+		av[n++] = "--";
+		for (int i = 0; i < cmdc; i++)
+			av[n++] = cmdv[i];
+	}
+	av[n] = NULL;
+	return av;
+}
+
+static int run(const struct cli_command *cmd, int argc, char **argv)
+{
+	const char *user = NULL, *key = NULL, *file = NULL, *name = NULL;
+	const char *vmfile_user = NULL, *vmfile_key = NULL;
+	char **cmdv = NULL, **av = NULL;
+	int cmdc = 0, c, dd, rc = CLI_EXIT_ERROR;
+	struct vmm_vmfile *vf = NULL;
+	const struct vmm_vmfile_vm *def = NULL;
+	struct vmm_ctx *ctx = NULL;
+	struct vmm_vm *vm = NULL;
+	struct vmm_ssh_target t = {0};
+	struct vmm_ssh *s = NULL;
+	struct vmm_error err;
+	char port[16], kh[4200], alias[200], dest[600];
+
+	/* Everything after "--" is the command to run in the guest. */
+	for (dd = 1; dd < argc && strcmp(argv[dd], "--") != 0; dd++)
+		;
+	if (dd < argc) {
+		cmdv = argv + dd + 1;
+		cmdc = argc - dd - 1;
+		if (cmdc == 0)
+			return cli_usage_error(cmd, "'--' must be followed by a command");
+	}
+	while ((c = cli_getopt(cmd, dd, argv, "f:", longopts)) != -1) {
+		if (c == OPT_USER)
+			user = optarg;
+		else if (c == OPT_KEY)
+			key = optarg;
+		else if (c == OPT_FILE || c == 'f')
+			file = optarg;
+		else if (c == OPT_NAME)
+			name = optarg;
+	}
+	if (optind < dd) {
+		if (name)
+			return cli_usage_error(cmd, "give the VM name once (NAME or --name)");
+		name = argv[optind++];
+	}
+	if (optind < dd)
+		return cli_usage_error(cmd, "unexpected argument '%s' (put the command after '--')",
+				       argv[optind]);
+
+	/* The VMFile names the VM when none is given, and says the SSH user. */
+	if (file || !name || access(VMM_VMFILE_DEFAULT_NAME, F_OK) == 0) {
+		if (!(vf = cli_vmfile_load(file, NULL)))
+			goto out;
+		if (!name) {
+			if (vmm_vmfile_select(vf, NULL, &def, &err) < 0) {
+				rc = cli_error(&err);
+				goto out;
+			}
+			name = def->name;
+		} else {
+			def = vmm_vmfile_find(vf, name);
+		}
+		if (def && def->ssh) {
+			vmfile_user = def->ssh->user;
+			vmfile_key = def->ssh->private_key.path;
+		}
+	}
+	if (!(ctx = cli_ctx_open()))
+		goto out;
+	if (vmm_vm_lookup(ctx, name, &vm, &err) < 0) {
+		rc = cli_error(&err);
+		goto out;
+	}
+	if (vm->state != VMM_STATE_RUNNING) {
+		fprintf(stderr, "error[vm_manager::vm::invalid_state]: cannot ssh into VM '%s': it is %s\n"
+				"help: start it with `vmctl start %s` (or `vmctl up`)\n",
+			name, vmm_vm_state_name(vm->state), name);
+		goto out;
+	}
+	if (vmm_flow_ssh_target(ctx, vm, user, vmfile_user, key ? key : vmfile_key, &t, &err) < 0 ||
+	    vmm_flow_ssh_connect(vm, &t, VMM_FLOW_SSH_TIMEOUT_MS, &s, &err) < 0) {
+		rc = cli_error(&err);
+		goto out;
+	}
+	vmm_ssh_free(s);
+	s = NULL;
+	if (!(av = ssh_argv(&t, cmdv, cmdc, port, kh, alias, dest))) {
+		fprintf(stderr, "error[vm_manager::out_of_memory]: out of memory\n");
+		goto out;
+	}
+	fflush(NULL);
+	execvp("ssh", av);
+	fprintf(stderr, "error[vm_manager::ssh::failed]: cannot run ssh: %s\n"
+			"help: install the OpenSSH client (Debian: apt-get install openssh-client)\n",
+		strerror(errno));
+out:
+	free(av);
+	vmm_ssh_target_release(&t);
+	vmm_vm_free(vm);
+	vmm_ctx_free(ctx);
+	vmm_vmfile_free(vf);
+	return rc;
+}
+
+const struct cli_command cmd_ssh = {
+	.name = "ssh",
+	.summary = "Open a shell or run a command in a VM over SSH",
+	.usage = "  vmctl ssh [NAME] [--user USER] [--key PATH] [--file PATH] [-- COMMAND...]",
+	.help = "Checks that the VM answers over SSH (retrying for up to 30 seconds), then\n"
+		"hands the terminal to the system ssh. With a COMMAND, runs it without a\n"
+		"terminal and exits with its exit status. The guest's host key is verified\n"
+		"against the VM's own known_hosts file. NAME may be left out when the\n"
+		"VMFile defines one VM.\n"
+		"\n"
+		"Key: the VM's generated key, else --key (or the VMFile's private-key), else\n"
+		"~/.ssh/id_ed25519, id_ecdsa, id_rsa. User: --user, else the VMFile's ssh\n"
+		"user, else the user the VM was created with, else \"vm\".\n"
+		"\n"
+		"Options:\n"
+		"      --name NAME         The VM (same as NAME)\n"
+		"      --user USER         SSH user\n"
+		"      --key PATH          SSH private key\n"
+		"  -f, --file PATH         The VMFile to read the VM and user from\n",
+	.run = run,
+};

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmctl validate: check a VMFile without side effects and print the plan it
+ * resolves to (or every problem in it).
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "vmfile_cli.h"
+#include "vmm/diag.h"
+#include "vmm/vmfile.h"
+
+/* Print s with control characters escaped, so a multi-line inline command
+ * stays on one line of the plan. */
+static void put_escaped(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\n')
+			fputs("\\n", stdout);
+		else if (*p == '\t')
+			fputs("\\t", stdout);
+		else if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			printf("\\x%02x", *p);
+		else
+			putchar(*p);
+	}
+}
+
+static void print_plan(const struct vmm_vmfile *vf)
+{
+	printf("VMFile: %s (KDL %u)\n", vf->path, vf->kdl_version);
+	printf("%zu VM%s\n", vf->n_vms, vf->n_vms == 1 ? "" : "s");
+	for (size_t i = 0; i < vf->n_vms; i++) {
+		const struct vmm_vmfile_vm *vm = &vf->vms[i];
+		const struct vmm_vmfile_network *net = &vm->network;
+
+		printf("\nvm \"%s\"\n", vm->name);
+		if (vm->image.kind == VMM_IMAGE_URL) {
+			printf("  image:       %s\n", vm->image.url);
+			if (vm->image.sha256)
+				printf("  sha256:      %s\n", vm->image.sha256);
+		} else {
+			printf("  image:       %s\n", vm->image.local.path);
+		}
+		printf("  vcpus:       %u\n", vm->vcpus);
+		printf("  memory:      %llu MB\n", (unsigned long long)vm->memory_mb);
+		if (vm->disk_gb)
+			printf("  disk:        %u GB\n", vm->disk_gb);
+		else
+			printf("  disk:        (size of the base image)\n");
+		if (net->type == VMM_NET_TAP)
+			printf("  network:     tap (bridge %s)\n", net->bridge);
+		else if (net->type == VMM_NET_VNIC)
+			printf("  network:     vnic (%s)\n", net->vnic);
+		else
+			printf("  network:     %s\n", vmm_net_type_name(net->type));
+		if (vm->cloud_init) {
+			const struct vmm_vmfile_cloud_init *ci = vm->cloud_init;
+
+			printf("  cloud-init:  hostname %s\n",
+			       ci->hostname ? ci->hostname : vm->name);
+			if (ci->user_data.path)
+				printf("               user-data %s\n", ci->user_data.path);
+			if (ci->ssh_key.path)
+				printf("               ssh-key %s\n", ci->ssh_key.path);
+			else if (!ci->user_data.path)
+				printf("               ssh-key (generated for this VM)\n");
+		} else {
+			printf("  cloud-init:  none\n");
+		}
+		if (vm->ssh)
+			printf("  ssh:         user %s, key %s\n", vm->ssh->user,
+			       vm->ssh->private_key.path ? vm->ssh->private_key.path
+							 : "(generated or ~/.ssh)");
+		else
+			printf("  ssh:         none\n");
+		if (vm->n_provisions == 0)
+			printf("  provision:   none\n");
+		for (size_t j = 0; j < vm->n_provisions; j++) {
+			const struct vmm_vmfile_provision *p = &vm->provisions[j];
+
+			printf("  %-12s %zu. ", j == 0 ? "provision:" : "", j + 1);
+			if (p->kind == VMM_PROVISION_FILE) {
+				printf("file %s -> %s\n", p->source.path, p->destination);
+			} else if (p->inline_cmd) {
+				fputs("shell \"", stdout);
+				put_escaped(p->inline_cmd);
+				fputs("\"\n", stdout);
+			} else {
+				printf("shell script %s\n", p->script.path);
+			}
+		}
+	}
+}
+
+static json_t *jstr_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *plan_json(const struct vmm_vmfile *vf)
+{
+	json_t *root = json_object(), *vms = json_array();
+
+	json_object_set_new(root, "file", json_string(vf->path));
+	json_object_set_new(root, "base_dir", json_string(vf->base_dir));
+	json_object_set_new(root, "kdl_version", json_integer(vf->kdl_version));
+	for (size_t i = 0; i < vf->n_vms; i++) {
+		const struct vmm_vmfile_vm *vm = &vf->vms[i];
+		json_t *o = json_object(), *img = json_object(), *net = json_object();
+		json_t *provs = json_array();
+
+		json_object_set_new(o, "name", json_string(vm->name));
+		json_object_set_new(img, "type", json_string(vmm_image_kind_name(vm->image.kind)));
+		if (vm->image.kind == VMM_IMAGE_URL) {
+			json_object_set_new(img, "url", json_string(vm->image.url));
+			json_object_set_new(img, "sha256", jstr_or_null(vm->image.sha256));
+		} else {
+			json_object_set_new(img, "path", json_string(vm->image.local.path));
+		}
+		json_object_set_new(o, "image", img);
+		json_object_set_new(o, "vcpus", json_integer(vm->vcpus));
+		json_object_set_new(o, "memory_mb", json_integer((json_int_t)vm->memory_mb));
+		json_object_set_new(o, "disk_gb", vm->disk_gb ? json_integer(vm->disk_gb)
+							      : json_null());
+		json_object_set_new(net, "type", json_string(vmm_net_type_name(vm->network.type)));
+		if (vm->network.type == VMM_NET_TAP)
+			json_object_set_new(net, "bridge", json_string(vm->network.bridge));
+		if (vm->network.type == VMM_NET_VNIC)
+			json_object_set_new(net, "name", json_string(vm->network.vnic));
+		json_object_set_new(o, "network", net);
+		if (vm->cloud_init) {
+			json_t *ci = json_object();
+
+			json_object_set_new(ci, "hostname", jstr_or_null(vm->cloud_init->hostname));
+			json_object_set_new(ci, "ssh_key", jstr_or_null(vm->cloud_init->ssh_key.path));
+			json_object_set_new(ci, "user_data",
+					    jstr_or_null(vm->cloud_init->user_data.path));
+			json_object_set_new(o, "cloud_init", ci);
+		} else {
+			json_object_set_new(o, "cloud_init", json_null());
+		}
+		if (vm->ssh) {
+			json_t *s = json_object();
+
+			json_object_set_new(s, "user", json_string(vm->ssh->user));
+			json_object_set_new(s, "private_key",
+					    jstr_or_null(vm->ssh->private_key.path));
+			json_object_set_new(o, "ssh", s);
+		} else {
+			json_object_set_new(o, "ssh", json_null());
+		}
+		for (size_t j = 0; j < vm->n_provisions; j++) {
+			const struct vmm_vmfile_provision *p = &vm->provisions[j];
+			json_t *po = json_object();
+
+			json_object_set_new(po, "type", json_string(vmm_provision_kind_name(p->kind)));
+			if (p->kind == VMM_PROVISION_FILE) {
+				json_object_set_new(po, "source", json_string(p->source.path));
+				json_object_set_new(po, "destination", json_string(p->destination));
+			} else if (p->inline_cmd) {
+				json_object_set_new(po, "inline", json_string(p->inline_cmd));
+			} else {
+				json_object_set_new(po, "script", json_string(p->script.path));
+			}
+			json_array_append_new(provs, po);
+		}
+		json_object_set_new(o, "provision", provs);
+		json_array_append_new(vms, o);
+	}
+	json_object_set_new(root, "vms", vms);
+	return root;
+}
+
+static int run(const struct cli_command *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"file", required_argument, NULL, 'f'},
+		{"json", no_argument, NULL, 'j'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *file = NULL;
+	bool json = false;
+	char *path = NULL;
+	struct vmm_vmfile *vf = NULL;
+	int c, rc = CLI_EXIT_OK;
+
+	while ((c = cli_getopt(cmd, argc, argv, "f:", longopts)) != -1) {
+		if (c == 'f')
+			file = optarg;
+		else if (c == 'j')
+			json = true;
+	}
+	if (optind < argc)
+		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+
+	if (!(vf = cli_vmfile_load(file, &path))) {
+		rc = CLI_EXIT_ERROR;
+		goto out;
+	}
+	if (json) {
+		json_t *plan = plan_json(vf);
+		char *s = json_dumps(plan, JSON_INDENT(2));
+
+		json_decref(plan);
+		if (!s) {
+			fprintf(stderr, "error: out of memory\n");
+			rc = CLI_EXIT_ERROR;
+			goto out;
+		}
+		printf("%s\n", s);
+		free(s);
+	} else {
+		print_plan(vf);
+	}
+out:
+	free(path);
+	vmm_vmfile_free(vf);
+	return rc;
+}
+
+const struct cli_command cmd_validate = {
+	.name = "validate",
+	.summary = "Check a VMFile and print the plan it resolves to",
+	.usage = "  vmctl validate [--file PATH] [--json]",
+	.help = "Parses and checks the VMFile without changing anything: every syntax and\n"
+		"schema error is reported with its line and column. A valid VMFile's plan\n"
+		"is printed: each VM's image, resources, network, cloud-init, SSH settings\n"
+		"and provision steps, with every path resolved. Exits 0 when the VMFile is\n"
+		"valid, 1 when it is not.\n"
+		"\n"
+		"Options:\n"
+		"  -f, --file PATH         The VMFile (default: ./VMFile.kdl)\n"
+		"      --json              Print the plan as JSON\n",
+	.run = run,
+};
