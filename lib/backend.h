@@ -10,13 +10,25 @@
 #ifndef VMMI_BACKEND_H
 #define VMMI_BACKEND_H
 
+#include <stdint.h>
+
 #include "vmm/manager.h"
 #include "vmm/paths.h"
 #include "vmm/vm.h"
 
+/* Reports the duration of a step inside an operation (e.g. "overlay" and
+ * "seed" inside prepare), for callers that show progress. */
+typedef void (*vmmi_phase_fn)(void *userdata, const char *vm, const char *phase,
+			      uint64_t duration_ms);
+
 struct vmm_ctx {
 	struct vmm_paths paths;
+	vmmi_phase_fn phase;  /* NULL: nobody listens */
+	void *phase_userdata;
 };
+
+/* Report that `phase` of VM `vm` took since vmmi_now_ms() == start_ms. */
+void vmmi_phase(struct vmm_ctx *ctx, const char *vm, const char *phase, uint64_t start_ms);
 
 struct vmm_backend_ops {
 	enum vmm_backend_tag tag;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "util.h"
 #include "vmm/keys.h"
 #include "vmm/log.h"
@@ -307,6 +308,15 @@ static void cloud_init_release(struct vmm_cloud_init *ci)
 	memset(ci, 0, sizeof(*ci));
 }
 
+static void forward_phase(void *userdata, const char *vm, const char *phase,
+			  uint64_t duration_ms)
+{
+	const struct vmm_flow_events *ev = userdata;
+
+	if (ev && ev->phase_end)
+		ev->phase_end(ev->userdata, vm, phase, true, duration_ms, NULL);
+}
+
 static int create_vm(struct vmm_ctx *ctx, const struct vmm_vmfile_vm *def,
 		     const struct vmm_up_opts *opts, const struct vmm_flow_events *ev,
 		     struct vmm_error *err)
@@ -335,7 +345,12 @@ static int create_vm(struct vmm_ctx *ctx, const struct vmm_vmfile_vm *def,
 	if ((rc = spec_of(def, image, &spec, &ci, err)) < 0)
 		goto out;
 	phase_begin(&ph, ev, def->name, "create");
+	/* The backend reports the steps inside create (overlay, seed). */
+	ctx->phase = forward_phase;
+	ctx->phase_userdata = (void *)ev;
 	rc = vmm_vm_create(ctx, &spec, opts->backend, NULL, err);
+	ctx->phase = NULL;
+	ctx->phase_userdata = NULL;
 	phase_end(&ph, rc == 0, NULL);
 out:
 	cloud_init_release(&ci);

@@ -63,6 +63,12 @@ const struct vmm_paths *vmm_ctx_paths(const struct vmm_ctx *ctx)
 	return &ctx->paths;
 }
 
+void vmmi_phase(struct vmm_ctx *ctx, const char *vm, const char *phase, uint64_t start_ms)
+{
+	if (ctx->phase)
+		ctx->phase(ctx->phase_userdata, vm, phase, vmmi_now_ms() - start_ms);
+}
+
 enum vmm_backend_tag vmm_default_backend(void)
 {
 	return VMM_BACKEND_QEMU;

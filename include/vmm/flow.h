@@ -39,7 +39,8 @@ struct vmm_flow_events {
 	 * "provision"). */
 	void (*phase_begin)(void *userdata, const char *vm, const char *phase);
 	/* It ended after duration_ms; ok is false if it failed. detail may be
-	 * NULL or say more ("cache hit", "127.0.0.1:10022"). */
+	 * NULL or say more ("127.0.0.1:10022"). The steps of "create" are
+	 * reported as they end, without a phase_begin: "overlay", "seed". */
 	void (*phase_end)(void *userdata, const char *vm, const char *phase, bool ok,
 			  uint64_t duration_ms, const char *detail);
 	/* Download progress of the image phase. */

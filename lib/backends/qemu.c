@@ -283,6 +283,7 @@ static int qemu_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, str
 			struct vmm_error *err)
 {
 	char mac[18];
+	uint64_t t0;
 	int rc;
 
 	if (vm->network.type == VMM_NET_VNIC)
@@ -301,11 +302,16 @@ static int qemu_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, str
 				     "VM '%s' has no base image", vm->name);
 	if ((rc = set_wd(&vm->overlay_path, vm, VMMI_QEMU_OVERLAY, err)) < 0)
 		return rc;
+	t0 = vmmi_now_ms();
 	rc = vmm_image_create_overlay(vm->image_path, vm->overlay_path, vm->disk_gb, err);
 	if (rc < 0)
 		return rc;
+	vmmi_phase(ctx, vm->name, "overlay", t0);
+	t0 = vmmi_now_ms();
 	if ((rc = write_seed(spec, vm, err)) < 0)
 		return rc;
+	if (spec->cloud_init)
+		vmmi_phase(ctx, vm->name, "seed", t0);
 	vmmi_qemu_mac_from_id(vm->id ? vm->id : vm->name, mac);
 	if ((rc = set_str(&vm->mac_addr, mac, err)) < 0)
 		return rc;

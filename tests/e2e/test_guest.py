@@ -26,8 +26,6 @@ import guest  # noqa: E402
 SRCDIR = os.path.dirname(os.path.dirname(HERE))
 BOOT_TIMEOUT = float(os.environ.get("VMCTL_TEST_BOOT_TIMEOUT", "150"))
 
-pytestmark = pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
-                                reason="qemu-system-x86_64 not installed")
 
 
 def mkseed_bin():

@@ -31,6 +31,8 @@ sys.path.insert(0, os.path.join(TESTS, "lib"))
 from conftest import Vmctl  # noqa: E402
 from guest import IGNORE_ACPI, guest_image_path  # noqa: E402  (tests/lib/guest.py)
 
+QEMU = shutil.which("qemu-system-x86_64") or "qemu-system-x86_64"
+
 
 BOOT_TIMEOUT = 180  # TCG on a loaded 2-core machine: the guest needs 10-20 s alone
 

@@ -4,6 +4,7 @@ provisioner kinds, `vmctl ssh`, `provision`, `down`, `up` again, `reload`,
 `down --destroy`, a failing step, a two-VM VMFile with --name, and the
 guest's host key pinned. Real QEMU, the test guest, the system ssh client.
 """
+import hashlib
 import json
 import os
 import re
@@ -19,6 +20,7 @@ sys.path.insert(0, os.path.join(TESTS, "lib"))
 
 from conftest import Vmctl  # noqa: E402
 from guest import guest_image_path  # noqa: E402
+from httpserver import Server  # noqa: E402
 
 T = 300  # one command may boot a guest under software emulation
 
@@ -83,7 +85,7 @@ def test_up_ssh_provision_down_reload(qvm, tmp_path, guest_image):
     proj = write_project(tmp_path, guest_image, WEB)
     p = qvm.run("up", cwd=proj, timeout=T, check=0)
     # every phase, with its duration, in order
-    assert up_phases(p.stdout) == ["create", "boot", "ssh", "provision"]
+    assert up_phases(p.stdout) == ["overlay", "seed", "create", "boot", "ssh", "provision"]
     assert "[web] up in " in p.stdout and "(created)" in p.stdout
     # provisioner output streamed, stdout and stderr kept apart
     assert "inline-out\n" in p.stdout and "web-host\n" in p.stdout
@@ -107,7 +109,6 @@ def test_up_ssh_provision_down_reload(qvm, tmp_path, guest_image):
     assert qvm.run("ssh", "web", "--", "exit 42", cwd=proj, timeout=T).returncode == 42
     p = qvm.run("ssh", "web", "--", "md5sum /tmp/payload.bin; cat /tmp/scripted",
                 cwd=proj, timeout=T, check=0)
-    import hashlib
     assert hashlib.md5(bytes(range(256)) * 64).hexdigest() in p.stdout
     assert "scripted" in p.stdout
     # options after the name, as users type them; the user comes from the VMFile
@@ -143,7 +144,7 @@ def test_up_ssh_provision_down_reload(qvm, tmp_path, guest_image):
     old_id = vm["id"]
     p = qvm.run("reload", "--no-provision", cwd=proj, timeout=T, check=0)
     assert "[web] destroyed" in p.stdout and "[web] reloaded in" in p.stdout
-    assert up_phases(p.stdout) == ["create", "boot"]
+    assert up_phases(p.stdout) == ["overlay", "seed", "create", "boot"]
     vm2 = json.loads(qvm.run("status", "web", "--json", check=0).stdout)
     assert vm2["id"] != old_id and vm2["state"] == "running"
     p = qvm.run("ssh", "web", "--", "hostname", cwd=proj, timeout=T, check=0)
@@ -172,7 +173,7 @@ vm "a" {
     }
 }
 vm "b" {
-    image "guest.qcow2"
+    image-url "URL" sha256="SHA"
     memory 512
     cloud-init {
         hostname "bee"
@@ -193,13 +194,31 @@ vm "b" {
 """
 
 
-def test_two_vms_name_and_failing_step(qvm, tmp_path, guest_image):
-    proj = write_project(tmp_path, guest_image, TWO)
+@pytest.fixture
+def image_server(tmp_path_factory, guest_image):
+    """The guest image, zstd-compressed, served over HTTP on 127.0.0.1."""
+    root = tmp_path_factory.mktemp("www")
+    subprocess.run(["zstd", "-q", "-3", guest_image, "-o", str(root / "guest.qcow2.zst")],
+                   check=True)
+    srv = Server(str(root)).start()
+    yield srv
+    srv.stop()
+
+
+def test_two_vms_name_and_failing_step(qvm, tmp_path, guest_image, image_server):
+    url = image_server.url("guest.qcow2.zst")
+    sha = hashlib.sha256(open(image_server.root + "/guest.qcow2.zst", "rb").read()).hexdigest()
+    proj = write_project(tmp_path, guest_image, TWO.replace("URL", url).replace("SHA", sha))
     # ssh without a name is ambiguous with two VMs
     p = qvm.run("ssh", "--", "true", cwd=proj, timeout=T, check=1)
     assert "the VMFile defines 2 VMs" in p.stderr and "a, b" in p.stderr
     p = qvm.run("up", "--name", "b", cwd=proj, timeout=T)
     assert p.returncode == 1
+    # the image came through the cache: downloaded once, decompressed, verified
+    assert re.search(r"^\[b\] image\s+done in", p.stdout, re.M), p.stdout
+    assert image_server.count("guest.qcow2.zst") == 1
+    (cached,) = json.loads(qvm.run("image", "list", "--json", check=0).stdout)
+    assert cached["url"] == url and cached["sha256"] == sha
     assert "first\n" in p.stdout and "about to fail\n" in p.stdout
     assert "not reached" not in p.stdout
     assert "--- step 2 FAILED with exit status 7" in p.stdout
@@ -216,6 +235,10 @@ def test_two_vms_name_and_failing_step(qvm, tmp_path, guest_image):
     assert p.stdout == "bob\nbee\n"
     p = qvm.run("down", "--name", "b", "--destroy", cwd=proj, timeout=T, check=0)
     assert p.stdout == "[b] destroyed\n"
+    # up again: a cache hit, no second download
+    p = qvm.run("up", "--name", "b", "--no-provision", cwd=proj, timeout=T, check=0)
+    assert image_server.count("guest.qcow2.zst") == 1
+    qvm.run("down", "--name", "b", "--destroy", cwd=proj, timeout=T, check=0)
     p = qvm.run("down", "--name", "a", cwd=proj, timeout=T, check=0)
     assert p.stdout == "[a] does not exist: nothing to do\n"
     p = qvm.run("provision", "--name", "a", cwd=proj, timeout=T, check=1)
