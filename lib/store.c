@@ -332,7 +332,8 @@ struct fast {
 	char topkey[FP_KEY_MAX], name[FP_KEY_MAX], hkey[FP_KEY_MAX], nkey[FP_KEY_MAX];
 	struct vmm_vm *vm; /* the handle being read */
 	json_t *extra;     /* its unknown fields */
-	uint32_t seen;     /* bit i: known_keys[i] seen in this handle */
+	int hidx;          /* index of hkey in fp_keys, -1 if unknown */
+	uint32_t seen;     /* bit i: fp_keys[i] seen in this handle */
 	unsigned net_seen; /* 1 type, 2 bridge, 4 name */
 	bool net_obj;      /* "network" is an object */
 	char *net_type, *net_bridge, *net_name;
@@ -434,19 +435,62 @@ static int fp_attach(struct fast *f, json_t *v)
 	return json_object_set_new(obj, key, v) == 0;
 }
 
+/* What each known key of a handle is, sorted by key for bsearch; the same
+ * keys as known_keys. */
+enum { FK_NAME, FK_STRING, FK_INT, FK_BACKEND, FK_STATE, FK_NETWORK };
+
+#define FK_STR(field) FK_STRING, offsetof(struct vmm_vm, field)
+static const struct fp_key {
+	const char *key;
+	int kind;
+	size_t arg; /* FK_STRING: offset of the field; FK_INT: index in int_fields */
+} fp_keys[] = {
+	{"backend", FK_BACKEND, 0},
+	{"console_socket", FK_STR(console_socket)},
+	{"created_at", FK_STR(created_at)},
+	{"disk_gb", FK_INT, 4},
+	{"id", FK_STR(id)},
+	{"image_path", FK_STR(image_path)},
+	{"image_url", FK_STR(image_url)},
+	{"mac_addr", FK_STR(mac_addr)},
+	{"memory_mb", FK_INT, 3},
+	{"name", FK_NAME, 0},
+	{"network", FK_NETWORK, 0},
+	{"overlay_path", FK_STR(overlay_path)},
+	{"pid", FK_INT, 0},
+	{"pid_starttime", FK_INT, 1},
+	{"qmp_socket", FK_STR(qmp_socket)},
+	{"seed_iso_path", FK_STR(seed_iso_path)},
+	{"ssh_host_port", FK_INT, 5},
+	{"ssh_key_path", FK_STR(ssh_key_path)},
+	{"ssh_user", FK_STR(ssh_user)},
+	{"state", FK_STATE, 0},
+	{"vcpus", FK_INT, 2},
+	{"vnc_addr", FK_STR(vnc_addr)},
+	{"work_dir", FK_STR(work_dir)},
+};
+#undef FK_STR
+
+static int fp_key_cmp(const void *key, const void *entry)
+{
+	return strcmp(key, ((const struct fp_key *)entry)->key);
+}
+
+/* The index of a known key in fp_keys, -1 for an unknown one. */
 static int fp_known_index(const char *key)
 {
-	for (size_t i = 0; i < VMMI_ARRAY_SIZE(known_keys); i++)
-		if (strcmp(key, known_keys[i]) == 0)
-			return (int)i;
-	return -1;
+	const struct fp_key *k = bsearch(key, fp_keys, VMMI_ARRAY_SIZE(fp_keys),
+					 sizeof(fp_keys[0]), fp_key_cmp);
+
+	return k ? (int)(k - fp_keys) : -1;
 }
 
 static int fp_handle_scalar(struct fast *f, int kind, const char *s, size_t len)
 {
 	struct vmm_vm *vm = f->vm;
-	int k = fp_known_index(f->hkey);
+	int k = f->hidx;
 	char buf[FP_KEY_MAX];
+	size_t i;
 	long long x;
 
 	if (k < 0)
@@ -454,36 +498,34 @@ static int fp_handle_scalar(struct fast *f, int kind, const char *s, size_t len)
 	if (f->seen & (1u << k))
 		return 0;
 	f->seen |= 1u << k;
-	if (strcmp(f->hkey, "name") == 0)
+	if (fp_keys[k].kind == FK_NAME)
 		return kind == FP_STRING && strlen(vm->name) == len && memcmp(vm->name, s, len) == 0;
 	if (kind == FP_NULL)
 		return 1; /* absent: the default */
-	for (size_t i = 0; i < VMMI_ARRAY_SIZE(int_fields); i++) {
-		if (strcmp(f->hkey, int_fields[i].key) != 0)
-			continue;
+	switch (fp_keys[k].kind) {
+	case FK_INT:
+		i = fp_keys[k].arg;
 		if (kind != FP_NUMBER || !fp_integer(s, len, &x) || x < int_fields[i].min ||
 		    x > int_fields[i].max)
 			return 0;
 		fp_set_int(vm, i, x);
 		return 1;
+	case FK_STRING:
+		return kind == FP_STRING &&
+		       (*(char **)((char *)vm + fp_keys[k].arg) = strndup(s, len)) != NULL;
+	default:
+		break;
 	}
-	if (kind != FP_STRING)
+	if (kind != FP_STRING || !fp_copy(buf, (const unsigned char *)s, len))
 		return 0;
-	for (size_t i = 0; i < VMMI_ARRAY_SIZE(string_fields); i++) {
-		if (strcmp(f->hkey, string_fields[i].key) == 0)
-			return (*(char **)((char *)vm + string_fields[i].off) = strndup(s, len)) != NULL;
-	}
-	if (!fp_copy(buf, (const unsigned char *)s, len))
-		return 0;
-	if (strcmp(f->hkey, "backend") == 0)
+	switch (fp_keys[k].kind) {
+	case FK_BACKEND:
 		return vmm_backend_parse(buf, &vm->backend) == 0;
-	if (strcmp(f->hkey, "state") == 0)
+	case FK_STATE:
 		return vmm_vm_state_parse(buf, &vm->state) == 0;
-	if (strcmp(f->hkey, "network") == 0) { /* the short form "network": "user" */
-		f->net_type = strdup(buf);
-		return f->net_type != NULL;
+	default: /* the network's short form "network": "user" */
+		return (f->net_type = strdup(buf)) != NULL;
 	}
-	return 0;
 }
 
 static int fp_net_scalar(struct fast *f, int kind, const char *s, size_t len)
@@ -628,17 +670,15 @@ static int fp_start_map(void *ctx)
 		f->depth = 3;
 		return 1;
 	case 3:
-		if (strcmp(f->hkey, "network") == 0) {
-			int k = fp_known_index("network");
-
-			if (f->seen & (1u << k))
+		if (f->hidx >= 0 && fp_keys[f->hidx].kind == FK_NETWORK) {
+			if (f->seen & (1u << f->hidx))
 				return 0;
-			f->seen |= 1u << k;
+			f->seen |= 1u << f->hidx;
 			f->net_obj = true;
 			f->depth = 4;
 			return 1;
 		}
-		return fp_known_index(f->hkey) < 0 && fp_push(f, json_object());
+		return f->hidx < 0 && fp_push(f, json_object());
 	default:
 		return 0;
 	}
@@ -659,7 +699,11 @@ static int fp_map_key(void *ctx, const unsigned char *key, size_t len)
 		return fp_copy(f->topkey, key, len) &&
 		       (f->seen_version || strcmp(f->topkey, "version") == 0);
 	case 2: return fp_copy(f->name, key, len);
-	case 3: return fp_copy(f->hkey, key, len);
+	case 3:
+		if (!fp_copy(f->hkey, key, len))
+			return 0;
+		f->hidx = fp_known_index(f->hkey);
+		return 1;
 	default: return fp_copy(f->nkey, key, len);
 	}
 }
@@ -709,7 +753,7 @@ static int fp_start_array(void *ctx)
 
 	if (f->sp || (f->depth == 1 && strcmp(f->topkey, "vms") != 0 &&
 		      strcmp(f->topkey, "version") != 0) ||
-	    (f->depth == 3 && fp_known_index(f->hkey) < 0))
+	    (f->depth == 3 && f->hidx < 0))
 		return fp_push(f, json_array());
 	return 0;
 }
@@ -743,11 +787,14 @@ static bool store_parse_fast(const char *data, size_t len, struct vmmi_store *st
 	yajl_handle h;
 	bool ok;
 
+	unsigned char high = 0;
+
 	/* Escapes, NULs and non-ASCII text: jansson's rules for them are the
 	 * ones that count, so leave those documents to it. */
 	for (size_t i = 0; i < len; i++)
-		if (data[i] == '\\' || data[i] == '\0' || (unsigned char)data[i] >= 0x80)
-			return false;
+		high |= (unsigned char)data[i];
+	if ((high & 0x80) || memchr(data, '\\', len) || memchr(data, '\0', len))
+		return false;
 	memset(st, 0, sizeof(*st));
 	if (!(st->root = json_object()) || !(h = yajl_alloc(&fp_callbacks, NULL, &f))) {
 		json_decref((json_t *)st->root);
@@ -760,9 +807,16 @@ static bool store_parse_fast(const char *data, size_t len, struct vmmi_store *st
 	if (ok && !st->vms)
 		ok = (st->vms = calloc(1, sizeof(*st->vms))) != NULL;
 	if (ok) {
-		qsort(st->vms, st->n, sizeof(*st->vms), cmp_vm);
-		for (size_t i = 1; i < st->n && ok; i++) /* a name twice */
-			ok = strcmp(st->vms[i - 1]->name, st->vms[i]->name) != 0;
+		size_t i = 1;
+
+		/* vmmi_store_save writes them sorted: sort only if they are not. */
+		while (i < st->n && cmp_vm(&st->vms[i - 1], &st->vms[i]) < 0)
+			i++;
+		if (i < st->n) {
+			qsort(st->vms, st->n, sizeof(*st->vms), cmp_vm);
+			for (i = 1; i < st->n && ok; i++) /* a name twice */
+				ok = cmp_vm(&st->vms[i - 1], &st->vms[i]) != 0;
+		}
 	}
 	vmm_vm_free(f.vm);
 	json_decref(f.extra);
