@@ -333,6 +333,7 @@ struct fast {
 	struct vmm_vm *vm; /* the handle being read */
 	json_t *extra;     /* its unknown fields */
 	int hidx;          /* index of hkey in fp_keys, -1 if unknown */
+	int hnext;         /* where to look for the next key in fp_keys */
 	uint32_t seen;     /* bit i: fp_keys[i] seen in this handle */
 	unsigned net_seen; /* 1 type, 2 bridge, 4 name */
 	bool net_obj;      /* "network" is an object */
@@ -476,12 +477,24 @@ static int fp_key_cmp(const void *key, const void *entry)
 	return strcmp(key, ((const struct fp_key *)entry)->key);
 }
 
-/* The index of a known key in fp_keys, -1 for an unknown one. */
-static int fp_known_index(const char *key)
+/* The index of a known key in fp_keys, -1 for an unknown one. vmmi_store_save
+ * writes a handle's keys sorted, so the key is looked for after the previous
+ * one first (*next: the index after it), then anywhere. */
+static int fp_known_index(const char *key, int *next)
 {
-	const struct fp_key *k = bsearch(key, fp_keys, VMMI_ARRAY_SIZE(fp_keys),
-					 sizeof(fp_keys[0]), fp_key_cmp);
+	const struct fp_key *k;
 
+	for (int i = *next; i < (int)VMMI_ARRAY_SIZE(fp_keys); i++) {
+		int c = strcmp(key, fp_keys[i].key);
+
+		if (c == 0) {
+			*next = i + 1;
+			return i;
+		}
+		if (c < 0)
+			break;
+	}
+	k = bsearch(key, fp_keys, VMMI_ARRAY_SIZE(fp_keys), sizeof(fp_keys[0]), fp_key_cmp);
 	return k ? (int)(k - fp_keys) : -1;
 }
 
@@ -667,6 +680,7 @@ static int fp_start_map(void *ctx)
 			return 0;
 		f->vm->state = VMM_STATE_STOPPED; /* as vm_from_json */
 		f->seen = 0;
+		f->hnext = 0;
 		f->depth = 3;
 		return 1;
 	case 3:
@@ -702,7 +716,7 @@ static int fp_map_key(void *ctx, const unsigned char *key, size_t len)
 	case 3:
 		if (!fp_copy(f->hkey, key, len))
 			return 0;
-		f->hidx = fp_known_index(f->hkey);
+		f->hidx = fp_known_index(f->hkey, &f->hnext);
 		return 1;
 	default: return fp_copy(f->nkey, key, len);
 	}
