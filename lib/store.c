@@ -343,13 +343,15 @@ struct fast {
 	char *bkey; /* pending key in the innermost object being built */
 };
 
+/* The integer fields of a handle and their ranges, as vm_from_json reads
+ * them (absent ones keep vmm_vm_new's defaults, as there). */
 static const struct {
 	const char *key;
-	long long min, max, def;
+	long long min, max;
 } int_fields[] = {
-	{"pid", 0, INT32_MAX, 0},	     {"pid_starttime", 0, INT64_MAX, 0},
-	{"vcpus", 1, 65535, 1},		     {"memory_mb", 1, INT64_MAX, 1024},
-	{"disk_gb", 0, UINT32_MAX, 0},	     {"ssh_host_port", 0, 65535, 0},
+	{"pid", 0, INT32_MAX},	      {"pid_starttime", 0, INT64_MAX},
+	{"vcpus", 1, 65535},	      {"memory_mb", 1, INT64_MAX},
+	{"disk_gb", 0, UINT32_MAX},   {"ssh_host_port", 0, 65535},
 };
 
 static void fp_set_int(struct vmm_vm *vm, size_t i, long long x)
