@@ -487,7 +487,10 @@ static int fp_known_index(const char *key, int *next)
 	const struct fp_key *k;
 
 	for (int i = *next; i < (int)VMMI_ARRAY_SIZE(fp_keys); i++) {
-		int c = strcmp(key, fp_keys[i].key);
+		int c = (unsigned char)key[0] - (unsigned char)fp_keys[i].key[0];
+
+		if (c == 0)
+			c = strcmp(key, fp_keys[i].key);
 
 		if (c == 0) {
 			*next = i + 1;
@@ -803,13 +806,19 @@ static bool store_parse_fast(const char *data, size_t len, struct vmmi_store *st
 	yajl_handle h;
 	bool ok;
 
-	unsigned char high = 0;
+	uint64_t high = 0, word;
+	size_t i = 0;
 
 	/* Escapes, NULs and non-ASCII text: jansson's rules for them are the
 	 * ones that count, so leave those documents to it. */
-	for (size_t i = 0; i < len; i++)
+	for (; i + sizeof(word) <= len; i += sizeof(word)) {
+		memcpy(&word, data + i, sizeof(word));
+		high |= word;
+	}
+	for (; i < len; i++)
 		high |= (unsigned char)data[i];
-	if ((high & 0x80) || memchr(data, '\\', len) || memchr(data, '\0', len))
+	if ((high & UINT64_C(0x8080808080808080)) || memchr(data, '\\', len) ||
+	    memchr(data, '\0', len))
 		return false;
 	memset(st, 0, sizeof(*st));
 	if (!(st->root = json_object()) || !(h = yajl_alloc(&fp_callbacks, NULL, &f))) {
@@ -823,9 +832,8 @@ static bool store_parse_fast(const char *data, size_t len, struct vmmi_store *st
 	if (ok && !st->vms)
 		ok = (st->vms = calloc(1, sizeof(*st->vms))) != NULL;
 	if (ok) {
-		size_t i = 1;
-
 		/* vmmi_store_save writes them sorted: sort only if they are not. */
+		i = 1;
 		while (i < st->n && cmp_vm(&st->vms[i - 1], &st->vms[i]) < 0)
 			i++;
 		if (i < st->n) {
