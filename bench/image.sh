@@ -25,7 +25,7 @@ PY=${PYTHON:-/usr/bin/python3}
 
 if [ -z "${VMCTL:-}" ]; then
 	[ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" "$SRCDIR" >/dev/null
-	ninja -C "$BUILD" src/vmctl >/dev/null
+	ninja -C "$BUILD" src/vmctl src/vmctl-full >/dev/null
 	VMCTL=$BUILD/src/vmctl
 fi
 

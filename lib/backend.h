@@ -75,4 +75,13 @@ extern const struct vmm_backend_ops vmmi_backend_qemu;
  * built into this library or cannot run on this platform. */
 const struct vmm_backend_ops *vmmi_backend_for(enum vmm_backend_tag tag, struct vmm_error *err);
 
+/* registry.c, the manager's read side. */
+/* Set err to "the X backend is not available"; returns its negative code. */
+int vmmi_backend_unavailable(enum vmm_backend_tag tag, struct vmm_error *err);
+/* A copy of VM name's record as stored (VMM_E_VM_NOT_FOUND if none). */
+int vmmi_vm_recorded(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
+		     struct vmm_error *err);
+/* Replace vm->state with the live state its backend reports. */
+int vmmi_vm_live_state(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *err);
+
 #endif

@@ -26,54 +26,6 @@
 
 #define MOD "manager"
 
-int vmm_ctx_new_at(struct vmm_ctx **out, const char *data_dir, struct vmm_error *err)
-{
-	struct vmm_ctx *ctx = calloc(1, sizeof(*ctx));
-	int rc;
-
-	if (!ctx)
-		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
-	rc = data_dir ? vmm_paths_init_at(&ctx->paths, data_dir, err)
-		      : vmm_paths_init(&ctx->paths, err);
-	if (rc == 0)
-		rc = vmm_paths_ensure(&ctx->paths, err);
-	if (rc < 0) {
-		vmm_ctx_free(ctx);
-		return rc;
-	}
-	*out = ctx;
-	return 0;
-}
-
-int vmm_ctx_new(struct vmm_ctx **out, struct vmm_error *err)
-{
-	return vmm_ctx_new_at(out, NULL, err);
-}
-
-void vmm_ctx_free(struct vmm_ctx *ctx)
-{
-	if (!ctx)
-		return;
-	vmm_paths_release(&ctx->paths);
-	free(ctx);
-}
-
-const struct vmm_paths *vmm_ctx_paths(const struct vmm_ctx *ctx)
-{
-	return &ctx->paths;
-}
-
-void vmmi_phase(struct vmm_ctx *ctx, const char *vm, const char *phase, uint64_t start_ms)
-{
-	if (ctx->phase)
-		ctx->phase(ctx->phase_userdata, vm, phase, vmmi_now_ms() - start_ms);
-}
-
-enum vmm_backend_tag vmm_default_backend(void)
-{
-	return VMM_BACKEND_QEMU;
-}
-
 const struct vmm_backend_ops *vmmi_backend_for(enum vmm_backend_tag tag, struct vmm_error *err)
 {
 	switch (tag) {
@@ -84,9 +36,7 @@ const struct vmm_backend_ops *vmmi_backend_for(enum vmm_backend_tag tag, struct 
 	case VMM_BACKEND_PROPOLIS:
 		break;
 	}
-	vmm_error_set(err, VMM_E_BACKEND, 0, NULL,
-		      "the %s backend is not available in this build or on this platform",
-		      vmm_backend_name(tag));
+	vmmi_backend_unavailable(tag, err);
 	return NULL;
 }
 
@@ -171,54 +121,6 @@ static int store_put(struct vmm_ctx *ctx, const struct vmm_vm *vm, bool must_be_
 	struct put_args a = {vm, must_be_new};
 
 	return store_edit(ctx, edit_put, &a, err);
-}
-
-/* Read one VM's recorded handle (no lock needed: writes are atomic). */
-static int store_get(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
-		     struct vmm_error *err)
-{
-	struct vmmi_store st;
-	struct vmm_vm *vm;
-	int rc;
-
-	if ((rc = vmmi_store_load(ctx->paths.store_path, &st, err)) < 0)
-		return rc;
-	vm = vmmi_store_find(&st, name);
-	if (!vm) {
-		vmmi_store_release(&st);
-		return vmm_error_set(err, VMM_E_VM_NOT_FOUND, 0, NULL, "no VM named '%s'", name);
-	}
-	*out = vmm_vm_dup(vm);
-	vmmi_store_release(&st);
-	return *out ? 0 : vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
-}
-
-/* The live state of a recorded VM, from its backend. */
-static int live_state(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *err)
-{
-	const struct vmm_backend_ops *be;
-	enum vmm_vm_state s = vm->state;
-	int rc;
-
-	/* Preparing/failed/prepared are facts of the record, not of a process. */
-	if (vm->state == VMM_STATE_PREPARING || vm->state == VMM_STATE_PREPARED)
-		return 0;
-	be = vmmi_backend_for(vm->backend, err);
-	if (!be)
-		return -(int)VMM_E_BACKEND;
-	rc = be->state(ctx, vm, &s, err);
-	if (rc < 0)
-		return rc;
-	if (s != vm->state) {
-		vmm_debug(MOD, "VM '%s': recorded %s, live %s", vm->name,
-			  vmm_vm_state_name(vm->state), vmm_vm_state_name(s));
-		vm->state = s;
-		if (s == VMM_STATE_STOPPED) {
-			vm->pid = 0;
-			vm->pid_starttime = 0;
-		}
-	}
-	return 0;
 }
 
 static int check_spec(const struct vmm_vm_spec *spec, struct vmm_error *err)
@@ -351,9 +253,9 @@ static int lifecycle_op(struct vmm_ctx *ctx, const char *name, enum vmm_vm_op op
 	lock = vmmi_vm_lock(&ctx->paths, name, err);
 	if (lock < 0)
 		return lock;
-	if ((rc = store_get(ctx, name, &vm, err)) < 0)
+	if ((rc = vmmi_vm_recorded(ctx, name, &vm, err)) < 0)
 		goto out;
-	if ((rc = live_state(ctx, vm, err)) < 0)
+	if ((rc = vmmi_vm_live_state(ctx, vm, err)) < 0)
 		goto out;
 	if ((rc = vmm_lifecycle_check(name, vm->state, op, &to, err)) < 0)
 		goto out;
@@ -445,7 +347,7 @@ int vmm_vm_destroy(struct vmm_ctx *ctx, const char *name, struct vmm_error *err)
 	lock = vmmi_vm_lock(&ctx->paths, name, err);
 	if (lock < 0)
 		return lock;
-	if ((rc = store_get(ctx, name, &vm, err)) < 0)
+	if ((rc = vmmi_vm_recorded(ctx, name, &vm, err)) < 0)
 		goto out;
 	if (!(be = vmmi_backend_for(vm->backend, err))) {
 		rc = -(int)VMM_E_BACKEND;
@@ -464,58 +366,6 @@ out:
 	vmm_vm_free(vm);
 	vmmi_unlock(lock);
 	return rc;
-}
-
-int vmm_vm_lookup(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
-		  struct vmm_error *err)
-{
-	struct vmm_vm *vm;
-	int rc;
-
-	if ((rc = vmm_vm_name_validate(name, err)) < 0)
-		return rc;
-	if ((rc = store_get(ctx, name, &vm, err)) < 0)
-		return rc;
-	if ((rc = live_state(ctx, vm, err)) < 0) {
-		vmm_vm_free(vm);
-		return rc;
-	}
-	*out = vm;
-	return 0;
-}
-
-int vmm_vm_exists(struct vmm_ctx *ctx, const char *name, bool *exists, struct vmm_error *err)
-{
-	struct vmmi_store st;
-	int rc;
-
-	if ((rc = vmmi_store_load(ctx->paths.store_path, &st, err)) < 0)
-		return rc;
-	*exists = vmmi_store_find(&st, name) != NULL;
-	vmmi_store_release(&st);
-	return 0;
-}
-
-int vmm_vm_list(struct vmm_ctx *ctx, struct vmm_vm ***out, size_t *n, struct vmm_error *err)
-{
-	struct vmmi_store st;
-	int rc;
-
-	if ((rc = vmmi_store_load(ctx->paths.store_path, &st, err)) < 0)
-		return rc;
-	for (size_t i = 0; i < st.n; i++) {
-		struct vmm_error e;
-
-		/* One VM whose state cannot be read does not hide the others. */
-		if (live_state(ctx, st.vms[i], &e) < 0)
-			vmm_warn(MOD, "VM '%s': %s", st.vms[i]->name, e.message);
-	}
-	*out = st.vms; /* already sorted by name */
-	*n = st.n;
-	st.vms = NULL;
-	st.n = 0;
-	vmmi_store_release(&st);
-	return 0;
 }
 
 int vmm_vm_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,

@@ -153,15 +153,23 @@ int vmmi_mkdir_p(const char *path, mode_t mode, struct vmm_error *err)
 int vmmi_read_file(const char *path, char **data, size_t *len, struct vmm_error *err)
 {
 	struct vmmi_buf b;
-	char chunk[65536];
+	struct stat sb;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return vmm_error_errno(err, VMM_E_IO, NULL, "cannot open '%s'", path);
 	vmmi_buf_init(&b);
+	/* A regular file is read straight into a buffer of its size (one
+	 * read, no copies); anything else, or a file that grows, in steps. */
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+	    buf_reserve(&b, (size_t)sb.st_size + 1) < 0)
+		goto nomem;
 	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
+		ssize_t n;
 
+		if (b.len + 1 >= b.cap && buf_reserve(&b, 65536) < 0)
+			goto nomem;
+		n = read(fd, b.data + b.len, b.cap - b.len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -173,12 +181,8 @@ int vmmi_read_file(const char *path, char **data, size_t *len, struct vmm_error 
 		}
 		if (n == 0)
 			break;
-		if (vmmi_buf_append(&b, chunk, (size_t)n) < 0) {
-			close(fd);
-			vmmi_buf_release(&b);
-			return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL,
-					     "out of memory reading '%s'", path);
-		}
+		b.len += (size_t)n;
+		b.data[b.len] = '\0';
 	}
 	close(fd);
 	if (len)
@@ -187,6 +191,10 @@ int vmmi_read_file(const char *path, char **data, size_t *len, struct vmm_error 
 	if (!*data)
 		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
 	return 0;
+nomem:
+	close(fd);
+	vmmi_buf_release(&b);
+	return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory reading '%s'", path);
 }
 
 int vmmi_fsync_parent(const char *path, struct vmm_error *err)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The command table: one line per subcommand, in the order `vmctl --help`
- * lists them. */
+/* The command table of vmctl-full: one line per subcommand, in the order
+ * `vmctl --help` lists them. Commands that only read the registry are also
+ * in commands_front.c, run by the `vmctl` front itself (see main.c). */
 #include "cli.h"
 
 extern const struct cli_command cmd_create;

@@ -1,8 +1,21 @@
 /* SPDX-License-Identifier: MIT */
-/* vmctl - entry point: global options, logging set-up, command dispatch. */
+/*
+ * vmctl - entry point: global options, logging set-up, command dispatch.
+ *
+ * Built twice. vmctl-full (commands.c) has every command. vmctl, the
+ * program users run, is built with VMCTL_FRONT and the commands that only
+ * read the registry (commands_front.c): it runs those itself and hands
+ * everything else, help included, to vmctl-full by exec, the way git runs
+ * git-remote-https. The front links neither libcurl nor libssh, libisofs or
+ * libcrypto: loading them (some thirty libraries) took longer than listing
+ * a thousand VMs.
+ */
+#include <errno.h>
+#include <limits.h>
 #include <locale.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "vmm/log.h"
@@ -40,6 +53,32 @@ static void print_main_help(FILE *f)
 		   "  VMCTL_BACKEND  backend of new VMs: qemu (default) or noop (runs nothing)\n");
 }
 
+#ifdef VMCTL_FRONT
+/* Replace this process with vmctl-full: first the one beside this program
+ * (a build tree), then the installed one. Returns only on failure. */
+static int run_full(char **argv)
+{
+	char self[PATH_MAX], path[PATH_MAX + 16], *slash;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/'))) {
+			*slash = '\0';
+			snprintf(path, sizeof(path), "%s/vmctl-full", self);
+			if (access(path, X_OK) == 0)
+				execv(path, argv);
+		}
+	}
+	snprintf(path, sizeof(path), "%s/vmctl-full", VMCTL_LIBEXECDIR);
+	execv(path, argv);
+	fprintf(stderr, "vmctl: cannot run %s: %s\n"
+			"help: vmctl is installed incompletely; reinstall it\n",
+		path, strerror(errno));
+	return CLI_EXIT_ERROR;
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	const struct cli_command *cmd;
@@ -47,6 +86,11 @@ int main(int argc, char **argv)
 	const char *names[64];
 	size_t n = 0;
 
+#ifdef VMCTL_FRONT
+	if (argc < 2 || !(cli_find_command(argv[1]) || strcmp(argv[1], "-V") == 0 ||
+			  strcmp(argv[1], "--version") == 0))
+		return run_full(argv);
+#endif
 	setlocale(LC_CTYPE, "");
 	vmm_log_set_sink(stderr_sink, NULL);
 	if (vmm_log_configure(log_spec) < 0) {

@@ -39,11 +39,6 @@ extern char **environ;
 /* Start attempts when the SSH forward's port turns out to be taken. */
 #define PORT_RETRIES 5
 
-static char *wd_file(const struct vmm_vm *vm, const char *name)
-{
-	return vmmi_path_join(vm->work_dir, name);
-}
-
 static int set_str(char **dst, const char *val, struct vmm_error *err)
 {
 	char *c = val ? strdup(val) : NULL;
@@ -57,7 +52,7 @@ static int set_str(char **dst, const char *val, struct vmm_error *err)
 
 static int set_wd(char **dst, const struct vmm_vm *vm, const char *name, struct vmm_error *err)
 {
-	char *p = wd_file(vm, name);
+	char *p = vmmi_qemu_wd_file(vm, name);
 
 	if (!p)
 		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
@@ -66,65 +61,7 @@ static int set_wd(char **dst, const struct vmm_vm *vm, const char *name, struct 
 	return 0;
 }
 
-/* ---- process liveness -------------------------------------------------- */
-
-/* Whether /proc/PID/cmdline mentions needle (our QMP socket path). */
-static bool cmdline_has(pid_t pid, const char *needle)
-{
-	char path[64];
-	char *data = NULL;
-	size_t len;
-	bool found = false;
-
-	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
-	if (vmmi_read_file(path, &data, &len, NULL) < 0)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (data[i] == '\0')
-			data[i] = ' ';
-	found = needle && strstr(data, needle) != NULL;
-	free(data);
-	return found;
-}
-
-/* Whether this pid is our QEMU: alive, and the same process we started
- * (its start time matches), so a recycled pid is not taken for the VM. */
-static bool is_our_process(const struct vmm_vm *vm, pid_t pid, unsigned long long starttime)
-{
-	if (pid <= 0 || !vmmi_pid_alive(pid))
-		return false;
-	if (starttime)
-		return vmmi_pid_starttime(pid) == starttime;
-	return cmdline_has(pid, vm->qmp_socket);
-}
-
-static bool vm_alive(const struct vmm_vm *vm)
-{
-	return is_our_process(vm, vm->pid, vm->pid_starttime);
-}
-
-static int read_pidfile(const struct vmm_vm *vm, pid_t *pid)
-{
-	char *path = wd_file(vm, VMMI_QEMU_PIDFILE), *data = NULL;
-	size_t len;
-	long v;
-	int rc = -1;
-
-	*pid = 0;
-	if (path && vmmi_read_file(path, &data, &len, NULL) == 0) {
-		char *end;
-
-		errno = 0;
-		v = strtol(data, &end, 10);
-		if (errno == 0 && end != data && v > 0 && v < (1L << 30)) {
-			*pid = (pid_t)v;
-			rc = 0;
-		}
-	}
-	free(data);
-	free(path);
-	return rc;
-}
+/* ---- process liveness (the checks themselves are in qemu_state.c) ------ */
 
 /*
  * If the record has no live process but the pidfile names this VM's QEMU
@@ -135,8 +72,8 @@ static void adopt_pidfile(struct vmm_vm *vm)
 {
 	pid_t pid;
 
-	if (vm_alive(vm) || !vm->work_dir || read_pidfile(vm, &pid) < 0 ||
-	    !is_our_process(vm, pid, 0))
+	if (vmmi_qemu_alive(vm) || !vm->work_dir || vmmi_qemu_read_pidfile(vm, &pid) < 0 ||
+	    !vmmi_qemu_is_our_process(vm, pid, 0))
 		return;
 	vmm_debug(MOD, "VM '%s': adopting QEMU pid %ld from the pidfile", vm->name, (long)pid);
 	vm->pid = pid;
@@ -149,7 +86,7 @@ static bool wait_gone(const struct vmm_vm *vm, unsigned ms, unsigned step_ms)
 	uint64_t deadline = vmmi_now_ms() + ms;
 
 	for (;;) {
-		if (!vm_alive(vm))
+		if (!vmmi_qemu_alive(vm))
 			return true;
 		if (vmmi_now_ms() >= deadline)
 			return false;
@@ -164,7 +101,7 @@ static void remove_runtime_files(const struct vmm_vm *vm)
 					    VMMI_QEMU_CONSOLE_SOCK};
 
 	for (size_t i = 0; i < VMMI_ARRAY_SIZE(names); i++) {
-		char *p = wd_file(vm, names[i]);
+		char *p = vmmi_qemu_wd_file(vm, names[i]);
 
 		if (p)
 			unlink(p);
@@ -184,7 +121,7 @@ static void forget_process(struct vmm_vm *vm)
 /* SIGTERM, then SIGKILL: the end of every way of stopping QEMU. */
 static int terminate(struct vmm_vm *vm, unsigned term_wait_ms, struct vmm_error *err)
 {
-	if (!vm_alive(vm))
+	if (!vmmi_qemu_alive(vm))
 		return 0;
 	kill(vm->pid, SIGTERM);
 	if (wait_gone(vm, term_wait_ms, 100))
@@ -367,8 +304,8 @@ static char *tail_lines(const char *path, unsigned n)
 /* Turn a QEMU that failed to start into the right error. */
 static int start_failure(const struct vmm_vm *vm, const char *what, struct vmm_error *err)
 {
-	char *start_log = wd_file(vm, VMMI_QEMU_START_LOG), *log = wd_file(vm, VMMI_QEMU_LOG);
-	char *console = wd_file(vm, VMMI_QEMU_CONSOLE_LOG);
+	char *start_log = vmmi_qemu_wd_file(vm, VMMI_QEMU_START_LOG), *log = vmmi_qemu_wd_file(vm, VMMI_QEMU_LOG);
+	char *console = vmmi_qemu_wd_file(vm, VMMI_QEMU_CONSOLE_LOG);
 	char *e1 = tail_lines(start_log, 6), *e2 = tail_lines(log, 6), *c = tail_lines(console, 5);
 	struct vmmi_buf all;
 	enum vmm_errcode code;
@@ -411,7 +348,7 @@ static int start_failure(const struct vmm_vm *vm, const char *what, struct vmm_e
  * daemon is set up (0) or failed (non-zero). *status: its exit status. */
 static int spawn_qemu(struct vmm_vm *vm, char **argv, int *status, struct vmm_error *err)
 {
-	char *log = wd_file(vm, VMMI_QEMU_START_LOG);
+	char *log = vmmi_qemu_wd_file(vm, VMMI_QEMU_START_LOG);
 	posix_spawn_file_actions_t fa;
 	uint64_t deadline;
 	pid_t pid;
@@ -465,7 +402,7 @@ static int attach_started(struct vmm_vm *vm, enum vmmi_accel accel, struct vmm_e
 	pid_t pid;
 	int rc;
 
-	if (read_pidfile(vm, &pid) < 0)
+	if (vmmi_qemu_read_pidfile(vm, &pid) < 0)
 		return start_failure(vm, "started but wrote no pidfile", err);
 	vm->pid = pid;
 	vm->pid_starttime = vmmi_pid_starttime(pid);
@@ -473,7 +410,7 @@ static int attach_started(struct vmm_vm *vm, enum vmmi_accel accel, struct vmm_e
 		return start_failure(vm, "exited right after starting", err);
 	rc = vmmi_qmp_connect(vm->qmp_socket, QMP_CONNECT_MS, &q, err);
 	if (rc < 0) {
-		if (!vm_alive(vm))
+		if (!vmmi_qemu_alive(vm))
 			return start_failure(vm, "exited right after starting", err);
 		goto out;
 	}
@@ -515,7 +452,7 @@ static int qemu_start(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *
 	char **argv = NULL;
 	int rc, status = 0;
 
-	if (vm_alive(vm))
+	if (vmmi_qemu_alive(vm))
 		return vmm_error_set(err, VMM_E_INVALID_STATE, 0, "stop it first",
 				     "VM '%s' is already running (pid %ld)", vm->name,
 				     (long)vm->pid);
@@ -535,7 +472,7 @@ static int qemu_start(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *
 			return rc;
 	}
 	for (int attempt = 0;; attempt++) {
-		char *old_log = wd_file(vm, VMMI_QEMU_LOG);
+		char *old_log = vmmi_qemu_wd_file(vm, VMMI_QEMU_LOG);
 
 		vm->pid = 0;
 		vm->pid_starttime = 0;
@@ -565,7 +502,7 @@ static int qemu_start(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *
 			break;
 		rc = start_failure(vm, "failed to start", err);
 		if (vm->network.type == VMM_NET_USER && attempt < PORT_RETRIES) {
-			char *log = wd_file(vm, VMMI_QEMU_START_LOG), *text = NULL;
+			char *log = vmmi_qemu_wd_file(vm, VMMI_QEMU_START_LOG), *text = NULL;
 			size_t len;
 			bool port_busy = false;
 
@@ -588,7 +525,7 @@ static int qemu_start(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *
 		return rc;
 	}
 	rc = attach_started(vm, accel, err);
-	if (rc < 0 && vm_alive(vm))
+	if (rc < 0 && vmmi_qemu_alive(vm))
 		terminate(vm, 3000, NULL);
 	if (rc < 0)
 		forget_process(vm);
@@ -616,7 +553,7 @@ static int qemu_stop(struct vmm_ctx *ctx, struct vmm_vm *vm, unsigned timeout_s,
 
 	(void)ctx;
 	adopt_pidfile(vm);
-	if (!vm_alive(vm)) {
+	if (!vmmi_qemu_alive(vm)) {
 		forget_process(vm);
 		return 0;
 	}
@@ -639,7 +576,7 @@ static int qemu_stop(struct vmm_ctx *ctx, struct vmm_vm *vm, unsigned timeout_s,
 
 static int need_alive(const struct vmm_vm *vm, struct vmm_error *err)
 {
-	if (vm_alive(vm))
+	if (vmmi_qemu_alive(vm))
 		return 0;
 	return vmm_error_set(err, VMM_E_INVALID_STATE, 0, "start it with `vmctl start NAME`",
 			     "VM '%s' is not running (its QEMU process is gone)", vm->name);
@@ -681,73 +618,7 @@ static int qemu_destroy(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error
 	return rc;
 }
 
-/* ---- state, guest IP, console -------------------------------------------- */
-
-/* A guest stopped by the host's KVM long after start shows up here: say
- * why, since the state alone ("failed") does not. */
-static void warn_kvm_failure(const struct vmm_vm *vm)
-{
-	char *log = wd_file(vm, VMMI_QEMU_LOG), *text = NULL;
-	size_t len;
-
-	if (log && vmmi_read_file(log, &text, &len, NULL) == 0 &&
-	    vmmi_qemu_classify_failure(text) == VMM_E_QEMU_KVM)
-		vmm_warn(MOD, "VM '%s' was stopped by a KVM internal error (emulation failure; "
-			      "see %s): this host's KVM cannot run the guest; destroy it and "
-			      "recreate it with software emulation: VMCTL_ACCEL=tcg",
-			 vm->name, log);
-	free(text);
-	free(log);
-}
-
-static int qemu_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm_state *out,
-		      struct vmm_error *err)
-{
-	struct vmmi_qmp *q = NULL;
-	struct vmm_error qerr;
-	char *status = NULL;
-	bool running, alive;
-	pid_t pid;
-
-	(void)ctx;
-	(void)err;
-	*out = vm->state;
-	alive = vm_alive(vm);
-	/* No process recorded (e.g. start was interrupted before it was
-	 * recorded): believe the pidfile only if that process is QEMU
-	 * running with this VM's QMP socket. */
-	if (!alive && vm->pid == 0 && vm->work_dir && read_pidfile(vm, &pid) == 0)
-		alive = is_our_process(vm, pid, 0);
-	if (!alive) {
-		if (vm->state == VMM_STATE_RUNNING || vm->state == VMM_STATE_SUSPENDED)
-			*out = VMM_STATE_STOPPED;
-		return 0;
-	}
-	vmm_error_clear(&qerr);
-	if (vmmi_qmp_connect(vm->qmp_socket, 3000, &q, &qerr) < 0 ||
-	    vmmi_qmp_query_status(q, &status, &running, &qerr) < 0) {
-		vmm_debug(MOD, "VM '%s': process alive but QMP unanswered: %s", vm->name,
-			  qerr.message);
-		if (vm->state != VMM_STATE_SUSPENDED)
-			*out = VMM_STATE_RUNNING;
-		goto out;
-	}
-	if (running)
-		*out = VMM_STATE_RUNNING;
-	else if (strcmp(status, "internal-error") == 0 || strcmp(status, "guest-panicked") == 0 ||
-		 strcmp(status, "io-error") == 0) {
-		*out = VMM_STATE_FAILED;
-		warn_kvm_failure(vm);
-	}
-	else if (strcmp(status, "shutdown") == 0)
-		*out = VMM_STATE_STOPPED;
-	else
-		*out = VMM_STATE_SUSPENDED;
-out:
-	free(status);
-	vmmi_qmp_close(q);
-	return 0;
-}
+/* ---- guest IP, console (state: qemu_state.c) ----------------------------- */
 
 /* The IP of the neighbour with this MAC in `ip neigh` output. */
 static char *ip_from_neigh(const char *text, const char *mac)
@@ -861,7 +732,7 @@ const struct vmm_backend_ops vmmi_backend_qemu = {
 	.suspend = qemu_suspend,
 	.resume = qemu_resume,
 	.destroy = qemu_destroy,
-	.state = qemu_state,
+	.state = vmmi_qemu_state,
 	.guest_ip = qemu_guest_ip,
 	.console_endpoint = qemu_console_endpoint,
 };

@@ -14,6 +14,7 @@
 #define VMMI_BACKENDS_QEMU_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "vmm/error.h"
 #include "vmm/vm.h"
@@ -69,5 +70,21 @@ void vmmi_qemu_args_free(char **argv);
  * forwarding rule that could not be set up, else VMM_E_QEMU_SPAWN.
  */
 enum vmm_errcode vmmi_qemu_classify_failure(const char *stderr_text);
+
+/* Live state (qemu_state.c), apart from the rest of the backend so that
+ * reading states needs neither libssh nor libisofs nor libcrypto. */
+struct vmm_ctx;
+/* <work dir>/name (NULL if out of memory). */
+char *vmmi_qemu_wd_file(const struct vmm_vm *vm, const char *name);
+/* Whether pid is this VM's QEMU: alive and started at starttime, or (when
+ * starttime is 0) running with the VM's QMP socket. */
+bool vmmi_qemu_is_our_process(const struct vmm_vm *vm, pid_t pid, unsigned long long starttime);
+/* Whether the recorded process is alive and ours. */
+bool vmmi_qemu_alive(const struct vmm_vm *vm);
+/* The pid in the work directory's pidfile; -1 if there is none. */
+int vmmi_qemu_read_pidfile(const struct vmm_vm *vm, pid_t *pid);
+/* The backend's state operation (struct vmm_backend_ops::state). */
+int vmmi_qemu_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm_state *out,
+		    struct vmm_error *err);
 
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "store.h"
 #include "util.h"
@@ -192,6 +193,86 @@ static void test_corrupt_inputs(void **state)
 		       "field \"work_dir\" must be a string, found an integer");
 	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {}, \"a\": {}}}", "duplicate");
 	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"name\": \"a\xff\"}}}", "invalid");
+	/* Documents the fast reader refuses; jansson's verdict still counts. */
+	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"vcpus\": 1, \"vcpus\": 2}}}",
+		       "duplicate");
+	expect_corrupt("{\"version\":1, \"version\":1, \"vms\": {}}", "duplicate");
+	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"x\": [{\"k\": 1, \"k\": 2}]}}}",
+		       "duplicate");
+	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"vcpus\": 1.0}}}", "found a number");
+	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"pid\": 99999999999999999999}}}",
+		       "too big");
+	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"id\": \"a\tb\"}}}", "control");
+	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"id\": \"\\u0000\"}}}", "NUL");
+	expect_corrupt("{\"version\":1, \"vms\": {}} {}", "end of file expected");
+	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"network\": {\"type\": \"Vnic\"}}}}",
+		       "\"network.name\"");
+	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"network\": {\"bridge\": \"b\"}}}}",
+		       "\"network.type\"");
+	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"network\": 5}}}", "\"network\"");
+	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"name\": null}}}", "different");
+}
+
+/* Save what text parses to, as the document vmmi_store_save writes. */
+static json_t *parsed_and_saved(const char *text, const char *name)
+{
+	struct vmmi_store st;
+	struct vmm_error err;
+	json_error_t jerr;
+	char path[128];
+	json_t *doc;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	if (parse(text, &st, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(vmmi_store_save(path, &st, &err), 0);
+	vmmi_store_release(&st);
+	doc = json_load_file(path, 0, &jerr);
+	assert_non_null(doc);
+	return doc;
+}
+
+/* The fast reader (yajl) and jansson's give the same store: the second
+ * document has an escape, which leaves it to jansson. */
+static void test_fast_and_jansson_readers_agree(void **state)
+{
+	static const char *const handles =
+		"\"vms\": {"
+		"\"b\": {\"name\": \"b\", \"backend\": \"noop\", \"state\": \"running\","
+		" \"pid\": 42, \"pid_starttime\": 123456789012, \"vcpus\": 4,"
+		" \"memory_mb\": 2048, \"disk_gb\": 20, \"ssh_host_port\": 2222,"
+		" \"id\": \"i\", \"work_dir\": \"/w\", \"image_path\": \"/i\","
+		" \"image_url\": \"http://x/i\", \"overlay_path\": \"/o\", \"seed_iso_path\": \"/s\","
+		" \"qmp_socket\": \"/q\", \"console_socket\": \"/c\", \"vnc_addr\": \"127.0.0.1:5900\","
+		" \"mac_addr\": \"52:54:00:00:00:01\", \"ssh_user\": \"u\", \"ssh_key_path\": \"/k\","
+		" \"created_at\": \"2026-01-01T00:00:00Z\","
+		" \"network\": {\"type\": \"tap\", \"bridge\": \"br7\"},"
+		" \"future\": {\"a\": [1, true, false, null, \"s\", {\"n\": []}], \"b\": {}},"
+		" \"note\": \"n\", \"flag\": false, \"nothing\": null},"
+		"\"a\": {\"network\": {\"type\": \"Vnic\", \"name\": \"v0\"}, \"state\": null,"
+		" \"vcpus\": null},"
+		"\"c\": {\"network\": \"none\"},"
+		"\"d\": {\"network\": \"Tap\", \"tags\": [\"x\", [\"y\"]]},"
+		"\"e\": {}}";
+	char fast[2048], slow[2048];
+	json_t *a, *b;
+
+	(void)state;
+	snprintf(fast, sizeof(fast), "{\"version\": 1, \"top\": [1, {\"k\": null}], %s}", handles);
+	snprintf(slow, sizeof(slow),
+		 "{\"version\": 1, \"top\": [1, {\"k\": null}], \"esc\": \"\\/\", %s}", handles);
+	a = parsed_and_saved(fast, "fast.json");
+	b = parsed_and_saved(slow, "slow.json");
+	assert_int_equal(json_object_del(b, "esc"), 0);
+	if (!json_equal(a, b)) {
+		char *ta = json_dumps(a, JSON_SORT_KEYS), *tb = json_dumps(b, JSON_SORT_KEYS);
+
+		fail_msg("fast reader: %s\njansson:     %s", ta, tb);
+	}
+	assert_int_equal(json_array_size(json_object_get(a, "top")), 2);
+	assert_int_equal(json_object_size(json_object_get(a, "vms")), 5);
+	json_decref(a);
+	json_decref(b);
 }
 
 static void test_newer_version_refused(void **state)
@@ -401,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_reference_format),
 		cmocka_unit_test(test_roundtrip_keeps_unknown_fields),
 		cmocka_unit_test(test_corrupt_inputs),
+		cmocka_unit_test(test_fast_and_jansson_readers_agree),
 		cmocka_unit_test(test_newer_version_refused),
 		cmocka_unit_test(test_put_find_remove),
 		cmocka_unit_test(test_name_validation),
