@@ -237,6 +237,26 @@ out:
 	return rc;
 }
 
+/*
+ * Validate the name, take the VM's lock and read its record. Returns the
+ * lock (release with vmmi_unlock) and *vm, or <0 with nothing held.
+ */
+static int lock_recorded(struct vmm_ctx *ctx, const char *name, struct vmm_vm **vm,
+			 struct vmm_error *err)
+{
+	int lock, rc;
+
+	if ((rc = vmm_vm_name_validate(name, err)) < 0)
+		return rc;
+	if ((lock = vmmi_vm_lock(&ctx->paths, name, err)) < 0)
+		return lock;
+	if ((rc = vmmi_vm_recorded(ctx, name, vm, err)) < 0) {
+		vmmi_unlock(lock);
+		return rc;
+	}
+	return lock;
+}
+
 /* The common shape of start/stop/suspend/resume: lock the VM, read its live
  * state, check the transition, let the backend act, record the result. */
 static int lifecycle_op(struct vmm_ctx *ctx, const char *name, enum vmm_vm_op op,
@@ -248,13 +268,8 @@ static int lifecycle_op(struct vmm_ctx *ctx, const char *name, enum vmm_vm_op op
 	struct vmm_error rec_err;
 	int lock, rc;
 
-	if ((rc = vmm_vm_name_validate(name, err)) < 0)
-		return rc;
-	lock = vmmi_vm_lock(&ctx->paths, name, err);
-	if (lock < 0)
+	if ((lock = lock_recorded(ctx, name, &vm, err)) < 0)
 		return lock;
-	if ((rc = vmmi_vm_recorded(ctx, name, &vm, err)) < 0)
-		goto out;
 	if ((rc = vmmi_vm_live_state(ctx, vm, err)) < 0)
 		goto out;
 	if ((rc = vmm_lifecycle_check(name, vm->state, op, &to, err)) < 0)
@@ -342,13 +357,8 @@ int vmm_vm_destroy(struct vmm_ctx *ctx, const char *name, struct vmm_error *err)
 	struct vmm_vm *vm = NULL;
 	int lock, rc;
 
-	if ((rc = vmm_vm_name_validate(name, err)) < 0)
-		return rc;
-	lock = vmmi_vm_lock(&ctx->paths, name, err);
-	if (lock < 0)
+	if ((lock = lock_recorded(ctx, name, &vm, err)) < 0)
 		return lock;
-	if ((rc = vmmi_vm_recorded(ctx, name, &vm, err)) < 0)
-		goto out;
 	if (!(be = vmmi_backend_for(vm->backend, err))) {
 		rc = -(int)VMM_E_BACKEND;
 		goto out;
