@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "tmpdir.h"
 #include "util.h"
 #include "vmm/cloudinit.h"
 #include "vmm/keys.h"
@@ -27,19 +28,7 @@
 
 static char *mktmpdir(void)
 {
-	char tmpl[] = "/tmp/vmm-ci-XXXXXX";
-	char *d = mkdtemp(tmpl);
-
-	assert_non_null(d);
-	return strdup(d);
-}
-
-static void rmtree(char *dir)
-{
-	struct vmm_error err = {0};
-
-	assert_int_equal(vmmi_rm_rf(dir, &err), 0);
-	free(dir);
+	return mktmpdir_prefix("vmm-ci");
 }
 
 static void write_bytes(const char *path, const void *data, size_t len)

@@ -14,24 +14,13 @@
 
 #include <libssh/libssh.h>
 
+#include "tmpdir.h"
 #include "util.h"
 #include "vmm/keys.h"
 
 static char *mktmpdir(void)
 {
-	char tmpl[] = "/tmp/vmm-keys-XXXXXX";
-	char *d = mkdtemp(tmpl);
-
-	assert_non_null(d);
-	return strdup(d);
-}
-
-static void rmtree(char *dir)
-{
-	struct vmm_error err = {0};
-
-	assert_int_equal(vmmi_rm_rf(dir, &err), 0);
-	free(dir);
+	return mktmpdir_prefix("vmm-keys");
 }
 
 static void write_text(const char *path, const char *text)
