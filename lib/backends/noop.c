@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../backend.h"
+#include "backends/backend.h"
 #include "vmm/log.h"
 
 #define MOD "noop"

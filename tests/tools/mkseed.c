@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "core/util.h"
 #include "vmm/cloudinit.h"
 #include "vmm/keys.h"
 

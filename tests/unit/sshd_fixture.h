@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "core/util.h"
 
 #define SSHD_BIN "/usr/sbin/sshd"
 /* Not every test file uses every helper. */

@@ -20,7 +20,7 @@
 #include <jansson.h>
 
 #include "tmpdir.h"
-#include "util.h"
+#include "core/util.h"
 #include "vmm/cloudinit.h"
 #include "vmm/keys.h"
 

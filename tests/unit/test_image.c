@@ -14,8 +14,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "image.h"
-#include "util.h"
+#include "image/image.h"
+#include "core/util.h"
 
 static void test_sha256(void **state)
 {

@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "image.h"
-#include "util.h"
+#include "image/image.h"
+#include "core/util.h"
 #include "vmm/image.h"
 
 #define MIB (1024ull * 1024)

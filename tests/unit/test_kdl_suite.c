@@ -23,7 +23,7 @@
 #include <cmocka.h>
 
 #include "vmm/kdl.h"
-#include "util.h"
+#include "core/util.h"
 
 struct exception {
 	const char *suite;  /* "v1" or "v2" */

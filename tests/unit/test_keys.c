@@ -15,7 +15,7 @@
 #include <libssh/libssh.h>
 
 #include "tmpdir.h"
-#include "util.h"
+#include "core/util.h"
 #include "vmm/keys.h"
 
 static char *mktmpdir(void)

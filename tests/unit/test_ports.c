@@ -16,8 +16,8 @@
 
 #include <cmocka.h>
 
-#include "ports.h"
-#include "util.h"
+#include "backends/qemu/ports.h"
+#include "core/util.h"
 #include "vmm/paths.h"
 
 static char tmpl[64];

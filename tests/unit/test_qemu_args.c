@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "backends/qemu.h"
+#include "backends/qemu/qemu.h"
 #include "vmm/vm.h"
 
 static void fill_vm(struct vmm_vm *vm, enum vmm_net_type net)

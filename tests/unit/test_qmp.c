@@ -19,8 +19,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "qmp.h"
-#include "util.h"
+#include "backends/qemu/qmp.h"
+#include "core/util.h"
 
 #define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}}, " \
 		 "\"capabilities\": [\"oob\"]}}\r\n"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "core/util.h"
 
 /* mkdtemp under /tmp with the given prefix; malloc'd path. */
 static inline char *mktmpdir_prefix(const char *prefix)

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "util.h"
+#include "backends/backend.h"
+#include "core/util.h"
 #include "vmm/keys.h"
 #include "vmm/log.h"
 

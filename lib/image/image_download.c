@@ -17,7 +17,7 @@
  * one is started over. A server that answers a Range request with the whole
  * file (200) is followed: the transfer starts over.
  */
-#include "image.h"
+#include "image/image.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +31,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "util.h"
+#include "core/util.h"
 #include "vmm/log.h"
 #include "vmm_config.h"
 

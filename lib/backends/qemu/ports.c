@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* SSH port allocation: see lib/ports.h. */
-#include "ports.h"
+#include "backends/qemu/ports.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,8 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "store.h"
-#include "util.h"
+#include "store/store.h"
+#include "core/util.h"
 #include "vmm/log.h"
 
 #define MOD "ports"

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../qmp.h"
-#include "../util.h"
-#include "qemu.h"
+#include "backends/qemu/qmp.h"
+#include "core/util.h"
+#include "backends/qemu/qemu.h"
 #include "vmm/log.h"
 
 #define MOD "qemu"

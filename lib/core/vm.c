@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
-#include "util.h"
+#include "store/store.h"
+#include "core/util.h"
 
 static const char *const state_names[] = {
 	[VMM_STATE_PREPARING] = "preparing", [VMM_STATE_PREPARED] = "prepared",

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kdl_int.h"
-#include "util.h"
+#include "vmfile/kdl_int.h"
+#include "core/util.h"
 
 static int put(struct vmmi_buf *b, const char *s, size_t n)
 {

@@ -3,7 +3,7 @@
  * QEMU's command line for a VM, the accelerator choice and the MAC: the
  * pure parts of the QEMU backend (unit-tested in tests/unit/test_qemu_args.c).
  */
-#include "qemu.h"
+#include "backends/qemu/qemu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "../util.h"
+#include "core/util.h"
 #include "vmm/log.h"
 
 #define MOD "qemu"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* QMP client: see lib/qmp.h. */
-#include "qmp.h"
+#include "backends/qemu/qmp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "core/util.h"
 #include "vmm/log.h"
 
 #define MOD "qmp"

@@ -20,7 +20,7 @@
 #pragma GCC diagnostic pop
 #include <libssh/libssh.h>
 
-#include "util.h"
+#include "core/util.h"
 #include "vmm/cloudinit.h"
 #include "vmm/keys.h"
 #include "vmm/log.h"

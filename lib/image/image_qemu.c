@@ -4,7 +4,7 @@
  * backing chain; parsed from --output=json with jansson), overlays, resize,
  * conversion.
  */
-#include "image.h"
+#include "image/image.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "util.h"
+#include "core/util.h"
 #include "vmm/log.h"
 
 #define MOD "image"

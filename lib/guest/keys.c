@@ -9,7 +9,7 @@
 
 #include <libssh/libssh.h>
 
-#include "util.h"
+#include "core/util.h"
 #include "vmm/keys.h"
 #include "vmm/log.h"
 

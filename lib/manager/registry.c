@@ -14,10 +14,10 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "backend.h"
-#include "backends/qemu.h"
-#include "store.h"
-#include "util.h"
+#include "backends/backend.h"
+#include "backends/qemu/qemu.h"
+#include "store/store.h"
+#include "core/util.h"
 #include "vmm/log.h"
 
 #define MOD "manager"

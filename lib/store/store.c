@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* vms.json: load, validate, save; the store and per-VM locks. */
-#include "store.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -12,7 +12,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "vmm/log.h"
-#include "util.h"
+#include "core/util.h"
 
 #define MOD "store"
 

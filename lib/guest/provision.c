@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "core/util.h"
 #include "vmm/log.h"
 
 #define MOD "provision"

@@ -24,7 +24,7 @@
 #include <libssh/libssh.h>
 #include <libssh/sftp.h>
 
-#include "util.h"
+#include "core/util.h"
 #include "vmm/keys.h"
 #include "vmm/log.h"
 

@@ -19,9 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "store.h"
-#include "util.h"
+#include "backends/backend.h"
+#include "store/store.h"
+#include "core/util.h"
 #include "vmm/log.h"
 
 #define MOD "manager"

@@ -4,7 +4,7 @@
  * holding the image under its display name and a metadata file written
  * last (the entry's commit record). See vmm/image.h for the layout.
  */
-#include "image.h"
+#include "image/image.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "util.h"
+#include "core/util.h"
 #include "vmm/log.h"
 
 #define MOD "image"

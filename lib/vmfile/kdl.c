@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kdl_int.h"
-#include "util.h"
+#include "vmfile/kdl_int.h"
+#include "core/util.h"
 
 #define MAX_DEPTH 512
 #define ARENA_CHUNK (64 * 1024)

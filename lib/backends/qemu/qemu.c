@@ -19,11 +19,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../backend.h"
-#include "../ports.h"
-#include "../qmp.h"
-#include "../util.h"
-#include "qemu.h"
+#include "backends/backend.h"
+#include "backends/qemu/ports.h"
+#include "backends/qemu/qmp.h"
+#include "core/util.h"
+#include "backends/qemu/qemu.h"
 #include "vmm/cloudinit.h"
 #include "vmm/image.h"
 #include "vmm/keys.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Image module helpers: sha256 (libcrypto), compression magic, names. */
-#include "image.h"
+#include "image/image.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -11,7 +11,7 @@
 
 #include <openssl/evp.h>
 
-#include "util.h"
+#include "core/util.h"
 
 int vmmi_sha256_init(struct vmmi_sha256 *h, struct vmm_error *err)
 {

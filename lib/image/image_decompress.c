@@ -6,7 +6,7 @@
  * by the codec's window whatever the image size. Concatenated frames,
  * streams and members are accepted, as the command-line tools do.
  */
-#include "image.h"
+#include "image/image.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "util.h"
+#include "core/util.h"
 
 #define OUT_SIZE (256 * 1024)
 /* xz streams made with the usual presets need at most 64 MiB (-9); beyond

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "core/util.h"
 
 /* Lines longer than this many columns are shown as a window around the
  * span, with "..." where text was cut. */

@@ -6,7 +6,7 @@
  * error so one run reports all of them. The result is built while
  * checking and thrown away if anything was wrong.
  */
-#include "vmfile_int.h"
+#include "vmfile/vmfile_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "core/util.h"
 #include "vmm/kdl.h"
 #include "vmm/log.h"
 #include "vmm/suggest.h"
