@@ -154,8 +154,12 @@ int vmmi_read_file(const char *path, char **data, size_t *len, struct vmm_error 
 {
 	struct vmmi_buf b;
 	struct stat sb;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd;
 
+	*data = NULL;
+	if (len)
+		*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return vmm_error_errno(err, VMM_E_IO, NULL, "cannot open '%s'", path);
 	vmmi_buf_init(&b);
@@ -369,6 +373,11 @@ int vmmi_run(char *const argv[], char **out, char **errout, int *exit_status,
 	pid_t pid;
 	int rc, status;
 
+	if (out)
+		*out = NULL;
+	if (errout)
+		*errout = NULL;
+	*exit_status = -1;
 	vmmi_buf_init(&bo);
 	vmmi_buf_init(&be);
 	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {

@@ -40,7 +40,8 @@ char *vmmi_buf_steal(struct vmmi_buf *b);
 /* mkdir -p with the given mode for every directory it creates. */
 int vmmi_mkdir_p(const char *path, mode_t mode, struct vmm_error *err);
 
-/* Read a whole file (NUL-terminated; *len excludes the NUL). */
+/* Read a whole file (NUL-terminated; *len excludes the NUL). *data is
+ * NULL and *len 0 after a failure. */
 int vmmi_read_file(const char *path, char **data, size_t *len, struct vmm_error *err);
 
 /*
@@ -68,6 +69,8 @@ void vmmi_sleep_ms(unsigned ms);
  * Run argv[0] (PATH lookup) with no shell, wait for it, capture stdout and
  * stderr (each may be NULL to discard). *exit_status is the exit code, or
  * 128+signal if it was killed. Returns <0 only if it could not be run.
+ * Every output is set on entry: *out and *errout to NULL and *exit_status
+ * to -1, so after a failure they hold no stale values (nothing to free).
  */
 int vmmi_run(char *const argv[], char **out, char **errout, int *exit_status,
 	     struct vmm_error *err);
