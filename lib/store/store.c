@@ -952,6 +952,7 @@ int vmmi_store_load(const char *path, struct vmmi_store *st, struct vmm_error *e
 			vmmi_store_release(st);
 			return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
 		}
+		vmm_trace(MOD, "read %s (absent: no VMs)", path);
 		return 0;
 	}
 	if ((rc = vmmi_read_file(path, &data, &len, err)) < 0) {
@@ -961,6 +962,8 @@ int vmmi_store_load(const char *path, struct vmmi_store *st, struct vmm_error *e
 	}
 	rc = vmmi_store_parse(path, data, len, st, err);
 	free(data);
+	if (rc == 0)
+		vmm_trace(MOD, "read %s (%zu VMs)", path, st->n);
 	return rc;
 }
 
