@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "vmm/file.h"
 #include "progress.h"
 #include "vmm/image.h"
 
@@ -37,39 +38,19 @@ static const struct option longopts[] = {
 	{0},
 };
 
-/* Read a small text file the user named on the command line. */
-static char *slurp(const char *opt, const char *path, size_t *len_out)
+/* Read a file the user named with option opt (printing the error). */
+static char *read_named(const char *opt, const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	char *data = NULL;
-	size_t len = 0, cap = 0, n;
+	struct vmm_error err;
+	char *data;
 
-	if (!f) {
-		fprintf(stderr, "error[vm_manager::io]: cannot open %s file '%s': %s\n"
-				"help: check the path given to %s\n",
-			opt, path, strerror(errno), opt);
+	if (vmm_file_read(path, &data, len, &err) < 0) {
+		snprintf(err.message, sizeof(err.message), "cannot open %s file '%s': %s", opt,
+			 path, strerror(err.sys_errno));
+		snprintf(err.hint, sizeof(err.hint), "check the path given to %s", opt);
+		cli_error(&err);
 		return NULL;
 	}
-	do {
-		if (cap - len < 4096) {
-			char *p = realloc(data, cap + 65536);
-
-			if (!p) {
-				free(data);
-				fclose(f);
-				fprintf(stderr, "error[vm_manager::out_of_memory]: out of memory\n");
-				return NULL;
-			}
-			data = p;
-			cap += 65536;
-		}
-		n = fread(data + len, 1, cap - len - 1, f);
-		len += n;
-	} while (n > 0);
-	fclose(f);
-	data[len] = '\0';
-	if (len_out)
-		*len_out = len;
 	return data;
 }
 
@@ -78,16 +59,16 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	struct vmm_vm_spec spec;
 	struct vmm_cloud_init ci = {0};
 	const char *cloud_init_path = NULL, *ssh_key_path = NULL;
-	enum vmm_backend_tag backend;
+	struct vmm_create_opts co;
 	struct vmm_ctx *ctx = NULL;
 	struct vmm_vm *vm = NULL;
 	struct vmm_error err;
 	const char *sha256 = NULL;
 	char *fetched = NULL;
-	bool start = false;
 	int c, rc = CLI_EXIT_ERROR;
 
 	vmm_vm_spec_init(&spec);
+	vmm_create_opts_init(&co);
 	while ((c = cli_getopt(cmd, argc, argv, "", longopts)) != -1) {
 		switch (c) {
 		case OPT_NAME:
@@ -124,7 +105,7 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 			ssh_key_path = optarg;
 			break;
 		case OPT_START:
-			start = true;
+			co.start = true;
 			break;
 		}
 	}
@@ -141,17 +122,17 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 					    "user-data must set up SSH access itself");
 	if (vmm_vm_name_validate(spec.name, &err) < 0)
 		return cli_error(&err);
-	if (cli_backend_from_env(&backend) < 0)
+	if (cli_backend_from_env(&co.backend) < 0)
 		return CLI_EXIT_ERROR;
 
 	/* Every VM gets a cloud-init seed: vmctl's own cloud-config (with a
 	 * generated key unless --ssh-key names one), or the user's raw
 	 * user-data. */
 	spec.cloud_init = &ci;
-	if (cloud_init_path && !(ci.user_data = slurp("--cloud-init", cloud_init_path,
-						      &ci.user_data_len)))
+	if (cloud_init_path &&
+	    !(ci.user_data = read_named("--cloud-init", cloud_init_path, &ci.user_data_len)))
 		goto out;
-	if (ssh_key_path && !(ci.ssh_pubkey = slurp("--ssh-key", ssh_key_path, NULL)))
+	if (ssh_key_path && !(ci.ssh_pubkey = read_named("--ssh-key", ssh_key_path, NULL)))
 		goto out;
 	if (ci.ssh_pubkey)
 		ci.ssh_pubkey[strcspn(ci.ssh_pubkey, "\r\n")] = '\0';
@@ -176,18 +157,12 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 		rc = CLI_EXIT_ERROR;
 		spec.image_path = fetched;
 	}
-	if (vmm_vm_create(ctx, &spec, backend, &vm, &err) < 0) {
+	if (vmm_vm_create(ctx, &spec, &co, &vm, &err) < 0) {
 		rc = cli_error(&err);
 		goto out;
 	}
 	printf("Created VM '%s' (%s backend)\n", vm->name, vmm_backend_name(vm->backend));
-	if (start) {
-		vmm_vm_free(vm);
-		vm = NULL;
-		if (vmm_vm_start(ctx, spec.name, &vm, &err) < 0) {
-			rc = cli_error(&err);
-			goto out;
-		}
+	if (co.start) {
 		printf("Started VM '%s'", vm->name);
 		if (vm->ssh_host_port)
 			printf(" (SSH on 127.0.0.1:%u)", vm->ssh_host_port);

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vmm/error.h"
 #include "vmm/paths.h"
@@ -35,14 +36,30 @@ const struct vmm_paths *vmm_ctx_paths(const struct vmm_ctx *ctx);
 /* The backend a new VM gets when the caller does not say: qemu on Linux. */
 enum vmm_backend_tag vmm_default_backend(void);
 
+/* A step inside an operation ("overlay", "seed", "boot" inside create)
+ * took duration_ms. */
+typedef void (*vmm_phase_fn)(void *userdata, const char *vm, const char *phase,
+			     uint64_t duration_ms);
+
+struct vmm_create_opts {
+	enum vmm_backend_tag backend; /* vmm_create_opts_init: vmm_default_backend() */
+	bool start;                   /* boot the VM once it is prepared */
+	vmm_phase_fn phase;           /* NULL: steps are not reported */
+	void *phase_userdata;
+};
+void vmm_create_opts_init(struct vmm_create_opts *opts);
+
 /*
- * Register a new VM and prepare its resources with the given backend. The VM
- * is recorded as "preparing" first, then "prepared"; on failure nothing is
- * left behind (no entry, no work directory). *out (may be NULL) receives
- * the new handle.
+ * Register a new VM and prepare its resources with opts->backend (opts NULL:
+ * the defaults). The VM is recorded as "preparing" first, then "prepared"
+ * (or, with opts->start, booted and recorded "running"); on a failure to
+ * prepare nothing is left behind (no entry, no work directory); a failure to
+ * boot leaves the VM registered as "failed", as vmm_vm_start does. *out (may
+ * be NULL) receives the new handle, NULL on failure. VMM_E_VM_EXISTS if the
+ * name is taken.
  */
 int vmm_vm_create(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
-		  enum vmm_backend_tag backend, struct vmm_vm **out, struct vmm_error *err);
+		  const struct vmm_create_opts *opts, struct vmm_vm **out, struct vmm_error *err);
 
 /* Lifecycle operations on a registered VM. Each checks the transition
  * against the VM's live state (vmm_lifecycle_check) first. *out (may be

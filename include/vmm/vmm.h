@@ -10,6 +10,7 @@
 #define VMM_VMM_H
 
 #include "vmm/error.h"
+#include "vmm/file.h"
 #include "vmm/log.h"
 #include "vmm/paths.h"
 #include "vmm/suggest.h"

@@ -12,40 +12,76 @@
 
 #include <stdint.h>
 
+#include "store/store.h"
 #include "vmm/manager.h"
 #include "vmm/paths.h"
 #include "vmm/vm.h"
 
-/* Reports the duration of a step inside an operation (e.g. "overlay" and
- * "seed" inside prepare), for callers that show progress. */
-typedef void (*vmmi_phase_fn)(void *userdata, const char *vm, const char *phase,
-			      uint64_t duration_ms);
-
 struct vmm_ctx {
 	struct vmm_paths paths;
-	vmmi_phase_fn phase;  /* NULL: nobody listens */
-	void *phase_userdata;
+	/* vms.json as this context last read or wrote it, and that file, held
+	 * open (-1: there was none); see vmmi_ctx_store(). */
+	struct vmmi_store store;
+	int store_fd;
+	bool store_cached;
+};
+
+/*
+ * The store, read at most once per change: the cached copy while vms.json
+ * is the file it was read from or written to, else read anew. The result
+ * belongs to ctx (valid until the next call on ctx); a caller that changes
+ * it must save it (then vmmi_ctx_store_saved) or vmmi_ctx_store_forget.
+ */
+int vmmi_ctx_store(struct vmm_ctx *ctx, struct vmmi_store **out, struct vmm_error *err);
+/* ctx's store was just written to vms.json under the store lock. */
+void vmmi_ctx_store_saved(struct vmm_ctx *ctx);
+/* Drop the cached store (it may differ from the file). */
+void vmmi_ctx_store_forget(struct vmm_ctx *ctx);
+
+/* Where the steps inside an operation are reported (fn NULL: nowhere). */
+struct vmmi_phases {
+	vmm_phase_fn fn;
+	void *userdata;
 };
 
 /* Report that `phase` of VM `vm` took since vmmi_now_ms() == start_ms. */
-void vmmi_phase(struct vmm_ctx *ctx, const char *vm, const char *phase, uint64_t start_ms);
+void vmmi_phase(const struct vmmi_phases *ph, const char *vm, const char *phase,
+		uint64_t start_ms);
+
+/* Host ports recorded in vms.json for other VMs: the manager hands them to a
+ * backend that may have to choose a new forwarded port, so that no backend
+ * reads the store. */
+struct vmmi_ports_taken {
+	const unsigned *ports;
+	size_t n;
+};
 
 struct vmm_backend_ops {
 	enum vmm_backend_tag tag;
 	const char *name;
 
+	/* Whether user networking forwards host ports to this backend's
+	 * guests: the manager then reserves the SSH port before prepare. */
+	bool host_ports;
+
 	/*
 	 * Allocate the VM's resources. On entry the manager has filled vm->id,
 	 * name, backend, work_dir (created, 0700), image_path, image_url, vcpus,
-	 * memory_mb, disk_gb, network, ssh_user and created_at, and holds the
-	 * VM's lock. The backend fills what it allocates (overlay, seed ISO,
-	 * sockets, MAC, SSH port, key path). On failure the manager removes
-	 * the work directory.
+	 * memory_mb, disk_gb, network, ssh_user, created_at and (host_ports,
+	 * user networking) ssh_host_port, and holds the VM's lock. The backend
+	 * fills what it allocates (overlay, seed ISO, sockets, MAC, key path)
+	 * and reports its steps to ph. On failure the manager removes the work
+	 * directory.
 	 */
 	int (*prepare)(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, struct vmm_vm *vm,
-		       struct vmm_error *err);
-	/* Boot; fill pid, pid_starttime, vnc_addr. */
-	int (*start)(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *err);
+		       const struct vmmi_phases *ph, struct vmm_error *err);
+	/* Optional: check, before a start touches the VM, what would make any
+	 * start fail (settings from the environment, e.g. the accelerator). */
+	int (*check_start)(struct vmm_error *err);
+	/* Boot; fill pid, pid_starttime, vnc_addr. If the forwarded SSH port
+	 * turns out to be taken, choose another one, avoiding `taken`. */
+	int (*start)(struct vmm_ctx *ctx, struct vmm_vm *vm, const struct vmmi_ports_taken *taken,
+		     struct vmm_error *err);
 	/* Graceful stop, forced after timeout_s seconds. */
 	int (*stop)(struct vmm_ctx *ctx, struct vmm_vm *vm, unsigned timeout_s,
 		    struct vmm_error *err);

@@ -13,18 +13,21 @@
 #define MOD "noop"
 
 static int noop_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, struct vmm_vm *vm,
-			struct vmm_error *err)
+			const struct vmmi_phases *ph, struct vmm_error *err)
 {
 	(void)ctx;
 	(void)spec;
+	(void)ph;
 	(void)err;
 	vmm_debug(MOD, "prepare '%s'", vm->name);
 	return 0;
 }
 
-static int noop_start(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *err)
+static int noop_start(struct vmm_ctx *ctx, struct vmm_vm *vm, const struct vmmi_ports_taken *taken,
+		      struct vmm_error *err)
 {
 	(void)ctx;
+	(void)taken;
 	(void)err;
 	vmm_debug(MOD, "start '%s'", vm->name);
 	return 0;

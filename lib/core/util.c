@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "core/util.h"
 
+#include "vmm/file.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -201,6 +203,27 @@ nomem:
 	return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory reading '%s'", path);
 }
 
+int vmm_file_read(const char *path, char **data, size_t *len, struct vmm_error *err)
+{
+	return vmmi_read_file(path, data, len, err);
+}
+
+size_t vmm_text_tail(const char *text, size_t len, size_t n)
+{
+	size_t i;
+	size_t seen = 0;
+
+	if (n == 0 || len == 0)
+		return 0;
+	i = len - (text[len - 1] == '\n' ? 1 : 0);
+	while (i > 0) {
+		if (text[i - 1] == '\n' && ++seen == n)
+			break;
+		i--;
+	}
+	return i;
+}
+
 int vmmi_fsync_parent(const char *path, struct vmm_error *err)
 {
 	char dir[PATH_MAX];
@@ -354,6 +377,21 @@ uint64_t vmmi_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void vmmi_rfc3339_now(char buf[VMMI_RFC3339_LEN], bool millis)
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, VMMI_RFC3339_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (millis)
+		snprintf(buf + n, VMMI_RFC3339_LEN - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	else
+		snprintf(buf + n, VMMI_RFC3339_LEN - n, "Z");
 }
 
 void vmmi_sleep_ms(unsigned ms)

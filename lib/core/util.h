@@ -63,6 +63,11 @@ void vmmi_unlock(int fd);
 
 /* Milliseconds from CLOCK_MONOTONIC. */
 uint64_t vmmi_now_ms(void);
+
+/* The current time in RFC 3339, UTC: "2026-01-31T12:00:00Z", or with
+ * millis "2026-01-31T12:00:00.123Z". buf holds VMMI_RFC3339_LEN bytes. */
+#define VMMI_RFC3339_LEN 32
+void vmmi_rfc3339_now(char buf[VMMI_RFC3339_LEN], bool millis);
 void vmmi_sleep_ms(unsigned ms);
 
 /*

@@ -42,18 +42,6 @@ const char *vmm_provision_step_kind_name(enum vmm_provision_step_kind kind)
 	return "unknown";
 }
 
-static void timestamp(char *buf, size_t size)
-{
-	struct timespec ts;
-	struct tm tm;
-	size_t n;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
 static void log_write(struct run *r, const char *data, size_t len)
 {
 	while (r->log_fd >= 0 && len) {
@@ -87,7 +75,7 @@ static void __attribute__((format(printf, 2, 3))) log_line(struct run *r, const 
 	va_end(ap);
 	if (n < 0)
 		return;
-	timestamp(ts, sizeof(ts));
+	vmmi_rfc3339_now(ts, true);
 	line = vmmi_asprintf("%s %s\n", ts, text);
 	if (line)
 		log_write(r, line, strlen(line));

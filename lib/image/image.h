@@ -81,9 +81,6 @@ int vmmi_image_name_validate(const char *name, struct vmm_error *err);
  * URL with a path. */
 bool vmmi_url_valid(const char *url);
 
-/* "2026-01-31T12:00:00Z" for now (buf of 32). */
-void vmmi_rfc3339_now(char buf[32]);
-
 /* ---- download ---- */
 
 struct vmmi_download {

@@ -193,7 +193,7 @@ static int pull_locked(const struct vmm_paths *paths, const char *url, const cha
 	struct vmm_cached_image *img = NULL, rec;
 	struct vmmi_download d;
 	char *name = NULL, *part = NULL, *state = NULL, *final = NULL;
-	char at[32];
+	char at[VMMI_RFC3339_LEN];
 	int rc;
 
 	(void)paths;
@@ -263,7 +263,7 @@ static int pull_locked(const struct vmm_paths *paths, const char *url, const cha
 	}
 	if ((rc = vmmi_fsync_parent(final, err)) < 0)
 		goto fail;
-	vmmi_rfc3339_now(at);
+	vmmi_rfc3339_now(at, false);
 	memset(&rec, 0, sizeof(rec));
 	rec.url = (char *)url;
 	rec.name = name;

@@ -258,12 +258,3 @@ bool vmmi_url_valid(const char *url)
 			return false;
 	return true;
 }
-
-void vmmi_rfc3339_now(char buf[32])
-{
-	time_t t = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}

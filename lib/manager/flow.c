@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backends/backend.h"
+#include "vmm/file.h"
 #include "core/util.h"
 #include "vmm/keys.h"
 #include "vmm/log.h"
@@ -57,21 +57,13 @@ static char *console_tail(void *userdata)
 	const char *work_dir = userdata;
 	char *path = vmmi_path_join(work_dir, "console.log"), *data = NULL, *out = NULL;
 	struct vmm_error err;
-	size_t len = 0, i;
-	int lines = 0;
+	size_t len = 0;
 
 	if (!path)
 		return NULL;
-	if (vmmi_read_file(path, &data, &len, &err) == 0 && len > 0) {
-		i = len;
-		while (i > 0 && lines <= 5) {
-			i--;
-			if (data[i] == '\n')
-				lines++;
-		}
+	if (vmmi_read_file(path, &data, &len, &err) == 0 && len > 0)
 		out = vmmi_asprintf("last console lines (`vmctl log NAME --console` for all):\n%s",
-				    data + (i > 0 ? i + 1 : 0));
-	}
+				    data + vmm_text_tail(data, len, 5));
 	free(data);
 	free(path);
 	return out;
@@ -261,25 +253,17 @@ out:
 	return rc;
 }
 
-/* The create input for a VMFile entry. Files named by the VMFile are read
- * here; the caller frees ci's strings. */
+/* The create input for a VMFile entry: the VMFile's spec, with the image
+ * fetched and the files the VMFile names (user-data, SSH key) read here;
+ * the caller frees ci's strings. */
 static int spec_of(const struct vmm_vmfile_vm *def, const char *image_path,
 		   struct vmm_vm_spec *spec, struct vmm_cloud_init *ci, struct vmm_error *err)
 {
 	int rc;
 
-	vmm_vm_spec_init(spec);
+	vmm_vmfile_vm_spec(def, spec);
 	memset(ci, 0, sizeof(*ci));
-	spec->name = def->name;
 	spec->image_path = image_path;
-	spec->image_url = def->image.kind == VMM_IMAGE_URL ? def->image.url : NULL;
-	spec->vcpus = def->vcpus;
-	spec->memory_mb = def->memory_mb;
-	spec->disk_gb = def->disk_gb;
-	spec->network.type = def->network.type;
-	spec->network.bridge = def->network.bridge;
-	spec->network.vnic = def->network.vnic;
-	spec->ssh_user = def->ssh ? def->ssh->user : NULL;
 	if (!def->cloud_init)
 		return 0;
 	spec->cloud_init = ci;
@@ -289,9 +273,7 @@ static int spec_of(const struct vmm_vmfile_vm *def, const char *image_path,
 				 &ci->user_data_len, err)) < 0)
 		return rc;
 	if (def->cloud_init->ssh_key.path) {
-		size_t len;
-
-		if ((rc = vmmi_read_file(def->cloud_init->ssh_key.path, &ci->ssh_pubkey, &len,
+		if ((rc = vmmi_read_file(def->cloud_init->ssh_key.path, &ci->ssh_pubkey, NULL,
 					 err)) < 0)
 			return rc;
 		/* keep the first line: a .pub file holds one key */
@@ -317,11 +299,25 @@ static void forward_phase(void *userdata, const char *vm, const char *phase,
 		ev->phase_end(ev->userdata, vm, phase, true, duration_ms, NULL);
 }
 
+/* Fetch the image, create the VM and boot it: one write of vms.json for
+ * "preparing", one for "running". *vm: the running VM's handle. */
+/* "SSH on 127.0.0.1:10022" for a VM with a forwarded port (static buffer). */
+static const char *ssh_detail(const struct vmm_vm *vm)
+{
+	static __thread char detail[64];
+
+	if (!vm->ssh_host_port)
+		return NULL;
+	snprintf(detail, sizeof(detail), "SSH on 127.0.0.1:%u", vm->ssh_host_port);
+	return detail;
+}
+
 static int create_vm(struct vmm_ctx *ctx, const struct vmm_vmfile_vm *def,
 		     const struct vmm_up_opts *opts, const struct vmm_flow_events *ev,
-		     struct vmm_error *err)
+		     struct vmm_vm **vm, struct vmm_error *err)
 {
 	struct vmm_image_pull_opts po;
+	struct vmm_create_opts co;
 	struct vmm_cloud_init ci;
 	struct vmm_vm_spec spec;
 	struct phase ph;
@@ -344,14 +340,15 @@ static int create_vm(struct vmm_ctx *ctx, const struct vmm_vmfile_vm *def,
 	}
 	if ((rc = spec_of(def, image, &spec, &ci, err)) < 0)
 		goto out;
+	vmm_create_opts_init(&co);
+	co.backend = opts->backend;
+	co.start = true;
+	/* The steps inside create (overlay, seed, boot) are reported as they end. */
+	co.phase = forward_phase;
+	co.phase_userdata = (void *)ev;
 	phase_begin(&ph, ev, def->name, "create");
-	/* The backend reports the steps inside create (overlay, seed). */
-	ctx->phase = forward_phase;
-	ctx->phase_userdata = (void *)ev;
-	rc = vmm_vm_create(ctx, &spec, opts->backend, NULL, err);
-	ctx->phase = NULL;
-	ctx->phase_userdata = NULL;
-	phase_end(&ph, rc == 0, NULL);
+	rc = vmm_vm_create(ctx, &spec, &co, vm, err);
+	phase_end(&ph, rc == 0, rc == 0 ? ssh_detail(*vm) : NULL);
 out:
 	cloud_init_release(&ci);
 	free(image);
@@ -362,14 +359,11 @@ static int start_vm(struct vmm_ctx *ctx, const char *name, const struct vmm_flow
 		    struct vmm_vm **vm, struct vmm_error *err)
 {
 	struct phase ph;
-	char detail[64] = "";
 	int rc;
 
 	phase_begin(&ph, ev, name, "boot");
 	rc = vmm_vm_start(ctx, name, vm, err);
-	if (rc == 0 && (*vm)->ssh_host_port)
-		snprintf(detail, sizeof(detail), "SSH on 127.0.0.1:%u", (*vm)->ssh_host_port);
-	phase_end(&ph, rc == 0, detail[0] ? detail : NULL);
+	phase_end(&ph, rc == 0, rc == 0 ? ssh_detail(*vm) : NULL);
 	return rc;
 }
 
@@ -413,11 +407,11 @@ int vmm_flow_up(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
 		vmm_vm_free(vm);
 		vm = NULL;
 	} else {
-		if ((rc = create_vm(ctx, def, opts, ev, err)) < 0)
+		if ((rc = create_vm(ctx, def, opts, ev, &vm, err)) < 0)
 			return rc;
 		*result = VMM_UP_CREATED;
 	}
-	if ((rc = start_vm(ctx, def->name, ev, &vm, err)) < 0)
+	if (!vm && (rc = start_vm(ctx, def->name, ev, &vm, err)) < 0)
 		return rc;
 	if (opts->provision && def->n_provisions > 0)
 		rc = provision_vm(ctx, vm, def, ev, err);

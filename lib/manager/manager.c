@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "backends/qemu/ports.h"
 #include "store/store.h"
 #include "core/util.h"
 #include "vmm/log.h"
@@ -59,34 +60,32 @@ static char *new_id(void)
 	return s;
 }
 
-static char *now_rfc3339(void)
-{
-	char buf[32];
-	time_t t = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return strdup(buf);
-}
-
-/* Read-modify-write of vms.json under the store lock. */
+/*
+ * Read-modify-write of vms.json under the store lock. fn returns <0 on
+ * error, 0 if it changed nothing, >0 if the store must be written. The store
+ * is the context's (read only if vms.json changed since this process last
+ * read or wrote it).
+ */
 typedef int (*store_edit_fn)(struct vmmi_store *st, void *ud, struct vmm_error *err);
 
 static int store_edit(struct vmm_ctx *ctx, store_edit_fn fn, void *ud, struct vmm_error *err)
 {
-	struct vmmi_store st;
+	struct vmmi_store *st;
 	int lock, rc;
 
 	lock = vmmi_store_lock(&ctx->paths, err);
 	if (lock < 0)
 		return lock;
-	rc = vmmi_store_load(ctx->paths.store_path, &st, err);
+	rc = vmmi_ctx_store(ctx, &st, err);
 	if (rc == 0) {
-		rc = fn(&st, ud, err);
-		if (rc > 0) /* changed: write back */
-			rc = vmmi_store_save(ctx->paths.store_path, &st, err);
-		vmmi_store_release(&st);
+		rc = fn(st, ud, err);
+		if (rc > 0) { /* changed: write back */
+			rc = vmmi_store_save(ctx->paths.store_path, st, err);
+			if (rc == 0)
+				vmmi_ctx_store_saved(ctx);
+		}
+		if (rc < 0) /* the copy in memory may now differ from the file */
+			vmmi_ctx_store_forget(ctx);
 	}
 	vmmi_unlock(lock);
 	return rc < 0 ? rc : 0;
@@ -121,6 +120,27 @@ static int store_put(struct vmm_ctx *ctx, const struct vmm_vm *vm, bool must_be_
 	struct put_args a = {vm, must_be_new};
 
 	return store_edit(ctx, edit_put, &a, err);
+}
+
+/* The forwarded ports recorded for VMs other than `name`, from the store as
+ * this context last saw it (malloc'd; ports of VMs created since then are
+ * reserved in their work directories, which the allocator reads). */
+static int ports_taken(struct vmm_ctx *ctx, const char *name, unsigned **ports, size_t *n,
+		       struct vmm_error *err)
+{
+	struct vmmi_store *st;
+	int rc;
+
+	*ports = NULL;
+	*n = 0;
+	if ((rc = vmmi_ctx_store(ctx, &st, err)) < 0)
+		return rc;
+	if (!(*ports = calloc(st->n + 1, sizeof(**ports))))
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	for (size_t i = 0; i < st->n; i++)
+		if (strcmp(st->vms[i]->name, name) != 0 && st->vms[i]->ssh_host_port)
+			(*ports)[(*n)++] = st->vms[i]->ssh_host_port;
+	return 0;
 }
 
 static int check_spec(const struct vmm_vm_spec *spec, struct vmm_error *err)
@@ -169,7 +189,12 @@ static int fill_new_vm(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
 	if (spec->network.type == VMM_NET_VNIC)
 		vm->network.vnic = strdup(spec->network.vnic);
 	vm->ssh_user = strdup(spec->ssh_user ? spec->ssh_user : "vm");
-	vm->created_at = now_rfc3339();
+	{
+		char now[VMMI_RFC3339_LEN];
+
+		vmmi_rfc3339_now(now, false);
+		vm->created_at = strdup(now);
+	}
 	if (!vm->id || !vm->name || !vm->work_dir || !vm->image_path || !vm->ssh_user ||
 	    !vm->created_at || (spec->image_url && !vm->image_url) ||
 	    (spec->network.type == VMM_NET_TAP && !vm->network.bridge) ||
@@ -182,19 +207,84 @@ static int fill_new_vm(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
 	return 0;
 }
 
+void vmm_create_opts_init(struct vmm_create_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->backend = vmm_default_backend();
+}
+
+/* Reserve the forwarded SSH port of a new VM (user networking on a backend
+ * that forwards host ports), so that prepare receives it. */
+static int reserve_ssh_port(struct vmm_ctx *ctx, const struct vmm_backend_ops *be,
+			    struct vmm_vm *vm, struct vmm_error *err)
+{
+	unsigned *ports;
+	size_t n;
+	int rc;
+
+	vm->ssh_host_port = 0;
+	if (!be->host_ports || vm->network.type != VMM_NET_USER)
+		return 0;
+	if ((rc = ports_taken(ctx, vm->name, &ports, &n, err)) < 0)
+		return rc;
+	rc = vmmi_port_allocate(&ctx->paths, vm->name, 0,
+				&(struct vmmi_ports_taken){ports, n}, &vm->ssh_host_port, err);
+	free(ports);
+	return rc;
+}
+
+static int boot(struct vmm_ctx *ctx, const struct vmm_backend_ops *be, struct vmm_vm *vm,
+		struct vmm_error *err)
+{
+	unsigned *ports;
+	size_t n;
+	int rc;
+
+	if ((rc = ports_taken(ctx, vm->name, &ports, &n, err)) < 0)
+		return rc;
+	rc = be->start(ctx, vm, &(struct vmmi_ports_taken){ports, n}, err);
+	free(ports);
+	return rc;
+}
+
+/* A start failed: record the VM as failed (the backend has cleaned up the
+ * process). */
+static void record_failed_start(struct vmm_ctx *ctx, struct vmm_vm *vm)
+{
+	struct vmm_error rec_err;
+
+	vm->state = VMM_STATE_FAILED;
+	vm->pid = 0;
+	vm->pid_starttime = 0;
+	if (store_put(ctx, vm, false, &rec_err) < 0)
+		vmm_warn(MOD, "could not record VM '%s' as failed: %s", vm->name, rec_err.message);
+}
+
 int vmm_vm_create(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
-		  enum vmm_backend_tag backend, struct vmm_vm **out, struct vmm_error *err)
+		  const struct vmm_create_opts *opts, struct vmm_vm **out, struct vmm_error *err)
 {
 	const struct vmm_backend_ops *be;
+	struct vmm_create_opts defaults;
+	struct vmmi_phases ph;
 	struct vmm_vm *vm = NULL;
 	struct vmm_error cleanup_err;
 	bool registered = false;
+	uint64_t t0;
 	int lock, rc;
 
+	if (out)
+		*out = NULL;
+	if (!opts) {
+		vmm_create_opts_init(&defaults);
+		opts = &defaults;
+	}
+	ph = (struct vmmi_phases){opts->phase, opts->phase_userdata};
 	if ((rc = check_spec(spec, err)) < 0)
 		return rc;
-	if (!(be = vmmi_backend_for(backend, err)))
+	if (!(be = vmmi_backend_for(opts->backend, err)))
 		return -(int)VMM_E_BACKEND;
+	if (opts->start && be->check_start && (rc = be->check_start(err)) < 0)
+		return rc;
 	lock = vmmi_vm_lock(&ctx->paths, spec->name, err);
 	if (lock < 0)
 		return lock;
@@ -203,7 +293,7 @@ int vmm_vm_create(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
 		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
 		goto out;
 	}
-	if ((rc = fill_new_vm(ctx, spec, backend, vm, err)) < 0)
+	if ((rc = fill_new_vm(ctx, spec, opts->backend, vm, err)) < 0)
 		goto out;
 	/* Record first, so a crash from here on leaves a "preparing" entry
 	 * that `vmctl destroy` can clean up, never an orphan directory. */
@@ -215,13 +305,26 @@ int vmm_vm_create(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
 	if ((rc = vmmi_rm_rf(vm->work_dir, err)) < 0 ||
 	    (rc = vmmi_mkdir_p(vm->work_dir, 0700, err)) < 0)
 		goto out;
+	if ((rc = reserve_ssh_port(ctx, be, vm, err)) < 0)
+		goto out;
 	vmm_debug(MOD, "preparing VM '%s' with the %s backend", vm->name, be->name);
-	if ((rc = be->prepare(ctx, spec, vm, err)) < 0)
+	if ((rc = be->prepare(ctx, spec, vm, &ph, err)) < 0)
 		goto out;
 	vm->state = VMM_STATE_PREPARED;
+	if (opts->start) {
+		/* Prepared and booted are recorded in one write. */
+		registered = false; /* from here on, a failure is a failed start */
+		t0 = vmmi_now_ms();
+		if ((rc = boot(ctx, be, vm, err)) < 0) {
+			record_failed_start(ctx, vm);
+			goto out;
+		}
+		vmmi_phase(&ph, vm->name, "boot", t0);
+		vm->state = VMM_STATE_RUNNING;
+	}
 	if ((rc = store_put(ctx, vm, false, err)) < 0)
 		goto out;
-	vmm_info(MOD, "created VM '%s'", vm->name);
+	vmm_info(MOD, "created VM '%s'%s", vm->name, opts->start ? " and started it" : "");
 	if (out) {
 		*out = vm;
 		vm = NULL;
@@ -265,9 +368,10 @@ static int lifecycle_op(struct vmm_ctx *ctx, const char *name, enum vmm_vm_op op
 	const struct vmm_backend_ops *be;
 	struct vmm_vm *vm = NULL;
 	enum vmm_vm_state to;
-	struct vmm_error rec_err;
 	int lock, rc;
 
+	if (out)
+		*out = NULL;
 	if ((lock = lock_recorded(ctx, name, &vm, err)) < 0)
 		return lock;
 	if ((rc = vmmi_vm_live_state(ctx, vm, err)) < 0)
@@ -279,9 +383,12 @@ static int lifecycle_op(struct vmm_ctx *ctx, const char *name, enum vmm_vm_op op
 		rc = -(int)VMM_E_BACKEND;
 		goto out;
 	}
+	/* Settings that are wrong fail before the VM is touched. */
+	if (op == VMM_OP_START && be->check_start && (rc = be->check_start(err)) < 0)
+		goto out;
 	switch (op) {
 	case VMM_OP_START:
-		rc = be->start(ctx, vm, err);
+		rc = boot(ctx, be, vm, err);
 		break;
 	case VMM_OP_STOP:
 		rc = be->stop(ctx, vm, timeout_s, err);
@@ -297,15 +404,8 @@ static int lifecycle_op(struct vmm_ctx *ctx, const char *name, enum vmm_vm_op op
 		break;
 	}
 	if (rc < 0) {
-		if (op == VMM_OP_START) {
-			/* Record the failure; the backend has cleaned up the process. */
-			vm->state = VMM_STATE_FAILED;
-			vm->pid = 0;
-			vm->pid_starttime = 0;
-			if (store_put(ctx, vm, false, &rec_err) < 0)
-				vmm_warn(MOD, "could not record VM '%s' as failed: %s", name,
-					 rec_err.message);
-		}
+		if (op == VMM_OP_START)
+			record_failed_start(ctx, vm);
 		goto out;
 	}
 	vm->state = to;

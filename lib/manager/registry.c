@@ -12,7 +12,10 @@
 #include "vmm/manager.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "backends/backend.h"
 #include "backends/qemu/qemu.h"
@@ -61,6 +64,7 @@ int vmm_ctx_new_at(struct vmm_ctx **out, const char *data_dir, struct vmm_error 
 		vmm_ctx_free(ctx);
 		return rc;
 	}
+	ctx->store_fd = -1;
 	*out = ctx;
 	return 0;
 }
@@ -74,6 +78,7 @@ void vmm_ctx_free(struct vmm_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	vmmi_ctx_store_forget(ctx);
 	vmm_paths_release(&ctx->paths);
 	free(ctx);
 }
@@ -83,10 +88,84 @@ const struct vmm_paths *vmm_ctx_paths(const struct vmm_ctx *ctx)
 	return &ctx->paths;
 }
 
-void vmmi_phase(struct vmm_ctx *ctx, const char *vm, const char *phase, uint64_t start_ms)
+void vmmi_phase(const struct vmmi_phases *ph, const char *vm, const char *phase,
+		uint64_t start_ms)
 {
-	if (ctx->phase)
-		ctx->phase(ctx->phase_userdata, vm, phase, vmmi_now_ms() - start_ms);
+	if (ph && ph->fn)
+		ph->fn(ph->userdata, vm, phase, vmmi_now_ms() - start_ms);
+}
+
+/* ---- the store as this context knows it ---------------------------------- */
+
+void vmmi_ctx_store_forget(struct vmm_ctx *ctx)
+{
+	if (ctx->store_cached)
+		vmmi_store_release(&ctx->store);
+	if (ctx->store_fd >= 0)
+		close(ctx->store_fd);
+	ctx->store_fd = -1;
+	ctx->store_cached = false;
+}
+
+/*
+ * Whether vms.json is still the file the cached store came from. Every
+ * writer replaces the file by rename and never writes it in place, so the
+ * same inode means the same content; the cache holds that file open, so its
+ * inode cannot be freed and handed to another file while we compare.
+ */
+static bool store_cache_valid(const struct vmm_ctx *ctx)
+{
+	struct stat now, held;
+
+	if (!ctx->store_cached)
+		return false;
+	if (stat(ctx->paths.store_path, &now) < 0)
+		return errno == ENOENT && ctx->store_fd < 0;
+	if (ctx->store_fd < 0 || fstat(ctx->store_fd, &held) < 0)
+		return false;
+	return now.st_dev == held.st_dev && now.st_ino == held.st_ino && held.st_nlink > 0;
+}
+
+/* Hold vms.json open as it is now (-1 if there is none). Opened before the
+ * content is read, so the cache can only ever be older than the file, and an
+ * older cache fails store_cache_valid(). */
+static int open_store_file(const struct vmm_ctx *ctx)
+{
+	return open(ctx->paths.store_path, O_RDONLY | O_CLOEXEC);
+}
+
+int vmmi_ctx_store(struct vmm_ctx *ctx, struct vmmi_store **out, struct vmm_error *err)
+{
+	int fd, rc;
+
+	if (store_cache_valid(ctx)) {
+		vmm_trace(MOD, "%s unchanged since it was last read or written",
+			  ctx->paths.store_path);
+		*out = &ctx->store;
+		return 0;
+	}
+	vmmi_ctx_store_forget(ctx);
+	fd = open_store_file(ctx);
+	if ((rc = vmmi_store_load(ctx->paths.store_path, &ctx->store, err)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		*out = NULL;
+		return rc;
+	}
+	ctx->store_fd = fd;
+	ctx->store_cached = true;
+	*out = &ctx->store;
+	return 0;
+}
+
+void vmmi_ctx_store_saved(struct vmm_ctx *ctx)
+{
+	/* the caller holds the store lock: the file now there is the one it wrote */
+	if (ctx->store_fd >= 0)
+		close(ctx->store_fd);
+	ctx->store_fd = open_store_file(ctx);
+	if (ctx->store_fd < 0)
+		vmmi_ctx_store_forget(ctx);
 }
 
 enum vmm_backend_tag vmm_default_backend(void)
@@ -98,19 +177,17 @@ enum vmm_backend_tag vmm_default_backend(void)
 int vmmi_vm_recorded(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
 		     struct vmm_error *err)
 {
-	struct vmmi_store st;
+	struct vmmi_store *st;
 	struct vmm_vm *vm;
 	int rc;
 
-	if ((rc = vmmi_store_load(ctx->paths.store_path, &st, err)) < 0)
+	*out = NULL;
+	if ((rc = vmmi_ctx_store(ctx, &st, err)) < 0)
 		return rc;
-	vm = vmmi_store_find(&st, name);
-	if (!vm) {
-		vmmi_store_release(&st);
+	vm = vmmi_store_find(st, name);
+	if (!vm)
 		return vmm_error_set(err, VMM_E_VM_NOT_FOUND, 0, NULL, "no VM named '%s'", name);
-	}
 	*out = vmm_vm_dup(vm);
-	vmmi_store_release(&st);
 	return *out ? 0 : vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
 }
 
@@ -161,13 +238,13 @@ int vmm_vm_lookup(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
 
 int vmm_vm_exists(struct vmm_ctx *ctx, const char *name, bool *exists, struct vmm_error *err)
 {
-	struct vmmi_store st;
+	struct vmmi_store *st;
 	int rc;
 
-	if ((rc = vmmi_store_load(ctx->paths.store_path, &st, err)) < 0)
+	*exists = false;
+	if ((rc = vmmi_ctx_store(ctx, &st, err)) < 0)
 		return rc;
-	*exists = vmmi_store_find(&st, name) != NULL;
-	vmmi_store_release(&st);
+	*exists = vmmi_store_find(st, name) != NULL;
 	return 0;
 }
 

@@ -90,7 +90,7 @@ static void test_concurrent_processes_get_distinct_ports(void **state)
 			unsigned p;
 
 			snprintf(name, sizeof(name), "vm%02d", i);
-			_exit(vmmi_port_allocate(&paths, name, 0, &p, &err) == 0 ? 0 : 1);
+			_exit(vmmi_port_allocate(&paths, name, 0, NULL, &p, &err) == 0 ? 0 : 1);
 		}
 	}
 	for (int i = 0; i < N; i++) {
@@ -120,10 +120,10 @@ static void test_busy_and_after(void **state)
 	(void)state;
 	make_vm_dir("a");
 	make_vm_dir("b");
-	assert_int_equal(vmmi_port_allocate(&paths, "a", 0, &p1, &err), 0);
+	assert_int_equal(vmmi_port_allocate(&paths, "a", 0, NULL, &p1, &err), 0);
 	assert_int_equal(reserved("a"), p1);
 	/* a's own reservation does not block a, but blocks b */
-	assert_int_equal(vmmi_port_allocate(&paths, "b", 0, &p2, &err), 0);
+	assert_int_equal(vmmi_port_allocate(&paths, "b", 0, NULL, &p2, &err), 0);
 	assert_int_not_equal(p1, p2);
 	/* a port someone listens on is skipped */
 	fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -131,17 +131,36 @@ static void test_busy_and_after(void **state)
 	sa.sin_port = htons((uint16_t)(p2 + 1));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 1) == 0) {
 		assert_false(vmmi_port_bindable(p2 + 1));
-		assert_int_equal(vmmi_port_allocate(&paths, "b", p2, &p3, &err), 0);
+		assert_int_equal(vmmi_port_allocate(&paths, "b", p2, NULL, &p3, &err), 0);
 		assert_int_not_equal(p3, p2 + 1);
 		assert_int_not_equal(p3, p2);
 		assert_int_not_equal(p3, p1);
 	}
 	close(fd);
 	/* "after" the last port wraps around to the start of the range */
-	assert_int_equal(vmmi_port_allocate(&paths, "b", VMMI_PORT_LAST, &p3, &err), 0);
+	assert_int_equal(vmmi_port_allocate(&paths, "b", VMMI_PORT_LAST, NULL, &p3, &err), 0);
 	assert_true(p3 >= VMMI_PORT_FIRST && p3 < VMMI_PORT_LAST);
 	assert_false(vmmi_port_bindable(0));
 	assert_false(vmmi_port_bindable(70000));
+}
+
+/* Ports the caller says are recorded for other VMs (vms.json) are skipped. */
+static void test_taken_ports_are_skipped(void **state)
+{
+	unsigned taken[3] = {VMMI_PORT_FIRST, VMMI_PORT_FIRST + 1, VMMI_PORT_FIRST + 2};
+	struct vmmi_ports_taken t = {taken, 3};
+	struct vmm_error err;
+	unsigned p;
+
+	(void)state;
+	make_vm_dir("c");
+	assert_int_equal(vmmi_port_allocate(&paths, "c", 0, &t, &p, &err), 0);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_not_equal(p, taken[i]);
+	/* without them, the first free port of the range is taken again */
+	assert_int_equal(vmmi_port_allocate(&paths, "c", 0, NULL, &p, &err), 0);
+	if (vmmi_port_bindable(VMMI_PORT_FIRST))
+		assert_int_equal(p, VMMI_PORT_FIRST);
 }
 
 int main(void)
@@ -150,6 +169,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_processes_get_distinct_ports, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_busy_and_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_taken_ports_are_skipped, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

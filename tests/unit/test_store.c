@@ -406,74 +406,6 @@ static void test_names_roundtrip(void **state)
 	assert_int_equal(vmm_backend_parse("xen", &b), -1);
 }
 
-/* The manager on the noop backend: create/lifecycle/destroy, nothing left. */
-static void test_manager_noop(void **state)
-{
-	struct vmm_ctx *ctx;
-	struct vmm_error err;
-	struct vmm_vm_spec spec;
-	struct vmm_vm *vm = NULL, **vms;
-	char data[128], img[160], vmdir[192];
-	size_t n;
-	bool exists;
-	FILE *f;
-
-	(void)state;
-	snprintf(data, sizeof(data), "%s/data", tmpdir);
-	snprintf(img, sizeof(img), "%s/base.img", tmpdir);
-	f = fopen(img, "w");
-	assert_non_null(f);
-	fclose(f);
-	assert_int_equal(vmm_ctx_new_at(&ctx, data, &err), 0);
-	vmm_vm_spec_init(&spec);
-	spec.name = "m1";
-	spec.image_path = img;
-	spec.vcpus = 2;
-	assert_int_equal(vmm_vm_create(ctx, &spec, VMM_BACKEND_NOOP, &vm, &err), 0);
-	assert_int_equal(vm->state, VMM_STATE_PREPARED);
-	assert_string_equal(vm->ssh_user, "vm");
-	assert_int_equal(strlen(vm->id), 32);
-	snprintf(vmdir, sizeof(vmdir), "%s/vms/m1", data);
-	assert_string_equal(vm->work_dir, vmdir);
-	assert_int_equal(access(vmdir, F_OK), 0);
-	vmm_vm_free(vm);
-	/* duplicate */
-	assert_true(vmm_vm_create(ctx, &spec, VMM_BACKEND_NOOP, NULL, &err) < 0);
-	assert_int_equal(err.code, VMM_E_VM_EXISTS);
-	/* invalid transitions carry the state */
-	assert_true(vmm_vm_resume(ctx, "m1", NULL, &err) < 0);
-	assert_int_equal(err.code, VMM_E_INVALID_STATE);
-	assert_non_null(strstr(err.message, "prepared"));
-	assert_int_equal(vmm_vm_start(ctx, "m1", NULL, &err), 0);
-	assert_int_equal(vmm_vm_suspend(ctx, "m1", NULL, &err), 0);
-	assert_int_equal(vmm_vm_lookup(ctx, "m1", &vm, &err), 0);
-	assert_int_equal(vm->state, VMM_STATE_SUSPENDED);
-	vmm_vm_free(vm);
-	assert_int_equal(vmm_vm_resume(ctx, "m1", NULL, &err), 0);
-	assert_int_equal(vmm_vm_stop(ctx, "m1", 1, NULL, &err), 0);
-	assert_int_equal(vmm_vm_list(ctx, &vms, &n, &err), 0);
-	assert_int_equal(n, 1);
-	assert_int_equal(vms[0]->state, VMM_STATE_STOPPED);
-	vmm_vm_list_free(vms, n);
-	assert_int_equal(vmm_vm_destroy(ctx, "m1", &err), 0);
-	assert_int_equal(access(vmdir, F_OK), -1);
-	assert_int_equal(vmm_vm_exists(ctx, "m1", &exists, &err), 0);
-	assert_false(exists);
-	assert_true(vmm_vm_destroy(ctx, "m1", &err) < 0);
-	assert_int_equal(err.code, VMM_E_VM_NOT_FOUND);
-	/* bad specs */
-	spec.name = "bad/name";
-	assert_true(vmm_vm_create(ctx, &spec, VMM_BACKEND_NOOP, NULL, &err) < 0);
-	assert_int_equal(err.code, VMM_E_VM_INVALID_NAME);
-	spec.name = "m2";
-	spec.image_path = "/nonexistent/image.qcow2";
-	assert_true(vmm_vm_create(ctx, &spec, VMM_BACKEND_NOOP, NULL, &err) < 0);
-	assert_int_equal(err.code, VMM_E_IMAGE_NOT_FOUND);
-	assert_int_equal(vmm_vm_exists(ctx, "m2", &exists, &err), 0);
-	assert_false(exists);
-	vmm_ctx_free(ctx);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,7 +420,6 @@ int main(void)
 		cmocka_unit_test(test_name_validation),
 		cmocka_unit_test(test_lifecycle_table),
 		cmocka_unit_test(test_names_roundtrip),
-		cmocka_unit_test(test_manager_noop),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "store/store.h"
 #include "core/util.h"
 #include "vmm/log.h"
 
@@ -67,24 +66,9 @@ static void mark_reserved(const struct vmm_paths *paths, const char *vm_name, un
 	closedir(d);
 }
 
-/* Ports recorded in vms.json for other VMs. */
-static void mark_recorded(const struct vmm_paths *paths, const char *vm_name, unsigned char *used)
-{
-	struct vmmi_store st = {0};
-	struct vmm_error e;
-
-	if (vmmi_store_load(paths->store_path, &st, &e) < 0) {
-		vmm_debug(MOD, "cannot read the store for recorded ports: %s", e.message);
-		return;
-	}
-	for (size_t i = 0; i < st.n; i++)
-		if (strcmp(st.vms[i]->name, vm_name) != 0)
-			mark(used, st.vms[i]->ssh_host_port);
-	vmmi_store_release(&st);
-}
-
 int vmmi_port_allocate(const struct vmm_paths *paths, const char *vm_name, unsigned after,
-		       unsigned *port, struct vmm_error *err)
+		       const struct vmmi_ports_taken *taken, unsigned *port,
+		       struct vmm_error *err)
 {
 	unsigned char *used = calloc(NPORTS, 1);
 	char *lock_path = vmmi_path_join(paths->locks_dir, "ports.lock");
@@ -103,7 +87,8 @@ int vmmi_port_allocate(const struct vmm_paths *paths, const char *vm_name, unsig
 		goto out;
 	}
 	mark_reserved(paths, vm_name, used);
-	mark_recorded(paths, vm_name, used);
+	for (size_t i = 0; taken && i < taken->n; i++)
+		mark(used, taken->ports[i]);
 	start = (after >= VMMI_PORT_FIRST && after < VMMI_PORT_LAST) ? after + 1 - VMMI_PORT_FIRST
 								    : 0;
 	for (unsigned i = 0; i < NPORTS; i++) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "vmm/file.h"
 #include "backends/qemu/ports.h"
 #include "backends/qemu/qmp.h"
 #include "core/util.h"
@@ -217,7 +218,7 @@ out:
 }
 
 static int qemu_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, struct vmm_vm *vm,
-			struct vmm_error *err)
+			const struct vmmi_phases *ph, struct vmm_error *err)
 {
 	char mac[18];
 	uint64_t t0;
@@ -243,22 +244,16 @@ static int qemu_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, str
 	rc = vmm_image_create_overlay(vm->image_path, vm->overlay_path, vm->disk_gb, err);
 	if (rc < 0)
 		return rc;
-	vmmi_phase(ctx, vm->name, "overlay", t0);
+	vmmi_phase(ph, vm->name, "overlay", t0);
 	t0 = vmmi_now_ms();
 	if ((rc = write_seed(spec, vm, err)) < 0)
 		return rc;
 	if (spec->cloud_init)
-		vmmi_phase(ctx, vm->name, "seed", t0);
+		vmmi_phase(ph, vm->name, "seed", t0);
 	vmmi_qemu_mac_from_id(vm->id ? vm->id : vm->name, mac);
 	if ((rc = set_str(&vm->mac_addr, mac, err)) < 0)
 		return rc;
-	if (vm->network.type == VMM_NET_USER) {
-		rc = vmmi_port_allocate(&ctx->paths, vm->name, 0, &vm->ssh_host_port, err);
-		if (rc < 0)
-			return rc;
-	} else {
-		vm->ssh_host_port = 0;
-	}
+	(void)ctx; /* the manager has reserved the SSH port (vm->ssh_host_port) */
 	vmm_debug(MOD, "prepared '%s': overlay %s, MAC %s, SSH port %u", vm->name,
 		  vm->overlay_path, vm->mac_addr, vm->ssh_host_port);
 	return 0;
@@ -271,18 +266,12 @@ static char *tail_lines(const char *path, unsigned n)
 {
 	char *data = NULL, *p, *res;
 	size_t len;
-	unsigned seen = 0;
 
 	if (!path || vmmi_read_file(path, &data, &len, NULL) < 0)
 		return strdup("");
 	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
 		data[--len] = '\0';
-	p = data + len;
-	while (p > data) {
-		if (p[-1] == '\n' && ++seen == n)
-			break;
-		p--;
-	}
+	p = data + vmm_text_tail(data, len, n);
 	{
 		struct vmmi_buf b;
 
@@ -446,7 +435,15 @@ out:
 	return rc;
 }
 
-static int qemu_start(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *err)
+static int qemu_check_start(struct vmm_error *err)
+{
+	enum vmmi_accel accel;
+
+	return vmmi_qemu_accel(&accel, err);
+}
+
+static int qemu_start(struct vmm_ctx *ctx, struct vmm_vm *vm, const struct vmmi_ports_taken *taken,
+		      struct vmm_error *err)
 {
 	enum vmmi_accel accel;
 	char **argv = NULL;
@@ -466,7 +463,7 @@ static int qemu_start(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *
 	/* The reserved port may have been taken since create. */
 	if (vm->network.type == VMM_NET_USER &&
 	    (vm->ssh_host_port == 0 || !vmmi_port_bindable(vm->ssh_host_port))) {
-		rc = vmmi_port_allocate(&ctx->paths, vm->name, vm->ssh_host_port,
+		rc = vmmi_port_allocate(&ctx->paths, vm->name, vm->ssh_host_port, taken,
 					&vm->ssh_host_port, err);
 		if (rc < 0)
 			return rc;
@@ -513,7 +510,7 @@ static int qemu_start(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *
 			if (port_busy) {
 				unsigned old = vm->ssh_host_port;
 
-				rc = vmmi_port_allocate(&ctx->paths, vm->name, old,
+				rc = vmmi_port_allocate(&ctx->paths, vm->name, old, taken,
 							&vm->ssh_host_port, err);
 				if (rc < 0)
 					return rc;
@@ -726,7 +723,9 @@ static int qemu_console_endpoint(struct vmm_ctx *ctx, const struct vmm_vm *vm,
 const struct vmm_backend_ops vmmi_backend_qemu = {
 	.tag = VMM_BACKEND_QEMU,
 	.name = "qemu",
+	.host_ports = true,
 	.prepare = qemu_prepare,
+	.check_start = qemu_check_start,
 	.start = qemu_start,
 	.stop = qemu_stop,
 	.suspend = qemu_suspend,
