@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "cli.h"
 
+#include "vmm/suggest.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -78,9 +80,26 @@ int cli_getopt(const struct cli_command *cmd, int argc, char **argv, const char 
 		exit(CLI_EXIT_OK);
 	}
 	if (c == '?') {
+		const char *given = argv[optind - 1], *guess = NULL;
+		const char *names[50];
+		char word[64];
+		size_t k = 0;
+
 		if (optopt)
 			exit(cli_usage_error(cmd, "unknown option '-%c'", optopt));
-		exit(cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]));
+		/* "did you mean": the closest long option, compared without the
+		 * dashes and any "=value" */
+		snprintf(word, sizeof(word), "%s", given + strspn(given, "-"));
+		word[strcspn(word, "=")] = '\0';
+		for (size_t i = 0; i < n && k < sizeof(names) / sizeof(names[0]) - 1; i++)
+			names[k++] = lo[i].name;
+		names[k] = NULL;
+		if (*word)
+			guess = vmm_suggest(word, names);
+		if (guess)
+			exit(cli_usage_error(cmd, "unknown option '%s' (did you mean '--%s'?)", given,
+					     guess));
+		exit(cli_usage_error(cmd, "unknown option '%s'", given));
 	}
 	if (c == ':') {
 		if (optopt && optopt < 256 && !(longidx >= 0))
@@ -129,6 +148,21 @@ int cli_error(const struct vmm_error *err)
 	return CLI_EXIT_ERROR;
 }
 
+int cli_errorf(enum vmm_errcode code, const char *hint, const char *fmt, ...)
+{
+	struct vmm_error err;
+	va_list ap;
+
+	vmm_error_clear(&err);
+	err.code = code;
+	va_start(ap, fmt);
+	vsnprintf(err.message, sizeof(err.message), fmt, ap);
+	va_end(ap);
+	if (hint)
+		snprintf(err.hint, sizeof(err.hint), "%s", hint);
+	return cli_error(&err);
+}
+
 void cli_warn(const char *fmt, ...)
 {
 	va_list ap;
@@ -171,10 +205,8 @@ int cli_backend_from_env(enum vmm_backend_tag *out)
 		return 0;
 	}
 	if (vmm_backend_parse(s, out) < 0) {
-		fprintf(stderr,
-			"error[vm_manager::backend::not_available]: VMCTL_BACKEND='%s' names no "
-			"backend\nhelp: use VMCTL_BACKEND=qemu or VMCTL_BACKEND=noop, or unset it\n",
-			s);
+		cli_errorf(VMM_E_BACKEND, "use VMCTL_BACKEND=qemu or VMCTL_BACKEND=noop, or unset it",
+			   "VMCTL_BACKEND='%s' names no backend", s);
 		return -1;
 	}
 	return 0;
@@ -198,9 +230,10 @@ const char *cli_human_size(unsigned long long bytes, char *buf, size_t len)
 }
 
 int cli_run_vm_command(const struct cli_command *cmd, int argc, char **argv, cli_vm_fn fn,
-		       const char *done_fmt)
+		       const char *done_fmt, bool show_ssh)
 {
 	struct vmm_ctx *ctx;
+	struct vmm_vm *vm = NULL;
 	struct vmm_error err;
 	const char *name;
 	int rc = CLI_EXIT_OK;
@@ -210,12 +243,15 @@ int cli_run_vm_command(const struct cli_command *cmd, int argc, char **argv, cli
 	name = cli_one_operand(cmd, argc, argv, "VM name");
 	if (!(ctx = cli_ctx_open()))
 		return CLI_EXIT_ERROR;
-	if (fn(ctx, name, &err) < 0) {
+	if (fn(ctx, name, &vm, &err) < 0) {
 		rc = cli_error(&err);
 	} else {
 		printf(done_fmt, name);
+		if (show_ssh && vm && vm->ssh_host_port)
+			printf(" (SSH on 127.0.0.1:%u)", vm->ssh_host_port);
 		putchar('\n');
 	}
+	vmm_vm_free(vm);
 	vmm_ctx_free(ctx);
 	return rc;
 }

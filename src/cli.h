@@ -71,16 +71,17 @@ const char *cli_one_operand(const struct cli_command *cmd, int argc, char **argv
  *   help: hint                                                             */
 int cli_error(const struct vmm_error *err);
 
+/* Render an error made here (code, hint or NULL, message) the same way;
+ * returns CLI_EXIT_ERROR. */
+int cli_errorf(enum vmm_errcode code, const char *hint, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Print a warning line "warning: ..." on stderr. */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Whether stdout / stderr is a terminal (colors, progress bars). */
 bool cli_stdout_tty(void);
 bool cli_stderr_tty(void);
-
-
-
-
 #include "vmm/manager.h"
 
 /* Open the library context (data directory from the environment). On
@@ -93,13 +94,16 @@ struct vmm_ctx *cli_ctx_open(void);
 int cli_backend_from_env(enum vmm_backend_tag *out);
 
 /*
- * The shape shared by commands that take exactly one VM NAME and no options:
- * parse, open the context, call fn, print done_fmt (with %s for the name) on
- * success or the error on failure. Returns the exit code.
+ * The shape shared by commands that take exactly one VM NAME and no options
+ * (start, suspend, resume, destroy): parse, open the context, call fn (the
+ * library's vmm_vm_start & co.), print done_fmt (with %s for the name) on
+ * success, followed with show_ssh by the forwarded SSH port the VM now has,
+ * or the error on failure. Returns the exit code.
  */
-typedef int (*cli_vm_fn)(struct vmm_ctx *ctx, const char *name, struct vmm_error *err);
+typedef int (*cli_vm_fn)(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
+			 struct vmm_error *err);
 int cli_run_vm_command(const struct cli_command *cmd, int argc, char **argv, cli_vm_fn fn,
-		       const char *done_fmt);
+		       const char *done_fmt, bool show_ssh);
 
 /* Milliseconds from a monotonic clock. */
 uint64_t cli_now_ms(void);

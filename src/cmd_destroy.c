@@ -2,14 +2,16 @@
 /* vmctl destroy: stop the VM if it runs, remove its files and its entry. */
 #include "cli.h"
 
-static int do_destroy(struct vmm_ctx *ctx, const char *name, struct vmm_error *err)
+static int do_destroy(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
+		      struct vmm_error *err)
 {
+	*out = NULL; /* nothing is left of it */
 	return vmm_vm_destroy(ctx, name, err);
 }
 
 static int run(const struct cli_command *cmd, int argc, char **argv)
 {
-	return cli_run_vm_command(cmd, argc, argv, do_destroy, "Destroyed VM '%s'");
+	return cli_run_vm_command(cmd, argc, argv, do_destroy, "Destroyed VM '%s'", false);
 }
 
 const struct cli_command cmd_destroy = {

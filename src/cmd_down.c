@@ -6,15 +6,6 @@
 #include "vmfile_cli.h"
 #include "vmm/flow.h"
 
-enum { OPT_FILE = 256, OPT_NAME, OPT_DESTROY };
-
-static const struct option longopts[] = {
-	{"file", required_argument, NULL, OPT_FILE},
-	{"name", required_argument, NULL, OPT_NAME},
-	{"destroy", no_argument, NULL, OPT_DESTROY},
-	{0},
-};
-
 static int run(const struct cli_command *cmd, int argc, char **argv)
 {
 	static const char *const said[] = {
@@ -26,18 +17,12 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	struct cli_vmfile_cmd vc = {0};
 	struct vmm_error err;
 	bool destroy = false;
-	int c, rc = CLI_EXIT_ERROR;
+	const struct cli_vmfile_flag flags[] = {{"destroy", &destroy}, {0}};
+	int rc;
 
-	while ((c = cli_getopt(cmd, argc, argv, "f:", longopts)) != -1) {
-		if (c == OPT_FILE || c == 'f')
-			vc.file = optarg;
-		else if (c == OPT_NAME)
-			vc.name = optarg;
-		else if (c == OPT_DESTROY)
-			destroy = true;
-	}
-	if (optind < argc)
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if ((rc = cli_vmfile_cmd_parse(cmd, argc, argv, &vc, flags)) != 0)
+		return rc;
+	rc = CLI_EXIT_ERROR;
 	if (cli_vmfile_cmd_open(&vc) < 0)
 		goto out;
 	for (size_t i = 0; i < vc.n; i++) {

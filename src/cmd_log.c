@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "vmm/file.h"
 
 enum { OPT_CONSOLE = 256, OPT_PROVISION, OPT_TAIL };
 
@@ -20,53 +21,21 @@ static const struct option longopts[] = {
 static int show(const char *dir, const char *file, unsigned long long tail, bool header)
 {
 	char path[4096];
-	FILE *f;
 	char *data = NULL;
-	size_t len = 0, cap = 0, n;
-	const char *start;
+	size_t len = 0, start;
+	struct vmm_error err;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	f = fopen(path, "rb");
-	if (!f) {
-		if (errno == ENOENT)
+	if (vmm_file_read(path, &data, &len, &err) < 0) {
+		if (err.sys_errno == ENOENT)
 			return 0;
-		fprintf(stderr, "error[vm_manager::io]: cannot open '%s': %s\n", path,
-			strerror(errno));
+		cli_error(&err);
 		return -1;
 	}
-	do {
-		if (cap - len < 65536) {
-			char *p = realloc(data, cap + (1 << 20));
-
-			if (!p) {
-				free(data);
-				fclose(f);
-				fprintf(stderr, "error[vm_manager::out_of_memory]: out of memory\n");
-				return -1;
-			}
-			data = p;
-			cap += 1 << 20;
-		}
-		n = fread(data + len, 1, cap - len, f);
-		len += n;
-	} while (n > 0);
-	fclose(f);
-	start = data;
-	if (tail > 0 && len > 0) {
-		/* Walk back over `tail` line ends (ignoring a final newline). */
-		size_t i = len - (data[len - 1] == '\n' ? 1 : 0);
-		unsigned long long seen = 0;
-
-		while (i > 0) {
-			if (data[i - 1] == '\n' && ++seen == tail)
-				break;
-			i--;
-		}
-		start = data + i;
-	}
+	start = vmm_text_tail(data, len, (size_t)tail);
 	if (header)
 		printf("==> %s <==\n", file);
-	fwrite(start, 1, len - (size_t)(start - data), stdout);
+	fwrite(data + start, 1, len - start, stdout);
 	if (len > 0 && data[len - 1] != '\n')
 		putchar('\n');
 	free(data);

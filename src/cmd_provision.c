@@ -6,30 +6,17 @@
 #include "vmfile_cli.h"
 #include "vmm/flow.h"
 
-enum { OPT_FILE = 256, OPT_NAME };
-
-static const struct option longopts[] = {
-	{"file", required_argument, NULL, OPT_FILE},
-	{"name", required_argument, NULL, OPT_NAME},
-	{0},
-};
-
 static int run(const struct cli_command *cmd, int argc, char **argv)
 {
 	struct cli_vmfile_cmd vc = {0};
 	struct vmm_flow_events ev;
 	struct cli_progress progress;
 	struct vmm_error err;
-	int c, rc = CLI_EXIT_ERROR;
+	int rc;
 
-	while ((c = cli_getopt(cmd, argc, argv, "f:", longopts)) != -1) {
-		if (c == OPT_FILE || c == 'f')
-			vc.file = optarg;
-		else if (c == OPT_NAME)
-			vc.name = optarg;
-	}
-	if (optind < argc)
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if ((rc = cli_vmfile_cmd_parse(cmd, argc, argv, &vc, NULL)) != 0)
+		return rc;
+	rc = CLI_EXIT_ERROR;
 	if (cli_vmfile_cmd_open(&vc) < 0)
 		goto out;
 	cli_flow_events_init(&ev, &progress);

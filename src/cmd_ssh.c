@@ -57,18 +57,46 @@ static char **ssh_argv(const struct vmm_ssh_target *t, char **cmdv, int cmdc, ch
 	return av;
 }
 
+/* The VMFile, when the command names none or one exists here: it names the
+ * VM and says its SSH user and key. Returns 0, or an exit code. */
+static int load_vmfile(const char *file, const char **name, struct vmm_vmfile **vf,
+		       const struct vmm_vmfile_vm **def)
+{
+	struct vmm_error err;
+	char *path = NULL;
+
+	*vf = NULL;
+	*def = NULL;
+	if (!file && *name && access(VMM_VMFILE_DEFAULT_NAME, F_OK) < 0)
+		return 0;
+	if (!file && !*name && vmm_vmfile_discover(NULL, &path, &err) < 0) {
+		snprintf(err.hint, sizeof(err.hint),
+			 "name the VM: `vmctl ssh NAME` (`vmctl list` shows them), or give a "
+			 "VMFile with --file");
+		return cli_error(&err);
+	}
+	free(path);
+	if (!(*vf = cli_vmfile_load(file, NULL)))
+		return CLI_EXIT_ERROR;
+	if (*name) {
+		*def = vmm_vmfile_find(*vf, *name);
+		return 0;
+	}
+	if (vmm_vmfile_select(*vf, NULL, def, &err) < 0)
+		return cli_error(&err);
+	*name = (*def)->name;
+	return 0;
+}
+
 static int run(const struct cli_command *cmd, int argc, char **argv)
 {
 	const char *user = NULL, *key = NULL, *file = NULL, *name = NULL;
-	const char *vmfile_user = NULL, *vmfile_key = NULL;
 	char **cmdv = NULL, **av = NULL;
 	int cmdc = 0, c, dd, rc = CLI_EXIT_ERROR;
 	struct vmm_vmfile *vf = NULL;
 	const struct vmm_vmfile_vm *def = NULL;
 	struct vmm_ctx *ctx = NULL;
-	struct vmm_vm *vm = NULL;
 	struct vmm_ssh_target t = {0};
-	struct vmm_ssh *s = NULL;
 	struct vmm_error err;
 	char port[16], kh[4200], alias[200], dest[600];
 
@@ -99,57 +127,27 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	if (optind < dd)
 		return cli_usage_error(cmd, "unexpected argument '%s' (put the command after '--')",
 				       argv[optind]);
-
-	/* The VMFile names the VM when none is given, and says the SSH user. */
-	if (file || !name || access(VMM_VMFILE_DEFAULT_NAME, F_OK) == 0) {
-		if (!(vf = cli_vmfile_load(file, NULL)))
-			goto out;
-		if (!name) {
-			if (vmm_vmfile_select(vf, NULL, &def, &err) < 0) {
-				rc = cli_error(&err);
-				goto out;
-			}
-			name = def->name;
-		} else {
-			def = vmm_vmfile_find(vf, name);
-		}
-		if (def && def->ssh) {
-			vmfile_user = def->ssh->user;
-			vmfile_key = def->ssh->private_key.path;
-		}
-	}
+	if ((rc = load_vmfile(file, &name, &vf, &def)) != 0)
+		goto out;
+	rc = CLI_EXIT_ERROR;
 	if (!(ctx = cli_ctx_open()))
 		goto out;
-	if (vmm_vm_lookup(ctx, name, &vm, &err) < 0) {
+	if (vmm_flow_ssh_ready(ctx, name, def, user, key, VMM_FLOW_SSH_TIMEOUT_MS, &t, &err) < 0) {
 		rc = cli_error(&err);
 		goto out;
 	}
-	if (vm->state != VMM_STATE_RUNNING) {
-		fprintf(stderr, "error[vm_manager::vm::invalid_state]: cannot ssh into VM '%s': it is %s\n"
-				"help: start it with `vmctl start %s` (or `vmctl up`)\n",
-			name, vmm_vm_state_name(vm->state), name);
-		goto out;
-	}
-	if (vmm_flow_ssh_target(ctx, vm, user, vmfile_user, key ? key : vmfile_key, &t, &err) < 0 ||
-	    vmm_flow_ssh_connect(vm, &t, VMM_FLOW_SSH_TIMEOUT_MS, &s, &err) < 0) {
-		rc = cli_error(&err);
-		goto out;
-	}
-	vmm_ssh_free(s);
-	s = NULL;
 	if (!(av = ssh_argv(&t, cmdv, cmdc, port, kh, alias, dest))) {
-		fprintf(stderr, "error[vm_manager::out_of_memory]: out of memory\n");
+		rc = cli_errorf(VMM_E_NOMEM, NULL, "out of memory");
 		goto out;
 	}
 	fflush(NULL);
 	execvp("ssh", av);
-	fprintf(stderr, "error[vm_manager::ssh::failed]: cannot run ssh: %s\n"
-			"help: install the OpenSSH client (Debian: apt-get install openssh-client)\n",
-		strerror(errno));
+	rc = cli_errorf(VMM_E_SSH,
+			"install the OpenSSH client (Debian: apt-get install openssh-client)",
+			"cannot run ssh: %s", strerror(errno));
 out:
 	free(av);
 	vmm_ssh_target_release(&t);
-	vmm_vm_free(vm);
 	vmm_ctx_free(ctx);
 	vmm_vmfile_free(vf);
 	return rc;

@@ -2,14 +2,9 @@
 /* vmctl suspend. */
 #include "cli.h"
 
-static int do_suspend(struct vmm_ctx *ctx, const char *name, struct vmm_error *err)
-{
-	return vmm_vm_suspend(ctx, name, NULL, err);
-}
-
 static int run(const struct cli_command *cmd, int argc, char **argv)
 {
-	return cli_run_vm_command(cmd, argc, argv, do_suspend, "Suspended VM '%s'");
+	return cli_run_vm_command(cmd, argc, argv, vmm_vm_suspend, "Suspended VM '%s'", false);
 }
 
 const struct cli_command cmd_suspend = {

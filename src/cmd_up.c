@@ -6,15 +6,6 @@
 #include "vmfile_cli.h"
 #include "vmm/flow.h"
 
-enum { OPT_FILE = 256, OPT_NAME, OPT_NO_PROVISION };
-
-static const struct option longopts[] = {
-	{"file", required_argument, NULL, OPT_FILE},
-	{"name", required_argument, NULL, OPT_NAME},
-	{"no-provision", no_argument, NULL, OPT_NO_PROVISION},
-	{0},
-};
-
 /* up, and reload (reload = true): each VM destroyed first, then brought up. */
 int cli_up_or_reload(const struct cli_command *cmd, int argc, char **argv, bool reload)
 {
@@ -23,19 +14,15 @@ int cli_up_or_reload(const struct cli_command *cmd, int argc, char **argv, bool 
 	struct cli_progress progress;
 	struct vmm_up_opts opts;
 	struct vmm_error err;
-	int c, rc = CLI_EXIT_ERROR;
+	bool no_provision = false;
+	const struct cli_vmfile_flag flags[] = {{"no-provision", &no_provision}, {0}};
+	int rc = CLI_EXIT_ERROR;
 
 	vmm_up_opts_init(&opts);
-	while ((c = cli_getopt(cmd, argc, argv, "f:", longopts)) != -1) {
-		if (c == OPT_FILE || c == 'f')
-			vc.file = optarg;
-		else if (c == OPT_NAME)
-			vc.name = optarg;
-		else if (c == OPT_NO_PROVISION)
-			opts.provision = false;
-	}
-	if (optind < argc)
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if ((rc = cli_vmfile_cmd_parse(cmd, argc, argv, &vc, flags)) != 0)
+		return rc;
+	rc = CLI_EXIT_ERROR;
+	opts.provision = !no_provision;
 	if (cli_backend_from_env(&opts.backend) < 0)
 		return CLI_EXIT_ERROR;
 	/* The VMFile is checked before anything is destroyed. */
@@ -44,19 +31,15 @@ int cli_up_or_reload(const struct cli_command *cmd, int argc, char **argv, bool 
 	cli_flow_events_init(&ev, &progress);
 	for (size_t i = 0; i < vc.n; i++) {
 		const char *name = vc.targets[i]->name;
-		enum vmm_down_result down;
 		enum vmm_up_result res;
 		uint64_t t0 = cli_now_ms();
+		int r;
 
-		if (reload) {
-			if (vmm_flow_down(vc.ctx, name, true, &down, &err) < 0) {
-				cli_error(&err);
-				goto out;
-			}
-			if (down == VMM_DOWN_DESTROYED)
-				printf("[%s] destroyed\n", name);
-		}
-		if (vmm_flow_up(vc.ctx, vc.vf, vc.targets[i], &opts, &ev, &res, &err) < 0) {
+		if (reload)
+			r = vmm_flow_reload(vc.ctx, vc.vf, vc.targets[i], &opts, &ev, &res, &err);
+		else
+			r = vmm_flow_up(vc.ctx, vc.vf, vc.targets[i], &opts, &ev, &res, &err);
+		if (r < 0) {
 			cli_progress_finish(&progress);
 			cli_error(&err);
 			goto out;

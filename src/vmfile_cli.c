@@ -52,7 +52,7 @@ int cli_vmfile_targets(const struct vmm_vmfile *vf, const char *name,
 
 	list = calloc(vf->n_vms, sizeof(*list));
 	if (!list) {
-		fprintf(stderr, "error[vm_manager::out_of_memory]: out of memory\n");
+		cli_errorf(VMM_E_NOMEM, NULL, "out of memory");
 		return -1;
 	}
 	if (name) {
@@ -68,6 +68,36 @@ int cli_vmfile_targets(const struct vmm_vmfile *vf, const char *name,
 		*n = vf->n_vms;
 	}
 	*out = list;
+	return 0;
+}
+
+int cli_vmfile_cmd_parse(const struct cli_command *cmd, int argc, char **argv,
+			 struct cli_vmfile_cmd *c, const struct cli_vmfile_flag *flags)
+{
+	enum { OPT_FILE = 256, OPT_NAME, OPT_FLAG };
+	struct option longopts[8] = {
+		{"file", required_argument, NULL, OPT_FILE},
+		{"name", required_argument, NULL, OPT_NAME},
+	};
+	size_t n = 2;
+	int opt;
+
+	for (const struct cli_vmfile_flag *f = flags; f && f->name; f++) {
+		if (n + 1 >= sizeof(longopts) / sizeof(longopts[0]))
+			abort(); /* a command with more flags needs a larger table */
+		longopts[n] = (struct option){f->name, no_argument, NULL, OPT_FLAG + (int)(f - flags)};
+		n++;
+	}
+	while ((opt = cli_getopt(cmd, argc, argv, "f:", longopts)) != -1) {
+		if (opt == OPT_FILE || opt == 'f')
+			c->file = optarg;
+		else if (opt == OPT_NAME)
+			c->name = optarg;
+		else if (opt >= OPT_FLAG)
+			*flags[opt - OPT_FLAG].set = true;
+	}
+	if (optind < argc)
+		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	return 0;
 }
 
@@ -104,6 +134,11 @@ static void on_phase_end(void *ud, const char *vm, const char *phase, bool ok,
 			 uint64_t ms, const char *detail)
 {
 	cli_progress_finish(ud);
+	if (strcmp(phase, "destroy") == 0) {
+		printf("[%s] destroyed\n", vm);
+		fflush(stdout);
+		return;
+	}
 	printf("[%s] %-10s %s in %llu.%02llus%s%s\n", vm, phase, ok ? "done" : "FAILED",
 	       (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000 / 10),
 	       detail ? "  " : "", detail ? detail : "");

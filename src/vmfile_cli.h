@@ -37,6 +37,19 @@ struct cli_vmfile_cmd {
 	struct vmm_ctx *ctx;
 };
 
+/* A flag option of one declarative command ("no-provision", "destroy"). */
+struct cli_vmfile_flag {
+	const char *name;
+	bool *set; /* set to true when given */
+};
+
+/* The options of a declarative command: -f/--file and --name, which every
+ * one has, and its own flags (NULL-name terminated; may be NULL). Returns 0,
+ * or the exit code of a usage error (printed). */
+struct cli_command;
+int cli_vmfile_cmd_parse(const struct cli_command *cmd, int argc, char **argv,
+			 struct cli_vmfile_cmd *c, const struct cli_vmfile_flag *flags);
+
 /* Load the VMFile, pick the targets, open the context. Prints the error
  * and returns -1 on failure (release with cli_vmfile_cmd_close anyway). */
 int cli_vmfile_cmd_open(struct cli_vmfile_cmd *c);

@@ -40,7 +40,8 @@ struct vmm_flow_events {
 	void (*phase_begin)(void *userdata, const char *vm, const char *phase);
 	/* It ended after duration_ms; ok is false if it failed. detail may be
 	 * NULL or say more ("127.0.0.1:10022"). The steps of "create" are
-	 * reported as they end, without a phase_begin: "overlay", "seed". */
+	 * reported as they end, without a phase_begin: "overlay", "seed",
+	 * "boot"; so is "destroy" in a reload. */
 	void (*phase_end)(void *userdata, const char *vm, const char *phase, bool ok,
 			  uint64_t duration_ms, const char *detail);
 	/* Download progress of the image phase. */
@@ -73,6 +74,16 @@ int vmm_flow_up(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
 		const struct vmm_vmfile_vm *def, const struct vmm_up_opts *opts,
 		const struct vmm_flow_events *ev, enum vmm_up_result *result,
 		struct vmm_error *err);
+
+/*
+ * Reload one VM of the VMFile: destroy it if it exists (reported as the
+ * phase "destroy", with phase_end only), then bring it up from the current
+ * definition as vmm_flow_up does (*result is then VMM_UP_CREATED).
+ */
+int vmm_flow_reload(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
+		    const struct vmm_vmfile_vm *def, const struct vmm_up_opts *opts,
+		    const struct vmm_flow_events *ev, enum vmm_up_result *result,
+		    struct vmm_error *err);
 
 /* Run the VM's provisioners on the running VM (waits for SSH first). A VM
  * that is not running, or a VMFile entry without an ssh block, is an
@@ -119,6 +130,19 @@ void vmm_ssh_target_release(struct vmm_ssh_target *t);
 /* Connect (with retries until timeout_ms) to a resolved target. */
 int vmm_flow_ssh_connect(const struct vmm_vm *vm, const struct vmm_ssh_target *t,
 			 unsigned timeout_ms, struct vmm_ssh **out, struct vmm_error *err);
+
+/*
+ * What `vmctl ssh NAME` needs before it hands over to the system ssh: the
+ * VM, which must be running (VMM_E_INVALID_STATE with a hint otherwise),
+ * resolved as vmm_flow_ssh_target does, answering over SSH with the pinned
+ * host key within timeout_ms (checked, then disconnected). def is the VM's
+ * entry in the VMFile, or NULL: a VM the VMFile defines but that was never
+ * created is VMM_E_VM_NOT_FOUND with the hint to bring it up. On failure
+ * *out is released (all NULL).
+ */
+int vmm_flow_ssh_ready(struct vmm_ctx *ctx, const char *name, const struct vmm_vmfile_vm *def,
+		       const char *user, const char *key, unsigned timeout_ms,
+		       struct vmm_ssh_target *out, struct vmm_error *err);
 
 #ifdef __cplusplus
 }

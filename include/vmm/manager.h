@@ -36,8 +36,9 @@ const struct vmm_paths *vmm_ctx_paths(const struct vmm_ctx *ctx);
 /* The backend a new VM gets when the caller does not say: qemu on Linux. */
 enum vmm_backend_tag vmm_default_backend(void);
 
-/* A step inside an operation ("overlay", "seed", "boot" inside create)
- * took duration_ms. */
+/* A step inside an operation took duration_ms: inside create, "overlay"
+ * and "seed" (the backend's), then "create" (all of the above: registering
+ * and preparing) and, with start, "boot". */
 typedef void (*vmm_phase_fn)(void *userdata, const char *vm, const char *phase,
 			     uint64_t duration_ms);
 

@@ -81,8 +81,10 @@ static int noop_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip
 {
 	(void)ctx;
 	*ip = NULL;
-	return vmm_error_set(err, VMM_E_IP_DISCOVERY, 0,
-			     "the noop backend runs no guest; create the VM with the qemu backend",
+	/* Not a discovery that timed out: there is nothing to discover. */
+	return vmm_error_set(err, VMM_E_BACKEND, 0,
+			     "the noop backend runs no guest; create the VM with the qemu backend "
+			     "to reach it over SSH",
 			     "VM '%s' has no guest to reach (noop backend)", vm->name);
 }
 

@@ -186,6 +186,45 @@ int vmm_flow_ssh_connect(const struct vmm_vm *vm, const struct vmm_ssh_target *t
 	return vmm_ssh_connect_retry(&cfg, &retry, out, err);
 }
 
+int vmm_flow_ssh_ready(struct vmm_ctx *ctx, const char *name, const struct vmm_vmfile_vm *def,
+		       const char *user, const char *key, unsigned timeout_ms,
+		       struct vmm_ssh_target *out, struct vmm_error *err)
+{
+	struct vmm_vm *vm = NULL;
+	struct vmm_ssh *s = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = vmm_vm_lookup(ctx, name, &vm, err)) < 0) {
+		if (err->code == VMM_E_VM_NOT_FOUND && def)
+			snprintf(err->hint, sizeof(err->hint),
+				 "the VMFile defines '%s' but it was never created: bring it up "
+				 "with `vmctl up --name %s`",
+				 name, name);
+		return rc;
+	}
+	if (vm->state != VMM_STATE_RUNNING) {
+		char hint[256];
+
+		snprintf(hint, sizeof(hint), "start it with `vmctl start %s` (or `vmctl up`)", name);
+		rc = vmm_error_set(err, VMM_E_INVALID_STATE, 0, hint,
+				   "cannot ssh into VM '%s': it is %s", name,
+				   vmm_vm_state_name(vm->state));
+		goto out;
+	}
+	rc = vmm_flow_ssh_target(ctx, vm, user, def && def->ssh ? def->ssh->user : NULL,
+				 key ? key : def && def->ssh ? def->ssh->private_key.path : NULL,
+				 out, err);
+	if (rc == 0)
+		rc = vmm_flow_ssh_connect(vm, out, timeout_ms, &s, err);
+	vmm_ssh_free(s);
+	if (rc < 0)
+		vmm_ssh_target_release(out);
+out:
+	vmm_vm_free(vm);
+	return rc;
+}
+
 /* The provision steps of a VMFile entry, in the provisioner's terms. */
 static struct vmm_provision_step *steps_of(const struct vmm_vmfile_vm *def)
 {
@@ -290,13 +329,27 @@ static void cloud_init_release(struct vmm_cloud_init *ci)
 	memset(ci, 0, sizeof(*ci));
 }
 
+/* The steps create reports, passed on as they end; "boot" is held back
+ * until create returns, to be reported with the SSH port. */
+struct create_phases {
+	const struct vmm_flow_events *ev;
+	bool created;      /* "create" was reported: a failure is the boot's */
+	uint64_t boot_ms;
+};
+
 static void forward_phase(void *userdata, const char *vm, const char *phase,
 			  uint64_t duration_ms)
 {
-	const struct vmm_flow_events *ev = userdata;
+	struct create_phases *cp = userdata;
 
-	if (ev && ev->phase_end)
-		ev->phase_end(ev->userdata, vm, phase, true, duration_ms, NULL);
+	if (strcmp(phase, "boot") == 0) {
+		cp->boot_ms = duration_ms;
+		return;
+	}
+	if (strcmp(phase, "create") == 0)
+		cp->created = true;
+	if (cp->ev && cp->ev->phase_end)
+		cp->ev->phase_end(cp->ev->userdata, vm, phase, true, duration_ms, NULL);
 }
 
 /* Fetch the image, create the VM and boot it: one write of vms.json for
@@ -318,6 +371,7 @@ static int create_vm(struct vmm_ctx *ctx, const struct vmm_vmfile_vm *def,
 {
 	struct vmm_image_pull_opts po;
 	struct vmm_create_opts co;
+	struct create_phases cp = {ev, false, 0};
 	struct vmm_cloud_init ci;
 	struct vmm_vm_spec spec;
 	struct phase ph;
@@ -343,12 +397,19 @@ static int create_vm(struct vmm_ctx *ctx, const struct vmm_vmfile_vm *def,
 	vmm_create_opts_init(&co);
 	co.backend = opts->backend;
 	co.start = true;
-	/* The steps inside create (overlay, seed, boot) are reported as they end. */
 	co.phase = forward_phase;
-	co.phase_userdata = (void *)ev;
+	co.phase_userdata = &cp;
 	phase_begin(&ph, ev, def->name, "create");
 	rc = vmm_vm_create(ctx, &spec, &co, vm, err);
-	phase_end(&ph, rc == 0, rc == 0 ? ssh_detail(*vm) : NULL);
+	if (rc == 0) {
+		ph.name = "boot";
+		ph.t0 = vmmi_now_ms() - cp.boot_ms;
+		phase_end(&ph, true, ssh_detail(*vm));
+	} else {
+		if (cp.created)
+			ph.name = "boot";
+		phase_end(&ph, false, NULL);
+	}
 out:
 	cloud_init_release(&ci);
 	free(image);
@@ -417,6 +478,22 @@ int vmm_flow_up(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
 		rc = provision_vm(ctx, vm, def, ev, err);
 	vmm_vm_free(vm);
 	return rc;
+}
+
+int vmm_flow_reload(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
+		    const struct vmm_vmfile_vm *def, const struct vmm_up_opts *opts,
+		    const struct vmm_flow_events *ev, enum vmm_up_result *result,
+		    struct vmm_error *err)
+{
+	enum vmm_down_result down;
+	uint64_t t0 = vmmi_now_ms();
+	int rc;
+
+	if ((rc = vmm_flow_down(ctx, def->name, true, &down, err)) < 0)
+		return rc;
+	if (down == VMM_DOWN_DESTROYED && ev && ev->phase_end)
+		ev->phase_end(ev->userdata, def->name, "destroy", true, vmmi_now_ms() - t0, NULL);
+	return vmm_flow_up(ctx, vf, def, opts, ev, result, err);
 }
 
 int vmm_flow_provision(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,

@@ -285,6 +285,7 @@ int vmm_vm_create(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
 		return -(int)VMM_E_BACKEND;
 	if (opts->start && be->check_start && (rc = be->check_start(err)) < 0)
 		return rc;
+	t0 = vmmi_now_ms();
 	lock = vmmi_vm_lock(&ctx->paths, spec->name, err);
 	if (lock < 0)
 		return lock;
@@ -311,6 +312,7 @@ int vmm_vm_create(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
 	if ((rc = be->prepare(ctx, spec, vm, &ph, err)) < 0)
 		goto out;
 	vm->state = VMM_STATE_PREPARED;
+	vmmi_phase(&ph, vm->name, "create", t0);
 	if (opts->start) {
 		/* Prepared and booted are recorded in one write. */
 		registered = false; /* from here on, a failure is a failed start */

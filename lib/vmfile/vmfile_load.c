@@ -44,17 +44,30 @@ int vmm_vmfile_discover(const char *explicit_path, char **out, struct vmm_error 
 		p = strdup(VMM_VMFILE_DEFAULT_NAME);
 	} else {
 		if (!*explicit_path)
-			return vmm_error_set(err, VMM_E_VMFILE_NOT_FOUND, 0, NULL,
+			return vmm_error_set(err, VMM_E_VMFILE_NOT_FOUND, 0,
+					     "give the path of a VMFile (or of the directory "
+					     "holding its VMFile.kdl)",
 					     "the VMFile path is empty");
-		if (stat(explicit_path, &st) < 0)
-			return vmm_error_set(err, VMM_E_VMFILE_NOT_FOUND, errno, NULL,
+		if (stat(explicit_path, &st) < 0) {
+			int e = errno;
+			char hint[VMM_ERROR_HINT_MAX];
+
+			/* The user named the file: "use --file" would not help. */
+			snprintf(hint, sizeof(hint),
+				 "check the path: '%s' is taken from the current directory "
+				 "unless it is absolute; a directory stands for its %s",
+				 explicit_path, VMM_VMFILE_DEFAULT_NAME);
+			return vmm_error_set(err, VMM_E_VMFILE_NOT_FOUND, e, hint,
 					     "VMFile '%s' not found: %s", explicit_path,
-					     strerror(errno));
+					     strerror(e));
+		}
 		if (S_ISDIR(st.st_mode)) {
 			/* A directory: its VMFile.kdl. */
 			p = vmmi_path_join(explicit_path, VMM_VMFILE_DEFAULT_NAME);
 			if (p && (stat(p, &st) < 0 || S_ISDIR(st.st_mode))) {
-				int rc = vmm_error_set(err, VMM_E_VMFILE_NOT_FOUND, ENOENT, NULL,
+				int rc = vmm_error_set(err, VMM_E_VMFILE_NOT_FOUND, ENOENT,
+						       "create the VMFile there, or give the path of "
+						       "the file itself",
 						       "'%s' is a directory without a %s",
 						       explicit_path, VMM_VMFILE_DEFAULT_NAME);
 

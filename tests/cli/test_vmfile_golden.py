@@ -137,7 +137,19 @@ def test_missing_explicit_vmfile(tmp_path):
     assert p.stderr.decode() == (
         "error[vm_manager::vmfile::not_found]: VMFile 'nope/Other.kdl' not found: "
         "No such file or directory\n"
-        "help: create VMFile.kdl in the current directory or specify the path with --file\n")
+        "help: check the path: 'nope/Other.kdl' is taken from the current directory unless "
+        "it is absolute; a directory stands for its VMFile.kdl\n")
+    # the user gave --file: the hint does not tell them to use it
+    assert "with --file" not in p.stderr.decode()
+
+
+def test_explicit_directory_without_vmfile(tmp_path):
+    p = run(["validate", "--file", str(tmp_path)], tmp_path)
+    assert p.returncode == 1
+    assert p.stderr.decode() == (
+        f"error[vm_manager::vmfile::not_found]: '{tmp_path}' is a directory without a "
+        "VMFile.kdl\n"
+        "help: create the VMFile there, or give the path of the file itself\n")
 
 
 def test_discovers_vmfile_in_current_directory(tmp_path):
