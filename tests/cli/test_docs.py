@@ -44,13 +44,81 @@ def option_sets():
             yield c, long_options(helptext(c))
 
 
+def section(text, start, end):
+    """The text between the line `start` and the next line starting with `end`."""
+    m = re.search(rf"^{re.escape(start)}\n(.*?)(?=^{re.escape(end)}|\Z)", text, re.M | re.S)
+    assert m, f"no {start!r} section"
+    return m.group(1)
+
+
+def man_commands():
+    """{command: [(synopsis, description)]} from the COMMANDS section of the
+    man page: one `.TP` entry per command (image: one per subcommand)."""
+    res = {}
+    for entry in section(MAN, ".SH COMMANDS", ".SH ").split(".TP\n")[1:]:
+        head, _, body = entry.partition("\n")
+        m = re.fullmatch(r"\.B ([a-z]+)\b.*", head)
+        assert m, f"docs/vmctl.1: a COMMANDS entry that is not `.B command`: {head!r}"
+        res.setdefault(m.group(1), []).append((head, body.strip()))
+    return res
+
+
+def bash_commands():
+    return BASH.split("local commands=", 1)[1].split('"', 2)[1].split()
+
+
+def zsh_commands():
+    """{command: description} from the top-level `commands=(...)` of _vmctl."""
+    block = ZSH.split("\tcommands=(\n", 1)[1].split("\n\t)", 1)[0]
+    res = {}
+    for line in block.splitlines():
+        m = re.fullmatch(r"\t+'([a-z]+):(.+)'", line)
+        assert m, f"completions/_vmctl: not a 'command:description' line: {line!r}"
+        res[m.group(1)] = m.group(2)
+    return res
+
+
+def readme_commands():
+    """{command: description} from the table under `## Commands` in README.md:
+    the first cell of a row names one or more commands in a code span
+    (`vmctl start/stop/... NAME`), the second says what they do."""
+    res = {}
+    for row in section(README, "## Commands", "## ").splitlines():
+        if not row.startswith("| `vmctl"):
+            continue
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]]
+        assert len(cells) == 2 and cells[1], f"README.md: a malformed row: {row!r}"
+        for span in re.findall(r"`vmctl ([a-z/]+)", cells[0]):
+            for cmd in span.split("/"):
+                res[cmd] = cells[1]
+    return res
+
+
+# `vmctl version` repeats `vmctl --version`: the README's table leaves it out.
+NOT_IN_README = {"version"}
+
+
 @pytest.mark.parametrize("cmd", commands())
 def test_command_documented(cmd):
-    assert re.search(rf"^\.B {cmd}\b", MAN, re.M), f"{cmd} missing from docs/vmctl.1"
-    assert re.search(rf"\b{cmd}\b", BASH.split("local commands=", 1)[1].split('"', 2)[1]), cmd
-    assert f"'{cmd}:" in ZSH, cmd
-    if cmd not in ("version",):
-        assert f"`vmctl {cmd}" in README or f"/{cmd}" in README or f"{cmd}/" in README, cmd
+    entries = man_commands().get(cmd)
+    assert entries, f"{cmd} has no entry in the COMMANDS section of docs/vmctl.1"
+    for head, body in entries:
+        assert body and not body.startswith("."), f"docs/vmctl.1: {head!r} says nothing"
+    assert cmd in bash_commands(), f"{cmd} missing from the commands of completions/vmctl.bash"
+    assert zsh_commands().get(cmd), f"{cmd} missing from the commands of completions/_vmctl"
+    if cmd not in NOT_IN_README:
+        assert readme_commands().get(cmd), f"{cmd} missing from the Commands table of README.md"
+
+
+def test_no_stale_commands_in_docs():
+    cmds = set(commands())
+    assert "create" in cmds and "validate" in cmds, cmds
+    assert set(man_commands()) == cmds
+    # `vmctl help COMMAND` works too (main.c), without being a command of --help
+    assert set(bash_commands()) == cmds | {"help"}
+    assert len(bash_commands()) == len(set(bash_commands()))
+    assert set(zsh_commands()) == cmds
+    assert set(readme_commands()) == cmds - NOT_IN_README
 
 
 @pytest.mark.parametrize("cmd,opts", list(option_sets()), ids=lambda x: str(x))

@@ -226,12 +226,36 @@ def test_boot_ssh_suspend_console_stop_destroy(booted):
     assert_no_vm_files(qvm, "alpha")
 
 
+# Raw mode as `vmctl console` needs it: no line editing, no local echo, no
+# signals from Ctrl+C / Ctrl+Z (they go to the guest), no CR->NL, no flow
+# control; output bytes unchanged.
+RAW_OFF = [(0, termios.ICRNL | termios.IXON, "iflag ICRNL|IXON"),
+           (1, termios.OPOST, "oflag OPOST"),
+           (3, termios.ICANON | termios.ECHO | termios.ISIG | termios.IEXTEN,
+            "lflag ICANON|ECHO|ISIG|IEXTEN")]
+
+
+def raw_flags_left(attrs):
+    """The flags of RAW_OFF still set in attrs (an empty list: raw)."""
+    return [what for i, bits, what in RAW_OFF if attrs[i] & bits]
+
+
 def console_roundtrip(v, name):
+    """vmctl console on a pty: the pty is raw while it is attached, Ctrl+]
+    detaches, and the pty's settings are back exactly as they were.
+    tcgetattr on the master reads the settings of the pty pair."""
     master, slave = pty.openpty()
+    # start from a cooked terminal, every flag of RAW_OFF set, whatever the
+    # pty's defaults: a console that never goes raw cannot look raw
+    cooked = termios.tcgetattr(slave)
+    for i, bits, _ in RAW_OFF:
+        cooked[i] |= bits
+    termios.tcsetattr(slave, termios.TCSANOW, cooked)
+    before = termios.tcgetattr(slave)
+    assert len(raw_flags_left(before)) == len(RAW_OFF), before
     proc = subprocess.Popen([v.bin, "console", name], stdin=slave, stdout=slave, stderr=slave,
                             env=v.env, start_new_session=True)
     os.close(slave)
-    before = termios.tcgetattr(master)
     out = b""
 
     def read_until(pattern, timeout=30):
@@ -250,17 +274,25 @@ def console_roundtrip(v, name):
 
     try:
         read_until(rb"Press Ctrl\+\] to detach")
+        # vmctl sets raw mode right after this line; nothing is typed before
+        # (TCSAFLUSH would drop it)
+        deadline = time.monotonic() + 10
+        while raw_flags_left(termios.tcgetattr(master)):
+            assert proc.poll() is None, f"console exited {proc.returncode}: {out!r}"
+            assert time.monotonic() < deadline, \
+                f"attached, but still set: {raw_flags_left(termios.tcgetattr(master))}"
+            time.sleep(0.05)
         os.write(master, b"\r")
         time.sleep(0.5)
         os.write(master, b"echo marker-$((6*7))\r")
         read_until(rb"marker-42")  # computed by the guest's shell, not echoed
-        os.write(master, b"\x1d")
+        assert raw_flags_left(termios.tcgetattr(master)) == []  # still raw while attached
+        os.write(master, b"\x1d")  # no newline: raw mode delivers it at once
         proc.wait(timeout=10)
         assert proc.returncode == 0
-        # raw mode is undone: canonical mode and echo are back on the pty
-        after = termios.tcgetattr(master)
-        assert after[3] & termios.ICANON and after[3] & termios.ECHO
-        assert after[3] == before[3] or before[3] & termios.ICANON
+        read_until(rb"Detached from the console")
+        # every setting is back as it was before the console attached
+        assert termios.tcgetattr(master) == before
     finally:
         if proc.poll() is None:
             proc.kill()
