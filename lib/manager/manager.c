@@ -29,14 +29,11 @@
 
 const struct vmm_backend_ops *vmmi_backend_for(enum vmm_backend_tag tag, struct vmm_error *err)
 {
-	switch (tag) {
-	case VMM_BACKEND_NOOP:
-		return &vmmi_backend_noop;
-	case VMM_BACKEND_QEMU:
-		return &vmmi_backend_qemu;
-	case VMM_BACKEND_PROPOLIS:
-		break;
-	}
+#define OPS(t, state, ops)                                                                 \
+	if (tag == (t))                                                                    \
+		return &(ops);
+	VMMI_BACKENDS(OPS)
+#undef OPS
 	vmmi_backend_unavailable(tag, err);
 	return NULL;
 }

@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
-#include "backends/qemu/qemu.h"
 #include "store/store.h"
 #include "core/util.h"
 #include "vmm/log.h"
@@ -38,14 +37,11 @@ typedef int (*vmmi_state_op)(struct vmm_ctx *ctx, const struct vmm_vm *vm,
 /* The state operation of a backend, without the rest of its table. */
 static vmmi_state_op state_op(enum vmm_backend_tag tag)
 {
-	switch (tag) {
-	case VMM_BACKEND_NOOP:
-		return vmmi_backend_noop.state;
-	case VMM_BACKEND_QEMU:
-		return vmmi_qemu_state;
-	case VMM_BACKEND_PROPOLIS:
-		break;
-	}
+#define STATE(t, state, ops)                                                               \
+	if (tag == (t))                                                                    \
+		return (state);
+	VMMI_BACKENDS(STATE)
+#undef STATE
 	return NULL;
 }
 

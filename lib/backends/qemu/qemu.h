@@ -83,8 +83,4 @@ bool vmmi_qemu_is_our_process(const struct vmm_vm *vm, pid_t pid, unsigned long 
 bool vmmi_qemu_alive(const struct vmm_vm *vm);
 /* The pid in the work directory's pidfile; -1 if there is none. */
 int vmmi_qemu_read_pidfile(const struct vmm_vm *vm, pid_t *pid);
-/* The backend's state operation (struct vmm_backend_ops::state). */
-int vmmi_qemu_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm_state *out,
-		    struct vmm_error *err);
-
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/backend.h"
 #include "backends/qemu/qmp.h"
 #include "core/util.h"
 #include "backends/qemu/qemu.h"
