@@ -50,8 +50,7 @@ const struct cli_command cmd_down = {
 		"undone.\n"
 		"\n"
 		"Options:\n"
-		"  -f, --file PATH         The VMFile (default: ./VMFile.kdl)\n"
-		"      --name NAME         Only this VM of the VMFile\n"
+		CLI_VMFILE_OPTIONS_HELP
 		"      --destroy           Destroy the VMs instead of stopping them\n",
 	.run = run,
 };

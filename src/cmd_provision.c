@@ -45,7 +45,6 @@ const struct cli_command cmd_provision = {
 		"running and have an ssh block. The first failing step stops the run.\n"
 		"\n"
 		"Options:\n"
-		"  -f, --file PATH         The VMFile (default: ./VMFile.kdl)\n"
-		"      --name NAME         Only this VM of the VMFile\n",
+		CLI_VMFILE_OPTIONS_HELP,
 	.run = run,
 };

@@ -17,8 +17,7 @@ const struct cli_command cmd_reload = {
 		"is validated before anything is destroyed.\n"
 		"\n"
 		"Options:\n"
-		"  -f, --file PATH         The VMFile (default: ./VMFile.kdl)\n"
-		"      --name NAME         Only this VM of the VMFile\n"
+		CLI_VMFILE_OPTIONS_HELP
 		"      --no-provision      Do not run the provisioners\n",
 	.run = run,
 };

@@ -72,8 +72,7 @@ const struct cli_command cmd_up = {
 		"named by image-url come from the image cache (downloaded once).\n"
 		"\n"
 		"Options:\n"
-		"  -f, --file PATH         The VMFile (default: ./VMFile.kdl)\n"
-		"      --name NAME         Only this VM of the VMFile\n"
+		CLI_VMFILE_OPTIONS_HELP
 		"      --no-provision      Do not run the provisioners\n",
 	.run = run,
 };

@@ -37,6 +37,11 @@ struct cli_vmfile_cmd {
 	struct vmm_ctx *ctx;
 };
 
+/* The --help lines of the options every declarative command has. */
+#define CLI_VMFILE_OPTIONS_HELP                                                            \
+	"  -f, --file PATH         The VMFile (default: ./VMFile.kdl)\n"                      \
+	"      --name NAME         Only this VM of the VMFile\n"
+
 /* A flag option of one declarative command ("no-provision", "destroy"). */
 struct cli_vmfile_flag {
 	const char *name;
