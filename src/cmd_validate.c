@@ -208,8 +208,7 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 
 		json_decref(plan);
 		if (!s) {
-			fprintf(stderr, "error: out of memory\n");
-			rc = CLI_EXIT_ERROR;
+			rc = cli_errorf(VMM_E_NOMEM, NULL, "out of memory");
 			goto out;
 		}
 		printf("%s\n", s);
