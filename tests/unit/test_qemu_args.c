@@ -259,6 +259,13 @@ static void test_classify(void **state)
 	assert_int_equal(vmmi_qemu_classify_failure("qemu-system-x86_64: -drive x: No such file"),
 			 VMM_E_QEMU_SPAWN);
 	assert_int_equal(vmmi_qemu_classify_failure(NULL), VMM_E_QEMU_SPAWN);
+	/* what QEMU 7.2 prints at once when kvm-pvm refuses the vCPU's MSRs */
+	assert_int_equal(vmmi_qemu_classify_failure(
+				 "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69 | "
+				 "qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: "
+				 "kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' "
+				 "failed."),
+			 VMM_E_QEMU_KVM);
 }
 
 int main(void)

@@ -271,8 +271,12 @@ enum vmm_errcode vmmi_qemu_classify_failure(const char *text)
 {
 	if (!text)
 		return VMM_E_QEMU_SPAWN;
+	/* KVM stopping the guest later (emulation failure), or refusing the
+	 * vCPU state while QEMU starts (nested kvm-pvm hosts do both) */
 	if (strstr(text, "KVM internal error") ||
-	    (strstr(text, "emulation failure") && strstr(text, "KVM")))
+	    (strstr(text, "emulation failure") && strstr(text, "KVM")) ||
+	    strstr(text, "failed to set MSR") || strstr(text, "kvm_buf_set_msrs") ||
+	    strstr(text, "kvm_arch_init_vcpu"))
 		return VMM_E_QEMU_KVM;
 	if (strstr(text, "Could not set up host forwarding rule"))
 		return VMM_E_PORT_ALLOC;
