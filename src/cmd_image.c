@@ -338,10 +338,10 @@ static int cmd_prune(const struct cli_command *cmd, int argc, char **argv)
 	char size[32];
 	int c, rc;
 
-	while ((c = cli_getopt(cmd, argc, argv, "n", longopts)) != -1) {
+	while ((c = cli_getopt(cmd, argc, argv, "", longopts)) != -1) {
 		if (c == OPT_ALL)
 			opts.all = true;
-		else if (c == OPT_DRY || c == 'n')
+		else if (c == OPT_DRY)
 			opts.dry_run = true;
 		else if (c == OPT_JSON)
 			json = true;
@@ -459,13 +459,13 @@ static const struct cli_command sub_rm = {
 static const struct cli_command sub_prune = {
 	.name = "image prune",
 	.summary = "Clean the image cache up",
-	.usage = "  vmctl image prune [--all] [-n|--dry-run] [--json]",
+	.usage = "  vmctl image prune [--all] [--dry-run] [--json]",
 	.help = "Removes what failed or killed pulls left in the image cache: partial\n"
 		"downloads (never one a running pull is writing), lock files nobody holds,\n"
 		"leftover temporary files. Prints what it removed and the space freed.\n\n"
 		"Options:\n"
 		"      --all               Also remove the images no registered VM uses\n"
-		"  -n, --dry-run           Remove nothing; show what would be removed\n"
+		"      --dry-run           Remove nothing; show what would be removed\n"
 		"      --json              Machine-readable output\n",
 	.run = cmd_prune,
 };
@@ -499,7 +499,7 @@ const struct cli_command cmd_image = {
 		 "  vmctl image list [--json] [--digests]\n"
 		 "  vmctl image inspect [--json] PATH\n"
 		 "  vmctl image rm NAME|URL|PATH\n"
-		 "  vmctl image prune [--all] [-n|--dry-run] [--json]",
+		 "  vmctl image prune [--all] [--dry-run] [--json]",
 	.help = "Subcommands:\n"
 		"  pull      Download an image into the cache\n"
 		"  list      List cached images\n"
