@@ -51,14 +51,15 @@ _vmctl()
 	image)
 		local sub=${COMP_WORDS[i+1]}
 		if ((COMP_CWORD == i + 1)); then
-			COMPREPLY=($(compgen -W "pull list inspect rm" -- "$cur"))
+			COMPREPLY=($(compgen -W "pull list inspect rm prune" -- "$cur"))
 			return
 		fi
 		case $sub in
 		pull) opts="--name --sha256 --quiet --stall-timeout" ;;
 		list) opts="--json --digests" ;;
 		inspect) opts="--json"; [[ $cur != -* ]] && { COMPREPLY=($(compgen -f -- "$cur")); return; } ;;
-		rm) [[ $cur != -* ]] && { COMPREPLY=($(compgen -W "$(vmctl image list 2>/dev/null | awk 'NR > 1 { print $1 }')" -- "$cur")); return; } ;;
+		rm) [[ $cur != -* ]] && { COMPREPLY=($(compgen -W "$(vmctl image list 2>/dev/null | awk 'NR > 1 && !/^Total: / { print $1 }')" -- "$cur")); return; } ;;
+		prune) opts="--all --dry-run --json" ;;
 		esac ;;
 	help) COMPREPLY=($(compgen -W "$commands" -- "$cur")); return ;;
 	esac

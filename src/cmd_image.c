@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* vmctl image pull|list|inspect|rm - the image cache and disk images. */
+/* vmctl image pull|list|inspect|rm|prune - the image cache and disk images. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,11 +83,20 @@ static int cmd_pull(const struct cli_command *cmd, int argc, char **argv)
 
 static json_t *image_json(const struct vmm_cached_image *img)
 {
-	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:s, s:s}", "name", img->name,
-			 "url", img->url, "path", img->path, "size", (json_int_t)img->size,
-			 "sha256", img->sha256, "compression", img->compression,
-			 "download_size", (json_int_t)img->download_size, "pulled_at",
-			 img->pulled_at ? img->pulled_at : "", "key", img->key);
+	bool complete = img->state == VMM_IMAGE_COMPLETE;
+	json_t *users = json_array();
+	json_t *j;
+
+	for (size_t i = 0; users && i < img->n_users; i++)
+		json_array_append_new(users, json_string(img->users[i]));
+	j = json_pack("{s:s, s:s?, s:s, s:I, s:s?, s:s?, s:I, s:s?, s:s, s:s, s:I, s:o?}", "name",
+		      img->name, "url", img->url, "path", img->path, "size",
+		      (json_int_t)img->size, "sha256", img->sha256, "compression",
+		      img->compression, "download_size", (json_int_t)img->download_size,
+		      "pulled_at", img->pulled_at ? img->pulled_at : complete ? "" : NULL,
+		      "key", img->key, "state", vmm_image_state_name(img->state), "disk_usage",
+		      (json_int_t)img->disk_usage, "used_by", users);
+	return j;
 }
 
 static int print_json(json_t *j)
@@ -104,6 +113,25 @@ static int print_json(json_t *j)
 	return CLI_EXIT_OK;
 }
 
+/* "vm1,vm2", or "-" for none (malloc'd; NULL on allocation failure). */
+static char *users_column(const struct vmm_cached_image *img)
+{
+	size_t len = 2;
+	char *s;
+
+	for (size_t i = 0; i < img->n_users; i++)
+		len += strlen(img->users[i]) + 1;
+	if (!(s = malloc(len)))
+		return NULL;
+	strcpy(s, img->n_users ? "" : "-");
+	for (size_t i = 0; i < img->n_users; i++) {
+		if (i)
+			strcat(s, ",");
+		strcat(s, img->users[i]);
+	}
+	return s;
+}
+
 static int cmd_list(const struct cli_command *cmd, int argc, char **argv)
 {
 	enum { OPT_JSON = 1, OPT_DIGEST };
@@ -112,11 +140,14 @@ static int cmd_list(const struct cli_command *cmd, int argc, char **argv)
 		{"digests", no_argument, NULL, OPT_DIGEST},
 		{0},
 	};
-	struct vmm_paths paths;
+	struct vmm_ctx *ctx = NULL;
 	struct vmm_cached_image **imgs = NULL;
 	struct vmm_error err;
 	bool json = false, digests = false;
-	size_t n = 0, wname = 4;
+	size_t n = 0, wname = 4, wusers = 3;
+	uint64_t total = 0;
+	char **users = NULL;
+	char size[32];
 	int c, rc;
 
 	while ((c = cli_getopt(cmd, argc, argv, "", longopts)) != -1) {
@@ -127,10 +158,10 @@ static int cmd_list(const struct cli_command *cmd, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (vmm_paths_init(&paths, &err) < 0)
+	if (vmm_ctx_new(&ctx, &err) < 0)
 		return cli_error(&err);
-	rc = vmm_image_list(&paths, &imgs, &n, &err);
-	vmm_paths_release(&paths);
+	rc = vmm_image_entries(ctx, &imgs, &n, &err);
+	vmm_ctx_free(ctx);
 	if (rc < 0)
 		return cli_error(&err);
 	if (json) {
@@ -141,26 +172,48 @@ static int cmd_list(const struct cli_command *cmd, int argc, char **argv)
 		vmm_cached_image_list_free(imgs, n);
 		return print_json(arr);
 	}
-	for (size_t i = 0; i < n; i++)
+	if (n && !(users = calloc(n, sizeof(*users)))) {
+		vmm_cached_image_list_free(imgs, n);
+		fprintf(stderr, "vmctl: out of memory\n");
+		return CLI_EXIT_ERROR;
+	}
+	rc = CLI_EXIT_OK;
+	for (size_t i = 0; i < n; i++) {
+		if (!(users[i] = users_column(imgs[i]))) {
+			fprintf(stderr, "vmctl: out of memory\n");
+			rc = CLI_EXIT_ERROR;
+			goto out;
+		}
 		if (strlen(imgs[i]->name) > wname)
 			wname = strlen(imgs[i]->name);
-	if (digests)
-		printf("%-*s  %10s  %-64s  %s\n", (int)wname, "NAME", "SIZE", "SHA256", "PATH");
-	else
-		printf("%-*s  %10s  %s\n", (int)wname, "NAME", "SIZE", "PATH");
-	for (size_t i = 0; i < n; i++) {
-		char size[32];
-
-		/* GB as the reference prints it (10^9 bytes, two decimals) */
-		snprintf(size, sizeof(size), "%.2f GB", (double)imgs[i]->size / 1e9);
-		if (digests)
-			printf("%-*s  %10s  %-64s  %s\n", (int)wname, imgs[i]->name, size,
-			       imgs[i]->sha256, imgs[i]->path);
-		else
-			printf("%-*s  %10s  %s\n", (int)wname, imgs[i]->name, size, imgs[i]->path);
+		if (strlen(users[i]) > wusers)
+			wusers = strlen(users[i]);
+		total += imgs[i]->disk_usage;
 	}
+	printf("%-*s  %-11s  %10s  %-*s  ", (int)wname, "NAME", "STATE", "SIZE", (int)wusers,
+	       "VMS");
+	if (digests)
+		printf("%-64s  ", "SHA256");
+	printf("PATH\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct vmm_cached_image *img = imgs[i];
+
+		/* SIZE: what the entry takes on disk (images are sparse) */
+		printf("%-*s  %-11s  %10s  %-*s  ", (int)wname, img->name,
+		       vmm_image_state_name(img->state),
+		       cli_human_size(img->disk_usage, size, sizeof(size)), (int)wusers, users[i]);
+		if (digests)
+			printf("%-64s  ", img->sha256 ? img->sha256 : "-");
+		printf("%s\n", img->path);
+	}
+	printf("Total: %s on disk (%zu entr%s)\n", cli_human_size(total, size, sizeof(size)), n,
+	       n == 1 ? "y" : "ies");
+out:
+	for (size_t i = 0; users && i < n; i++)
+		free(users[i]);
+	free(users);
 	vmm_cached_image_list_free(imgs, n);
-	return CLI_EXIT_OK;
+	return rc;
 }
 
 /* ---- inspect ---- */
@@ -217,32 +270,12 @@ static int cmd_inspect(const struct cli_command *cmd, int argc, char **argv)
 
 /* ---- rm ---- */
 
-static bool same_file(const char *a, const char *b)
-{
-	char *ra, *rb;
-	bool same;
-
-	if (!a || !b)
-		return false;
-	if (strcmp(a, b) == 0)
-		return true;
-	ra = realpath(a, NULL);
-	rb = realpath(b, NULL);
-	same = ra && rb && strcmp(ra, rb) == 0;
-	free(ra);
-	free(rb);
-	return same;
-}
-
 static int cmd_rm(const struct cli_command *cmd, int argc, char **argv)
 {
 	struct vmm_ctx *ctx = NULL;
 	struct vmm_cached_image *img = NULL;
-	struct vmm_vm **vms = NULL;
 	struct vmm_error err;
 	const char *what;
-	char users[512] = "";
-	size_t n = 0, nusers = 0;
 	int c, rc = CLI_EXIT_OK;
 
 	while ((c = cli_getopt(cmd, argc, argv, "", NULL)) != -1)
@@ -250,40 +283,112 @@ static int cmd_rm(const struct cli_command *cmd, int argc, char **argv)
 	what = cli_one_operand(cmd, argc, argv, "NAME");
 	if (vmm_ctx_new(&ctx, &err) < 0)
 		return cli_error(&err);
-	if (vmm_image_find(vmm_ctx_paths(ctx), what, &img, &err) < 0 ||
-	    vmm_vm_list(ctx, &vms, &n, &err) < 0) {
+	if (vmm_image_remove_unused(ctx, what, &img, &err) < 0)
 		rc = cli_error(&err);
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (!same_file(vms[i]->image_path, img->path) &&
-		    !(vms[i]->image_url && strcmp(vms[i]->image_url, img->url) == 0))
-			continue;
-		if (nusers++)
-			strncat(users, ", ", sizeof(users) - strlen(users) - 1);
-		strncat(users, vms[i]->name, sizeof(users) - strlen(users) - 1);
-	}
-	if (nusers) {
-		vmm_error_set(&err, VMM_E_IMAGE_IN_USE, 0, NULL,
-			      "image '%s' is the base of %zu VM%s: %s", img->name, nusers,
-			      nusers == 1 ? "" : "s", users);
-		snprintf(err.hint, sizeof(err.hint),
-			 "destroy the VM%s first (`vmctl destroy NAME`); their overlays "
-			 "read from this image",
-			 nusers == 1 ? "" : "s");
-		rc = cli_error(&err);
-		goto out;
-	}
-	if (vmm_image_remove(vmm_ctx_paths(ctx), img->path, &err) < 0) {
-		rc = cli_error(&err);
-		goto out;
-	}
-	printf("Removed %s (%s)\n", img->name, img->url);
-out:
-	vmm_vm_list_free(vms, n);
+	else
+		printf("Removed %s%s (%s)\n",
+		       img->state == VMM_IMAGE_COMPLETE ? "" : "partial download ", img->name,
+		       img->url ? img->url : img->path);
 	vmm_cached_image_free(img);
 	vmm_ctx_free(ctx);
 	return rc;
+}
+
+/* ---- prune ---- */
+
+static const char *prune_what(enum vmm_image_prune_kind kind)
+{
+	switch (kind) {
+	case VMM_PRUNE_PARTIAL:
+		return "partial download";
+	case VMM_PRUNE_LOCK:
+		return "stale lock";
+	case VMM_PRUNE_TEMP:
+		return "leftover file";
+	case VMM_PRUNE_UNUSED:
+		return "unused image";
+	case VMM_PRUNE_BUSY:
+		break;
+	}
+	return "";
+}
+
+static json_t *pruned_json(const struct vmm_image_pruned *it)
+{
+	return json_pack("{s:s, s:s, s:s?, s:s?, s:I}", "kind", vmm_image_prune_kind_name(it->kind),
+			 "path", it->path, "name", it->name, "url", it->url, "bytes",
+			 (json_int_t)it->bytes);
+}
+
+static int cmd_prune(const struct cli_command *cmd, int argc, char **argv)
+{
+	enum { OPT_ALL = 1, OPT_DRY, OPT_JSON };
+	static const struct option longopts[] = {
+		{"all", no_argument, NULL, OPT_ALL},
+		{"dry-run", no_argument, NULL, OPT_DRY},
+		{"json", no_argument, NULL, OPT_JSON},
+		{0},
+	};
+	struct vmm_image_prune_opts opts = {0};
+	struct vmm_image_prune_report r;
+	struct vmm_ctx *ctx = NULL;
+	struct vmm_error err;
+	bool json = false;
+	size_t removed = 0;
+	char size[32];
+	int c, rc;
+
+	while ((c = cli_getopt(cmd, argc, argv, "", longopts)) != -1) {
+		if (c == OPT_ALL)
+			opts.all = true;
+		else if (c == OPT_DRY)
+			opts.dry_run = true;
+		else if (c == OPT_JSON)
+			json = true;
+	}
+	if (optind < argc)
+		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (vmm_ctx_new(&ctx, &err) < 0)
+		return cli_error(&err);
+	rc = vmm_image_prune(ctx, &opts, &r, &err);
+	vmm_ctx_free(ctx);
+	if (rc < 0)
+		return cli_error(&err);
+	if (json) {
+		json_t *j = json_pack("{s:b, s:I, s:[], s:[]}", "dry_run", opts.dry_run, "freed",
+				      (json_int_t)r.freed, "removed", "kept");
+		json_t *rem = j ? json_object_get(j, "removed") : NULL;
+		json_t *kept = j ? json_object_get(j, "kept") : NULL;
+
+		for (size_t i = 0; j && i < r.n; i++)
+			json_array_append_new(r.items[i].kind == VMM_PRUNE_BUSY ? kept : rem,
+					      pruned_json(&r.items[i]));
+		vmm_image_prune_report_release(&r);
+		return print_json(j);
+	}
+	for (size_t i = 0; i < r.n; i++) {
+		const struct vmm_image_pruned *it = &r.items[i];
+
+		if (it->kind == VMM_PRUNE_BUSY) {
+			printf("Kept %s (%s): a pull is in progress\n", it->name,
+			       it->url ? it->url : it->path);
+			continue;
+		}
+		removed++;
+		printf("%s %s ", opts.dry_run ? "Would remove" : "Removed", prune_what(it->kind));
+		if (it->kind == VMM_PRUNE_PARTIAL || it->kind == VMM_PRUNE_UNUSED)
+			printf("%s (%s)", it->name, it->url ? it->url : it->path);
+		else
+			printf("%s", it->path);
+		printf(": %s\n", cli_human_size(it->bytes, size, sizeof(size)));
+	}
+	if (removed == 0)
+		printf("Nothing to remove\n");
+	else
+		printf("%s %s (%llu bytes)\n", opts.dry_run ? "Would free" : "Freed",
+		       cli_human_size(r.freed, size, sizeof(size)), (unsigned long long)r.freed);
+	vmm_image_prune_report_release(&r);
+	return CLI_EXIT_OK;
 }
 
 /* ---- dispatch ---- */
@@ -291,7 +396,8 @@ out:
 static const struct cli_command sub_pull = {
 	.name = "image pull",
 	.summary = "Download an image into the cache",
-	.usage = "  vmctl image pull [--name NAME] [--sha256 HEX] [--quiet] URL",
+	.usage = "  vmctl image pull [--name NAME] [--sha256 HEX] [-q|--quiet]\n"
+		 "                   [--stall-timeout SECONDS] URL",
 	.help = "Downloads URL into the image cache (decompressing .zst, .xz and .gz images\n"
 		"on the fly) and prints the cached image's path. An image already cached\n"
 		"for URL is not downloaded again. Concurrent pulls of one URL download it\n"
@@ -314,9 +420,14 @@ static const struct cli_command sub_list = {
 	.name = "image list",
 	.summary = "List cached images",
 	.usage = "  vmctl image list [--json] [--digests]",
-	.help = "Lists the images in the cache: NAME SIZE PATH.\n\n"
+	.help = "Lists the entries of the image cache: NAME STATE SIZE VMS PATH, and the\n"
+		"total. STATE is complete (an image), partial (a pull that failed or was\n"
+		"killed left its part file: never used as an image; `vmctl image prune`\n"
+		"or `vmctl image rm NAME` removes it) or downloading (a pull is running).\n"
+		"SIZE is what the entry takes on disk; VMS, the VMs created from it.\n\n"
 		"Options:\n"
-		"      --json              Machine-readable output (with URL, sha256, ...)\n"
+		"      --json              Machine-readable output (with URL, sha256, exact\n"
+		"                          sizes, ...)\n"
 		"      --digests           Add a SHA256 column (digest of the file as\n"
 		"                          published)\n",
 	.run = cmd_list,
@@ -337,13 +448,30 @@ static const struct cli_command sub_rm = {
 	.name = "image rm",
 	.summary = "Remove an image from the cache",
 	.usage = "  vmctl image rm NAME|URL|PATH",
-	.help = "Removes a cached image. Refuses while a registered VM was created from it.\n"
-		"A name two cached images share is ambiguous: give the URL or path.\n",
+	.help = "Removes a cached image, or what a failed or killed pull left (a partial\n"
+		"entry, named as the pull would have named the image). Refuses while a\n"
+		"registered VM was created from the image, or while a pull of a partial\n"
+		"entry is running. A name two cached images share is ambiguous: give the\n"
+		"URL or path.\n",
 	.run = cmd_rm,
 };
 
-static const struct cli_command *const subs[] = {&sub_pull, &sub_list, &sub_inspect, &sub_rm,
-						 NULL};
+static const struct cli_command sub_prune = {
+	.name = "image prune",
+	.summary = "Clean the image cache up",
+	.usage = "  vmctl image prune [--all] [--dry-run] [--json]",
+	.help = "Removes what failed or killed pulls left in the image cache: partial\n"
+		"downloads (never one a running pull is writing), lock files nobody holds,\n"
+		"leftover temporary files. Prints what it removed and the space freed.\n\n"
+		"Options:\n"
+		"      --all               Also remove the images no registered VM uses\n"
+		"      --dry-run           Remove nothing; show what would be removed\n"
+		"      --json              Machine-readable output\n",
+	.run = cmd_prune,
+};
+
+static const struct cli_command *const subs[] = {&sub_pull,	&sub_list,  &sub_inspect,
+						 &sub_rm,	&sub_prune, NULL};
 
 static int run(const struct cli_command *cmd, int argc, char **argv)
 {
@@ -352,29 +480,32 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 		while (cli_getopt(cmd, argc, argv, "", NULL) != -1)
 			;
 	if (argc < 2)
-		return cli_usage_error(cmd, "missing subcommand (pull, list, inspect or rm)");
+		return cli_usage_error(cmd, "missing subcommand (pull, list, inspect, rm or prune)");
 	for (const struct cli_command *const *s = subs; *s; s++) {
 		if (strcmp((*s)->name + strlen("image "), argv[1]) == 0) {
 			cli_getopt_reset();
 			return (*s)->run(*s, argc - 1, argv + 1);
 		}
 	}
-	return cli_usage_error(cmd, "unknown subcommand '%s' (pull, list, inspect or rm)",
+	return cli_usage_error(cmd, "unknown subcommand '%s' (pull, list, inspect, rm or prune)",
 			       argv[1]);
 }
 
 const struct cli_command cmd_image = {
 	.name = "image",
-	.summary = "Manage VM disk images (pull, list, inspect, rm)",
-	.usage = "  vmctl image pull [--name NAME] [--sha256 HEX] [--quiet] URL\n"
+	.summary = "Manage VM disk images (pull, list, inspect, rm, prune)",
+	.usage = "  vmctl image pull [--name NAME] [--sha256 HEX] [-q|--quiet]\n"
+		 "                   [--stall-timeout SECONDS] URL\n"
 		 "  vmctl image list [--json] [--digests]\n"
 		 "  vmctl image inspect [--json] PATH\n"
-		 "  vmctl image rm NAME|URL|PATH",
+		 "  vmctl image rm NAME|URL|PATH\n"
+		 "  vmctl image prune [--all] [--dry-run] [--json]",
 	.help = "Subcommands:\n"
 		"  pull      Download an image into the cache\n"
 		"  list      List cached images\n"
 		"  inspect   Show a disk image's format and details\n"
-		"  rm        Remove an image from the cache\n\n"
+		"  rm        Remove an image from the cache\n"
+		"  prune     Clean the image cache up\n\n"
 		"Run 'vmctl image <SUBCOMMAND> --help' for its options.\n",
 	.run = run,
 };

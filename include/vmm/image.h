@@ -8,12 +8,14 @@
  * file name without a compression suffix, or the name the caller chose) is
  * kept for display and is the file name of the image inside the entry:
  *
- *   images/<sha256(url)>/<name>        the image, decompressed
- *   images/<sha256(url)>/image.json    metadata (url, name, sha256, ...)
- *   images/<sha256(url)>/<name>.part   a download in progress (never a hit)
- *   locks/image-<sha256(url)>.lock     serialises pulls of one URL
+ *   images/<sha256(url)>/<name>            the image, decompressed
+ *   images/<sha256(url)>/.image.json       metadata (url, name, sha256, ...)
+ *   images/<sha256(url)>/.pull.json        url and name of a pull not yet done
+ *   images/<sha256(url)>/.download.part    a download in progress (never a hit)
+ *   images/<sha256(url)>/.download.json    what a later pull needs to resume it
+ *   locks/image-<sha256(url)>.lock         serialises pulls of one URL
  *
- * image.json is written last and atomically: an entry without it is not in
+ * .image.json is written last and atomically: an entry without it is not in
  * the cache, whatever else its directory holds. Downloads are verified (HTTP
  * status, Content-Length, optional sha256) before the image is renamed into
  * place. Compressed images (zstd, xz, gzip; recognised by magic bytes and by
@@ -70,17 +72,42 @@ struct vmm_image_pull_opts {
 /* Defaults as documented above. */
 void vmm_image_pull_opts_init(struct vmm_image_pull_opts *opts);
 
-/* One cache entry. All strings are owned. */
+/* What an entry directory holds. */
+enum vmm_image_state {
+	VMM_IMAGE_COMPLETE = 0, /* an image: its metadata is written */
+	VMM_IMAGE_PARTIAL,      /* a pull that failed or was killed: a part file, no
+				   metadata; never a hit, never an image */
+	VMM_IMAGE_DOWNLOADING,  /* a pull of the URL is running (holds the lock) */
+};
+
+/* "complete", "partial", "downloading" */
+const char *vmm_image_state_name(enum vmm_image_state state);
+
+/*
+ * One cache entry. All strings are owned. An incomplete entry (state
+ * PARTIAL or DOWNLOADING; only vmm_image_entries returns those) has key,
+ * name and path; url, if the pull recorded it (a pull records its URL and
+ * name before it downloads); compression, if the download got that far;
+ * sha256 and pulled_at are NULL. Its name is the key if the URL is unknown.
+ */
 struct vmm_cached_image {
 	char *key;        /* sha256 of the URL, hex */
 	char *name;       /* display name */
 	char *url;        /* where it came from */
-	char *path;       /* absolute path of the image file */
+	char *path;       /* absolute path of the image file (the part file, or
+			     the entry's directory if there is none, for an
+			     incomplete entry) */
 	char *sha256;     /* digest of the bytes as published (see above) */
 	char *compression; /* "none", "zstd", "xz" or "gzip" */
 	char *pulled_at;  /* RFC 3339 UTC */
-	uint64_t size;    /* size of the image file in bytes */
+	uint64_t size;    /* size of the image file (or part file) in bytes */
 	uint64_t download_size; /* bytes downloaded (compressed size) */
+	enum vmm_image_state state;
+	uint64_t disk_usage; /* bytes the files of the entry's directory take on
+				disk (allocated blocks: st_blocks * 512) */
+	char **users;     /* vmm_image_entries: the names of the registered VMs
+			     whose base this image is (see vmm_image_users) */
+	size_t n_users;
 };
 
 void vmm_cached_image_free(struct vmm_cached_image *img); /* NULL is a no-op */
@@ -115,7 +142,7 @@ int vmm_image_fetch(const struct vmm_paths *paths, const char *url,
 		    const struct vmm_image_pull_opts *opts, char **local_path,
 		    struct vmm_error *err);
 
-/* Every complete cache entry, sorted by name then URL. */
+/* Every complete cache entry, sorted by name then URL (users not filled). */
 int vmm_image_list(const struct vmm_paths *paths, struct vmm_cached_image ***out, size_t *n,
 		   struct vmm_error *err);
 
@@ -128,10 +155,89 @@ int vmm_image_find(const struct vmm_paths *paths, const char *what,
 		   struct vmm_cached_image **out, struct vmm_error *err);
 
 /*
- * Remove an entry (what: as for vmm_image_find) under its lock. The caller
- * checks first that no VM uses it (see `vmctl image rm`).
+ * Remove an entry (what: as for vmm_image_find, but an incomplete entry
+ * matches too) under its lock. The caller checks first that no VM uses it
+ * (vmm_image_remove_unused does).
  */
 int vmm_image_remove(const struct vmm_paths *paths, const char *what, struct vmm_error *err);
+
+/*
+ * Whether a registered VM uses a complete entry as its base: its record's
+ * image_path is the entry's image file (after resolving symlinks) or its
+ * image_url is the entry's URL. An incomplete entry is no VM's base.
+ */
+struct vmm_vm;
+bool vmm_image_used_by(const struct vmm_cached_image *img, const struct vmm_vm *vm);
+
+struct vmm_ctx;
+
+/*
+ * Every entry of the cache, complete or not (PARTIAL, DOWNLOADING), each
+ * with its disk usage and, for complete ones, the names of the VMs using it
+ * (img->users, read from the VM registry): what `vmctl image list` shows.
+ * Sorted by name then URL. On failure *out is NULL and *n 0.
+ */
+int vmm_image_entries(struct vmm_ctx *ctx, struct vmm_cached_image ***out, size_t *n,
+		      struct vmm_error *err);
+
+/*
+ * Remove an entry, complete or not, named by name, URL, key or path (as for
+ * vmm_image_find; a name two entries share is ambiguous), refusing
+ * (VMM_E_IMAGE_IN_USE, naming the VMs) while a registered VM uses it. An
+ * incomplete entry whose pull is running is not removed (VMM_E_LOCK). On
+ * success *removed (may be NULL) receives the entry as it was; on failure
+ * it is NULL and nothing was removed.
+ */
+int vmm_image_remove_unused(struct vmm_ctx *ctx, const char *what,
+			    struct vmm_cached_image **removed, struct vmm_error *err);
+
+/* What `vmctl image prune` removes (or keeps). */
+enum vmm_image_prune_kind {
+	VMM_PRUNE_PARTIAL = 0, /* an incomplete entry no pull is writing: its part
+				  file and whatever else its directory holds */
+	VMM_PRUNE_LOCK,        /* a lock file in the locks directory nobody holds */
+	VMM_PRUNE_TEMP,        /* a file left in a complete entry by an interrupted
+				  write (a temporary file, a stale part file) */
+	VMM_PRUNE_UNUSED,      /* opts.all: a complete entry no VM uses */
+	VMM_PRUNE_BUSY,        /* kept: a pull (or a removal) holds the entry's lock */
+};
+
+/* "partial", "lock", "temp", "unused", "busy" */
+const char *vmm_image_prune_kind_name(enum vmm_image_prune_kind kind);
+
+struct vmm_image_prune_opts {
+	bool all;     /* also remove complete entries no VM uses */
+	bool dry_run; /* remove nothing; report what would be removed */
+};
+
+/* One thing prune removed (or would remove, or kept). Strings owned. */
+struct vmm_image_pruned {
+	enum vmm_image_prune_kind kind;
+	char *path;      /* the file or directory */
+	char *name;      /* the entry's name; NULL for a lock file */
+	char *url;       /* the entry's URL, if known; NULL for a lock file */
+	uint64_t bytes;  /* disk space it took (allocated blocks) */
+};
+
+struct vmm_image_prune_report {
+	struct vmm_image_pruned *items; /* in the order they were handled */
+	size_t n;
+	uint64_t freed;  /* bytes of the removed items (dry run: would free) */
+};
+
+/*
+ * Clean the cache up: remove incomplete entries (part files of pulls that
+ * are not running: an entry is touched only under its lock, taken without
+ * waiting, so a running pull's files are never removed; such an entry is
+ * reported as BUSY), lock files nobody holds, files an interrupted write
+ * left in complete entries, and with opts->all complete entries no
+ * registered VM uses. opts may be NULL (neither all nor dry_run).
+ * On failure (VMM_E_IO, VMM_E_LOCK, or reading the VM registry for all)
+ * the report is empty; what was removed before the failure stays removed.
+ */
+int vmm_image_prune(struct vmm_ctx *ctx, const struct vmm_image_prune_opts *opts,
+		    struct vmm_image_prune_report *report, struct vmm_error *err);
+void vmm_image_prune_report_release(struct vmm_image_prune_report *report);
 
 /* The cache key of a URL: sha256 of the URL in hex (65 bytes with NUL). */
 void vmm_image_url_key(const char *url, char key[65]);

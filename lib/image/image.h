@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lib/image.h - private pieces of the image module, shared by
- * image_util.c, image_decompress.c, image_download.c, image_cache.c and
- * image_qemu.c (and reached by the unit tests).
+ * image_util.c, image_decompress.c, image_download.c, image_cache.c,
+ * image_usage.c and image_qemu.c (and reached by the unit tests).
  */
 #ifndef VMMI_IMAGE_H
 #define VMMI_IMAGE_H
@@ -13,6 +13,7 @@
 
 #include "vmm/error.h"
 #include "vmm/image.h"
+#include "vmm/paths.h"
 
 /* ---- sha256 (OpenSSL libcrypto, EVP API) ---- */
 
@@ -102,6 +103,56 @@ struct vmmi_download {
  * opts->sha256 if set, and state_path removed. On failure part_path may
  * remain, for a later resume, only if state_path describes it. */
 int vmmi_download(struct vmmi_download *d, struct vmm_error *err);
+
+/* ---- the cache's entries and locks (image_cache.c) ---- */
+
+/* Whether s is a cache key: 64 lowercase hex digits. */
+bool vmmi_image_is_key(const char *s);
+
+/* Bytes the regular files directly in dir take on disk (st_blocks * 512);
+ * 0 if it cannot be read. */
+uint64_t vmmi_dir_usage(const char *dir);
+
+/*
+ * The lock of the entry key. Every locker checks, once it holds the lock,
+ * that the lock file is still the one the path names (and locks the new one
+ * if not), so a lock file may be removed by whoever holds it:
+ * vmmi_image_unlock does, prune removes the ones nobody holds.
+ */
+int vmmi_image_lock(const struct vmm_paths *paths, const char *key, struct vmm_error *err);
+#define VMMI_LOCK_TAKEN 0   /* *fd holds the lock */
+#define VMMI_LOCK_BUSY 1    /* another process (or open file) holds it */
+#define VMMI_LOCK_MISSING 2 /* create false and there is no lock file */
+/* Without waiting: one of the above, or <0 on error. *fd is -1 unless
+ * TAKEN. */
+int vmmi_image_trylock(const struct vmm_paths *paths, const char *key, bool create, int *fd,
+		       struct vmm_error *err);
+/* Release a lock from vmmi_image_lock or _trylock, removing its file. */
+void vmmi_image_unlock(const struct vmm_paths *paths, const char *key, int fd);
+
+/*
+ * The entry key: 0 and *out if its directory holds a complete entry, or,
+ * with incomplete, an incomplete one (PARTIAL, or DOWNLOADING if its lock
+ * is held; looking never waits); 1 if there is no such entry; <0 on error.
+ */
+int vmmi_image_load(const struct vmm_paths *paths, const char *key, bool incomplete,
+		    struct vmm_cached_image **out, struct vmm_error *err);
+/* Every entry (with incomplete, incomplete ones too), sorted by name, URL
+ * and key; users are not filled. */
+int vmmi_image_scan(const struct vmm_paths *paths, bool incomplete,
+		    struct vmm_cached_image ***out, size_t *n, struct vmm_error *err);
+/* vmm_image_find, incomplete entries included if asked. */
+int vmmi_image_lookup(const struct vmm_paths *paths, const char *what, bool incomplete,
+		      struct vmm_cached_image **out, struct vmm_error *err);
+/* Remove the entry key's directory, its metadata first; the caller holds
+ * its lock. */
+int vmmi_image_remove_locked(const struct vmm_paths *paths, const char *key,
+			     struct vmm_error *err);
+/* Remove img under its lock (waiting for it if img is complete; refusing
+ * with VMM_E_LOCK if it is not and a pull holds it), after checking under
+ * the lock that the entry is still what img says. */
+int vmmi_image_remove_entry(const struct vmm_paths *paths, const struct vmm_cached_image *img,
+			    struct vmm_error *err);
 
 /* ---- qemu-img ---- */
 

@@ -8,9 +8,11 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +25,7 @@
 #define META_FILE ".image.json"
 #define PART_FILE ".download.part"
 #define STATE_FILE ".download.json"
+#define PULL_FILE ".pull.json"
 
 void vmm_image_pull_opts_init(struct vmm_image_pull_opts *opts)
 {
@@ -32,10 +35,26 @@ void vmm_image_pull_opts_init(struct vmm_image_pull_opts *opts)
 	opts->attempts = 4;
 }
 
+const char *vmm_image_state_name(enum vmm_image_state state)
+{
+	switch (state) {
+	case VMM_IMAGE_PARTIAL:
+		return "partial";
+	case VMM_IMAGE_DOWNLOADING:
+		return "downloading";
+	case VMM_IMAGE_COMPLETE:
+		break;
+	}
+	return "complete";
+}
+
 void vmm_cached_image_free(struct vmm_cached_image *img)
 {
 	if (!img)
 		return;
+	for (size_t i = 0; i < img->n_users; i++)
+		free(img->users[i]);
+	free(img->users);
 	free(img->key);
 	free(img->name);
 	free(img->url);
@@ -58,6 +77,23 @@ void vmm_cached_image_list_free(struct vmm_cached_image **imgs, size_t n)
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;
+}
+
+uint64_t vmmi_dir_usage(const char *dir_path)
+{
+	DIR *dir = opendir(dir_path);
+	struct dirent *de;
+	struct stat st;
+	uint64_t sum = 0;
+
+	if (!dir)
+		return 0;
+	while ((de = readdir(dir)))
+		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode))
+			sum += (uint64_t)st.st_blocks * 512u;
+	closedir(dir);
+	return sum;
 }
 
 /* Read an entry's metadata; 1 if the entry is not complete (no metadata,
@@ -116,6 +152,8 @@ static int load_entry(const char *entry_dir, const char *key, struct vmm_cached_
 		goto out;
 	}
 	img->size = (uint64_t)st.st_size;
+	img->state = VMM_IMAGE_COMPLETE;
+	img->disk_usage = vmmi_dir_usage(entry_dir);
 	*out = img;
 	img = NULL;
 	rc = 0;
@@ -123,6 +161,82 @@ out:
 	vmm_cached_image_free(img);
 	json_decref(j);
 	free(meta);
+	return rc;
+}
+
+/* What an incomplete entry is: the URL and name its pull recorded (or its
+ * resume state's URL), the part file. Never fails but for memory. */
+static int load_partial(const char *entry_dir, const char *key, struct vmm_cached_image **out,
+			struct vmm_error *err)
+{
+	char *pull = vmmi_path_join(entry_dir, PULL_FILE);
+	char *state = vmmi_path_join(entry_dir, STATE_FILE);
+	char *part = vmmi_path_join(entry_dir, PART_FILE);
+	json_t *jp = NULL, *js = NULL;
+	const char *url = NULL, *name = NULL, *surl = NULL, *comp = NULL;
+	struct vmm_cached_image *img = NULL;
+	struct stat st;
+	int rc = 0;
+
+	*out = NULL;
+	if (!pull || !state || !part || !(img = calloc(1, sizeof(*img)))) {
+		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		goto out;
+	}
+	if ((jp = json_load_file(pull, 0, NULL)))
+		json_unpack(jp, "{s?s, s?s}", "url", &url, "name", &name);
+	if ((js = json_load_file(state, 0, NULL)))
+		json_unpack(js, "{s?s, s?s}", "url", &surl, "compression", &comp);
+	if (!url || !vmmi_url_valid(url))
+		url = surl && vmmi_url_valid(surl) ? surl : NULL;
+	if (name && vmmi_image_name_validate(name, NULL) < 0)
+		name = NULL;
+	img->state = VMM_IMAGE_PARTIAL;
+	img->key = strdup(key);
+	img->url = dup_or_null(url);
+	img->name = name ? strdup(name) : url ? vmmi_image_name_from_url(url) : strdup(key);
+	img->compression = dup_or_null(comp);
+	if (stat(part, &st) == 0) {
+		img->path = strdup(part);
+		img->size = (uint64_t)st.st_size;
+	} else {
+		img->path = strdup(entry_dir);
+	}
+	img->disk_usage = vmmi_dir_usage(entry_dir);
+	if (!img->key || !img->name || !img->path || (url && !img->url) ||
+	    (comp && !img->compression)) {
+		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		goto out;
+	}
+	*out = img;
+	img = NULL;
+out:
+	vmm_cached_image_free(img);
+	json_decref(jp);
+	json_decref(js);
+	free(pull);
+	free(state);
+	free(part);
+	return rc;
+}
+
+/* Record the URL and name of a pull before it downloads, so that what it
+ * leaves if it fails or is killed can be named (`vmctl image rm NAME`). */
+static int write_pull_record(const char *entry_dir, const char *url, const char *name,
+			     struct vmm_error *err)
+{
+	char *path = vmmi_path_join(entry_dir, PULL_FILE);
+	json_t *j = json_pack("{s:i, s:s, s:s}", "version", 1, "url", url, "name", name);
+	char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	int rc;
+
+	if (!path || !text)
+		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	else
+		rc = vmmi_write_file_atomic(path, text, strlen(text), 0644, err);
+	free(text);
+	json_decref(j);
+	free(path);
 	return rc;
 }
 
@@ -150,20 +264,100 @@ out:
 	return rc;
 }
 
-static int lock_entry(const struct vmm_paths *paths, const char *key, struct vmm_error *err)
+static char *lock_path(const struct vmm_paths *paths, const char *key)
 {
 	char *name = vmmi_asprintf("image-%s.lock", key);
 	char *path = name ? vmmi_path_join(paths->locks_dir, name) : NULL;
+
+	free(name);
+	return path;
+}
+
+/* Whether fd is still the file path names: prune removes lock files nobody
+ * holds, so a locker that waited on a file since removed must lock the one
+ * the path names now. */
+static bool lock_is_current(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+int vmmi_image_lock(const struct vmm_paths *paths, const char *key, struct vmm_error *err)
+{
+	char *path = lock_path(paths, key);
 	int fd;
 
-	if (!path) {
-		free(name);
+	if (!path)
 		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	for (;;) {
+		fd = vmmi_lock_path(path, err);
+		if (fd < 0 || lock_is_current(fd, path))
+			break;
+		vmmi_unlock(fd);
 	}
-	fd = vmmi_lock_path(path, err);
 	free(path);
-	free(name);
 	return fd;
+}
+
+int vmmi_image_trylock(const struct vmm_paths *paths, const char *key, bool create, int *fd,
+		       struct vmm_error *err)
+{
+	char *path = lock_path(paths, key);
+	int rc = VMMI_LOCK_MISSING;
+
+	*fd = -1;
+	if (!path)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	for (;;) {
+		int f = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+
+		if (f < 0) {
+			if (errno == ENOENT && !create)
+				rc = VMMI_LOCK_MISSING;
+			else
+				rc = vmm_error_errno(err, VMM_E_LOCK, NULL,
+						     "cannot open lock file '%s'", path);
+			break;
+		}
+		if (flock(f, LOCK_EX | LOCK_NB) < 0) {
+			if (errno == EINTR) {
+				close(f);
+				continue;
+			}
+			rc = errno == EWOULDBLOCK
+				     ? VMMI_LOCK_BUSY
+				     : vmm_error_errno(err, VMM_E_LOCK, NULL, "cannot lock '%s'",
+						       path);
+			close(f);
+			break;
+		}
+		if (lock_is_current(f, path)) {
+			*fd = f;
+			rc = VMMI_LOCK_TAKEN;
+			break;
+		}
+		close(f);
+	}
+	free(path);
+	return rc;
+}
+
+void vmmi_image_unlock(const struct vmm_paths *paths, const char *key, int fd)
+{
+	char *path;
+
+	if (fd < 0)
+		return;
+	/* remove the file while it is held: a waiter notices (lock_is_current)
+	 * and locks a new one, so lock files do not pile up */
+	if ((path = lock_path(paths, key))) {
+		if (lock_is_current(fd, path))
+			unlink(path);
+		free(path);
+	}
+	vmmi_unlock(fd);
 }
 
 /* Remove what an unfinished pull left in an entry directory, except a part
@@ -178,7 +372,8 @@ static void clean_entry(const char *entry_dir, bool keep_part)
 	while ((de = readdir(dir))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (keep_part && (!strcmp(de->d_name, PART_FILE) || !strcmp(de->d_name, STATE_FILE)))
+		if (keep_part && (!strcmp(de->d_name, PART_FILE) || !strcmp(de->d_name, STATE_FILE) ||
+				  !strcmp(de->d_name, PULL_FILE)))
 			continue;
 		unlinkat(dirfd(dir), de->d_name, 0);
 	}
@@ -240,6 +435,8 @@ static int pull_locked(const struct vmm_paths *paths, const char *url, const cha
 	clean_entry(entry_dir, true);
 	if ((rc = vmmi_mkdir_p(entry_dir, 0755, err)) < 0)
 		goto out;
+	if ((rc = write_pull_record(entry_dir, url, name, err)) < 0)
+		goto fail;
 	memset(&d, 0, sizeof(d));
 	d.url = url;
 	d.name = name;
@@ -273,6 +470,15 @@ static int pull_locked(const struct vmm_paths *paths, const char *url, const cha
 	rec.download_size = d.downloaded;
 	if ((rc = write_meta(entry_dir, &rec, name, err)) < 0)
 		goto fail;
+	{
+		/* the pull is done: its record goes (prune removes it if a crash
+		 * leaves it behind) */
+		char *pull = vmmi_path_join(entry_dir, PULL_FILE);
+
+		if (pull)
+			unlink(pull);
+		free(pull);
+	}
 	vmm_info(MOD, "cached %s as %s (sha256 %s)", url, final, d.sha256);
 	rc = load_entry(entry_dir, key, out, err);
 	if (rc > 0)
@@ -326,13 +532,13 @@ int vmm_image_pull(const struct vmm_paths *paths, const char *url,
 	vmm_image_url_key(url, key);
 	if (!(entry_dir = vmmi_path_join(paths->images_dir, key)))
 		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
-	if ((lock = lock_entry(paths, key, err)) < 0) {
+	if ((lock = vmmi_image_lock(paths, key, err)) < 0) {
 		rc = lock;
 		goto out;
 	}
 	rc = pull_locked(paths, url, key, entry_dir, &opts, out, err);
 out:
-	vmmi_unlock(lock);
+	vmmi_image_unlock(paths, key, lock);
 	free(entry_dir);
 	return rc;
 }
@@ -353,7 +559,7 @@ int vmm_image_fetch(const struct vmm_paths *paths, const char *url,
 	return 0;
 }
 
-static bool is_key(const char *s)
+bool vmmi_image_is_key(const char *s)
 {
 	size_t i;
 
@@ -369,11 +575,49 @@ static int cmp_images(const void *a, const void *b)
 	const struct vmm_cached_image *y = *(struct vmm_cached_image *const *)b;
 	int c = strcmp(x->name, y->name);
 
-	return c ? c : strcmp(x->url, y->url);
+	if (c)
+		return c;
+	c = strcmp(x->url ? x->url : "", y->url ? y->url : "");
+	return c ? c : strcmp(x->key, y->key);
 }
 
-int vmm_image_list(const struct vmm_paths *paths, struct vmm_cached_image ***out, size_t *n,
-		   struct vmm_error *err)
+int vmmi_image_load(const struct vmm_paths *paths, const char *key, bool incomplete,
+		    struct vmm_cached_image **out, struct vmm_error *err)
+{
+	char *entry = vmmi_path_join(paths->images_dir, key);
+	struct stat st;
+	int rc, fd;
+
+	*out = NULL;
+	if (!entry)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	if (stat(entry, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		free(entry);
+		return 1;
+	}
+	rc = load_entry(entry, key, out, err);
+	if (rc > 0 && incomplete) {
+		rc = load_partial(entry, key, out, err);
+		/* a running pull holds the lock; looking does not wait for it */
+		if (rc == 0) {
+			int t = vmmi_image_trylock(paths, key, false, &fd, err);
+
+			if (t < 0) {
+				vmm_cached_image_free(*out);
+				*out = NULL;
+				rc = t;
+			} else if (t == VMMI_LOCK_BUSY) {
+				(*out)->state = VMM_IMAGE_DOWNLOADING;
+			}
+			vmmi_unlock(fd); /* only looked: the file stays */
+		}
+	}
+	free(entry);
+	return rc;
+}
+
+int vmmi_image_scan(const struct vmm_paths *paths, bool incomplete,
+		    struct vmm_cached_image ***out, size_t *n, struct vmm_error *err)
 {
 	struct vmm_cached_image **v = NULL, *img;
 	size_t len = 0, cap = 0;
@@ -391,16 +635,9 @@ int vmm_image_list(const struct vmm_paths *paths, struct vmm_cached_image ***out
 				       paths->images_dir);
 	}
 	while ((de = readdir(dir))) {
-		char *entry;
-
-		if (!is_key(de->d_name))
+		if (!vmmi_image_is_key(de->d_name))
 			continue;
-		if (!(entry = vmmi_path_join(paths->images_dir, de->d_name))) {
-			rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
-			break;
-		}
-		rc = load_entry(entry, de->d_name, &img, err);
-		free(entry);
+		rc = vmmi_image_load(paths, de->d_name, incomplete, &img, err);
 		if (rc < 0)
 			break;
 		if (rc > 0) {
@@ -433,8 +670,14 @@ int vmm_image_list(const struct vmm_paths *paths, struct vmm_cached_image ***out
 	return 0;
 }
 
-int vmm_image_find(const struct vmm_paths *paths, const char *what,
-		   struct vmm_cached_image **out, struct vmm_error *err)
+int vmm_image_list(const struct vmm_paths *paths, struct vmm_cached_image ***out, size_t *n,
+		   struct vmm_error *err)
+{
+	return vmmi_image_scan(paths, false, out, n, err);
+}
+
+int vmmi_image_lookup(const struct vmm_paths *paths, const char *what, bool incomplete,
+		      struct vmm_cached_image **out, struct vmm_error *err)
 {
 	struct vmm_cached_image **v = NULL;
 	size_t n = 0, hits = 0, hit = 0;
@@ -446,8 +689,8 @@ int vmm_image_find(const struct vmm_paths *paths, const char *what,
 	if (strstr(what, "://"))
 		vmm_image_url_key(what, key);
 	else
-		snprintf(key, sizeof(key), "%s", is_key(what) ? what : "");
-	if ((rc = vmm_image_list(paths, &v, &n, err)) < 0)
+		snprintf(key, sizeof(key), "%s", vmmi_image_is_key(what) ? what : "");
+	if ((rc = vmmi_image_scan(paths, incomplete, &v, &n, err)) < 0)
 		return rc;
 	real = realpath(what, NULL);
 	vmmi_buf_init(&urls);
@@ -462,11 +705,13 @@ int vmm_image_find(const struct vmm_paths *paths, const char *what,
 		if (match) {
 			hits++;
 			hit = i;
-			vmmi_buf_printf(&urls, "%s%s", hits > 1 ? ", " : "", v[i]->url);
+			vmmi_buf_printf(&urls, "%s%s", hits > 1 ? ", " : "",
+					v[i]->url ? v[i]->url : v[i]->key);
 		}
 	}
 	if (hits == 0)
-		rc = vmm_error_set(err, VMM_E_IMAGE_NOT_FOUND, 0, NULL,
+		rc = vmm_error_set(err, VMM_E_IMAGE_NOT_FOUND, 0,
+				   "`vmctl image list` shows the cached images",
 				   "no cached image '%s'", what);
 	else if (hits > 1)
 		rc = vmm_error_set(err, VMM_E_USAGE, 0,
@@ -485,41 +730,93 @@ int vmm_image_find(const struct vmm_paths *paths, const char *what,
 	return rc;
 }
 
-int vmm_image_remove(const struct vmm_paths *paths, const char *what, struct vmm_error *err)
+int vmm_image_find(const struct vmm_paths *paths, const char *what,
+		   struct vmm_cached_image **out, struct vmm_error *err)
 {
-	struct vmm_cached_image *img = NULL;
-	char *entry_dir = NULL;
-	int lock = -1, rc;
+	return vmmi_image_lookup(paths, what, false, out, err);
+}
 
-	if ((rc = vmm_image_find(paths, what, &img, err)) < 0)
-		return rc;
-	if (!(entry_dir = vmmi_path_join(paths->images_dir, img->key))) {
+int vmmi_image_remove_locked(const struct vmm_paths *paths, const char *key,
+			     struct vmm_error *err)
+{
+	char *entry_dir = vmmi_path_join(paths->images_dir, key);
+	char *meta = entry_dir ? vmmi_path_join(entry_dir, META_FILE) : NULL;
+	int rc;
+
+	if (!meta) {
 		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
 		goto out;
 	}
-	/* under the lock: never remove an entry a pull is writing */
-	if ((lock = lock_entry(paths, img->key, err)) < 0) {
-		rc = lock;
+	/* the commit record first: a crash half-way leaves no hit */
+	if (unlink(meta) < 0 && errno != ENOENT) {
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot remove '%s'", meta);
 		goto out;
-	}
-	{
-		/* the commit record first: a crash half-way leaves no hit */
-		char *meta = vmmi_path_join(entry_dir, META_FILE);
-
-		if (meta && unlink(meta) < 0 && errno != ENOENT) {
-			rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot remove '%s'", meta);
-			free(meta);
-			goto out;
-		}
-		free(meta);
 	}
 	if ((rc = vmmi_rm_rf(entry_dir, err)) < 0)
 		goto out;
 	rc = vmmi_fsync_parent(entry_dir, err);
-	vmm_info(MOD, "removed %s (%s)", img->name, img->url);
 out:
-	vmmi_unlock(lock);
+	free(meta);
 	free(entry_dir);
+	return rc;
+}
+
+int vmmi_image_remove_entry(const struct vmm_paths *paths, const struct vmm_cached_image *img,
+			    struct vmm_error *err)
+{
+	struct vmm_cached_image *now = NULL;
+	int lock = -1, rc;
+
+	/* under the lock: never remove an entry a pull is writing. A complete
+	 * entry waits for a pull that only reads it; an incomplete one is
+	 * being written by the pull that holds its lock: refuse. */
+	if (img->state == VMM_IMAGE_COMPLETE) {
+		if ((lock = vmmi_image_lock(paths, img->key, err)) < 0)
+			return lock;
+	} else {
+		rc = vmmi_image_trylock(paths, img->key, true, &lock, err);
+		if (rc < 0)
+			return rc;
+		if (rc != VMMI_LOCK_TAKEN)
+			return vmm_error_set(err, VMM_E_LOCK, 0,
+					     "wait for the pull to finish (or stop it), then run "
+					     "the command again",
+					     "a pull of %s is in progress: its partial download "
+					     "is not removed",
+					     img->url ? img->url : img->name);
+	}
+	/* what it is now, under the lock */
+	if ((rc = vmmi_image_load(paths, img->key, true, &now, err)) < 0)
+		goto out;
+	if (rc > 0) {
+		rc = vmm_error_set(err, VMM_E_IMAGE_NOT_FOUND, 0, NULL,
+				   "the cached image '%s' is gone (removed meanwhile)", img->name);
+		goto out;
+	}
+	if ((now->state == VMM_IMAGE_COMPLETE) != (img->state == VMM_IMAGE_COMPLETE)) {
+		rc = vmm_error_set(err, VMM_E_LOCK, 0, "run the command again",
+				   "the cached image '%s' changed meanwhile (a pull %s it)",
+				   img->name,
+				   now->state == VMM_IMAGE_COMPLETE ? "completed" : "started");
+		goto out;
+	}
+	if ((rc = vmmi_image_remove_locked(paths, img->key, err)) < 0)
+		goto out;
+	vmm_info(MOD, "removed %s (%s)", img->name, img->url ? img->url : img->key);
+out:
+	vmm_cached_image_free(now);
+	vmmi_image_unlock(paths, img->key, lock);
+	return rc;
+}
+
+int vmm_image_remove(const struct vmm_paths *paths, const char *what, struct vmm_error *err)
+{
+	struct vmm_cached_image *img = NULL;
+	int rc;
+
+	if ((rc = vmmi_image_lookup(paths, what, true, &img, err)) < 0)
+		return rc;
+	rc = vmmi_image_remove_entry(paths, img, err);
 	vmm_cached_image_free(img);
 	return rc;
 }

@@ -38,7 +38,7 @@ README = doc("README.md")
 def option_sets():
     for c in commands():
         if c == "image":
-            for sub in ("pull", "list", "inspect", "rm"):
+            for sub in ("pull", "list", "inspect", "rm", "prune"):
                 yield f"image {sub}", long_options(helptext("image", sub))
         else:
             yield c, long_options(helptext(c))

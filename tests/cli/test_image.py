@@ -86,8 +86,38 @@ def published(files, rel):
         return f.read()
 
 
-def entries(vmctl):
+def all_entries(vmctl):
+    """Every entry `image list --json` shows, partial ones included."""
     return json.loads(vmctl.run("image", "list", "--json", check=0).stdout)
+
+
+def entries(vmctl):
+    """The images: complete entries (what a pull can hit)."""
+    return [e for e in all_entries(vmctl) if e["state"] == "complete"]
+
+
+def human(b):
+    """A size as vmctl prints it for humans."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    v, u = float(b), 0
+    while v >= 1024 and u < 4:
+        v /= 1024
+        u += 1
+    return f"{b} B" if u == 0 else f"{v:.1f} {units[u]}"
+
+
+def du(d):
+    """Bytes the files of a directory take on disk."""
+    return sum(os.stat(os.path.join(d, f)).st_blocks * 512 for f in os.listdir(d)
+               if os.path.isfile(os.path.join(d, f)))
+
+
+def key_of(url):
+    return hashlib.sha256(url.encode()).hexdigest()
+
+
+def lock_of(vmctl, url):
+    return os.path.join(vmctl.data_dir, "locks", f"image-{key_of(url)}.lock")
 
 
 def images_dir(vmctl):
@@ -118,9 +148,12 @@ def test_pull_200_and_cache_hit(vmctl, server, files):
     assert e["name"] == "disk.img" and e["url"] == server.url(rel) and e["path"] == path
     assert e["sha256"] == sha(files["raw"]) and e["size"] == len(files["raw"])
     assert e["compression"] == "none"
+    assert e["state"] == "complete" and e["used_by"] == []
+    assert e["disk_usage"] == du(os.path.dirname(path))
     out = vmctl.run("image", "list", check=0).stdout.splitlines()
-    assert out[0].split() == ["NAME", "SIZE", "PATH"]
-    assert out[1].split() == ["disk.img", "0.00", "GB", path]
+    assert out[0].split() == ["NAME", "STATE", "SIZE", "VMS", "PATH"]
+    assert out[1].split() == ["disk.img", "complete", *human(e["disk_usage"]).split(), "-",
+                              path]
     assert sha(files["raw"]) in vmctl.run("image", "list", "--digests", check=0).stdout
     assert server.count(rel) == 1
     # a hit: no request, same path
@@ -252,8 +285,10 @@ def test_kill9_mid_download(vmctl, server, files, rel, resumes):
     part = wait_for_part(vmctl, proc, MIB)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
-    # an interrupted download is never a hit
+    # an interrupted download is never a hit: it is listed as partial
     assert entries(vmctl) == []
+    [e] = all_entries(vmctl)
+    assert e["state"] == "partial" and e["path"] == part and e["url"] == server.url(rel)
     assert not [f for f in os.listdir(os.path.dirname(part)) if not f.startswith(".")]
     done = os.path.getsize(part)
     p = pull(vmctl, server, rel, "--sha256", digest)
@@ -478,3 +513,234 @@ def test_part_of_another_url_is_not_resumed(vmctl, server, files):
     with open(p.stdout.strip(), "rb") as f:
         assert f.read() == files["raw"]
     assert server.ranges(rel) == [None]
+
+
+# ---- partial entries, list sizes, rm of partial entries, prune ----
+
+def kill_mid_pull(vmctl, server, rel, *args):
+    """Start a pull, kill -9 it once 1 MiB is in: returns the part file."""
+    proc = vmctl.popen("image", "pull", "-q", *args, server.url(rel), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    part = wait_for_part(vmctl, proc, MIB)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    return part
+
+
+def list_rows(vmctl):
+    """`image list` as (fields of each row, the total line)."""
+    out = vmctl.run("image", "list", check=0).stdout.splitlines()
+    assert out[0].split() == ["NAME", "STATE", "SIZE", "VMS", "PATH"]
+    assert out[-1].startswith("Total: ")
+    return [ln.split() for ln in out[1:-1]], out[-1]
+
+
+def prune(vmctl, *args):
+    return json.loads(vmctl.run("image", "prune", "--json", *args, check=0).stdout)
+
+
+def test_killed_pull_is_partial_and_prune_removes_it(vmctl, server, files):
+    rel = "big.img?rate=3000000&case=prune"
+    url = server.url(rel)
+    part = kill_mid_pull(vmctl, server, rel)
+    d = os.path.dirname(part)
+    # the killed pull still had its lock: a lock file nobody holds now
+    lock = lock_of(vmctl, url)
+    assert os.path.exists(lock)
+    [e] = all_entries(vmctl)
+    assert e["state"] == "partial" and e["name"] == "big.img" and e["url"] == url
+    assert e["path"] == part and e["size"] == os.path.getsize(part)
+    assert e["sha256"] is None and e["used_by"] == []
+    assert e["disk_usage"] == du(d)
+    rows, total = list_rows(vmctl)
+    assert rows == [["big.img", "partial", *human(du(d)).split(), "-", part]]
+    assert total == f"Total: {human(du(d))} on disk (1 entry)"
+    # a dry run removes nothing
+    freed = du(d)
+    r = prune(vmctl, "--dry-run")
+    assert r["dry_run"] is True and r["freed"] == freed
+    assert os.path.exists(part) and os.path.exists(lock)
+    # prune removes the part file (its whole entry) and the stale lock
+    p = vmctl.run("image", "prune", check=0)
+    assert f"Removed partial download big.img ({url}): {human(freed)}" in p.stdout
+    assert f"Removed stale lock {lock}" in p.stdout
+    assert f"Freed {human(freed)} ({freed} bytes)" in p.stdout
+    assert not os.path.exists(d) and not os.path.exists(lock)
+    assert all_entries(vmctl) == []
+    assert vmctl.run("image", "prune", check=0).stdout == "Nothing to remove\n"
+    # and the next pull downloads the image from the start
+    p = pull(vmctl, server, rel)
+    with open(p.stdout.strip(), "rb") as f:
+        assert f.read() == files["big"]
+    assert server.ranges(rel) == [None, None]
+
+
+def test_prune_removes_stale_locks_and_leftover_files(vmctl, server, files):
+    rel = "disk.img?case=leftovers"
+    path = pull(vmctl, server, rel).stdout.strip()
+    d = os.path.dirname(path)
+    locks = os.path.join(vmctl.data_dir, "locks")
+    # a pull removes its lock file when it is done: none piles up
+    assert [f for f in os.listdir(locks) if f.startswith("image-")] == []
+    # what crashes leave: a temporary file of an atomic write, a lock file
+    # of a URL without an entry (and files prune must not touch)
+    tmp = os.path.join(d, ".image.json.tmp.4242")
+    with open(tmp, "w") as f:
+        f.write("{" * 5000)
+    stale = lock_of(vmctl, server.url("gone.img"))
+    open(stale, "w").close()
+    store_lock = os.path.join(locks, "store.lock")
+    other = os.path.exists(store_lock)
+    freed = os.stat(tmp).st_blocks * 512 + os.stat(stale).st_blocks * 512
+    assert freed > 0
+    r = prune(vmctl)
+    kinds = sorted((i["kind"], i["path"]) for i in r["removed"])
+    assert kinds == [("lock", stale), ("temp", tmp)]
+    assert r["freed"] == freed
+    assert not os.path.exists(tmp) and not os.path.exists(stale)
+    assert os.path.exists(store_lock) == other
+    # the image is untouched and still a hit
+    assert sorted(os.listdir(d)) == [".image.json", "disk.img"]
+    assert pull(vmctl, server, rel).stdout.strip() == path
+    assert server.count(rel) == 1
+    with open(path, "rb") as f:
+        assert f.read() == files["raw"]
+
+
+def test_prune_never_touches_a_running_pull(vmctl, server, files):
+    rel = "big.img?rate=2500000&case=running"
+    url = server.url(rel)
+    proc = vmctl.popen("image", "pull", "-q", url, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    part = wait_for_part(vmctl, proc, MIB)
+    [e] = all_entries(vmctl)
+    assert e["state"] == "downloading" and e["path"] == part
+    for args in ([], ["--all"]):
+        r = prune(vmctl, *args)
+        assert r["removed"] == [] and r["freed"] == 0
+        assert [(k["kind"], k["url"]) for k in r["kept"]] == [("busy", url)]
+        assert os.path.exists(part) and os.path.exists(lock_of(vmctl, url))
+    p = vmctl.run("image", "rm", url, check=1)
+    assert "error[vm_manager::store::lock_failed]" in p.stderr
+    assert f"a pull of {url} is in progress" in p.stderr and "\nhelp: " in p.stderr
+    assert os.path.exists(part)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    with open(out.strip(), "rb") as f:
+        assert f.read() == files["big"]
+    assert server.count(rel) == 1
+
+
+def test_prune_never_touches_an_entry_whose_lock_is_held(vmctl, server):
+    import fcntl
+    url = server.url("big.img?case=held")
+    d = plant_part(vmctl, url, b"\1" * 65536, {"version": 1, "url": url,
+                                               "compression": "none"})
+    os.makedirs(os.path.join(vmctl.data_dir, "locks"), exist_ok=True)
+    fd = os.open(lock_of(vmctl, url), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        assert all_entries(vmctl)[0]["state"] == "downloading"
+        r = prune(vmctl, "--all")
+        assert r["removed"] == [] and [k["path"] for k in r["kept"]] == [d]
+        assert sorted(os.listdir(d)) == [".download.json", ".download.part"]
+        assert os.path.exists(lock_of(vmctl, url))
+    finally:
+        os.close(fd)
+    [e] = all_entries(vmctl)
+    assert e["state"] == "partial" and e["name"] == "big.img"
+    r = prune(vmctl)
+    assert sorted(i["kind"] for i in r["removed"]) == ["lock", "partial"]
+    assert not os.path.exists(d)
+
+
+def test_prune_all_keeps_images_vms_use(vmctl, server):
+    used, unused = server.url("a/disk.img"), server.url("b/disk.img")
+    pa = pull(vmctl, server, "a/disk.img").stdout.strip()
+    pb = pull(vmctl, server, "b/disk.img").stdout.strip()
+    vmctl.run("create", "--name", "vm1", "--image-url", used, check=0)
+    by_url = {e["url"]: e for e in all_entries(vmctl)}
+    assert by_url[used]["used_by"] == ["vm1"] and by_url[unused]["used_by"] == []
+    rows, _ = list_rows(vmctl)
+    assert {r[-1]: r[-2] for r in rows} == {pa: "vm1", pb: "-"}
+    # without --all, complete images stay
+    assert prune(vmctl)["removed"] == []
+    size_b = du(os.path.dirname(pb))
+    p = vmctl.run("image", "prune", "--all", check=0)
+    assert f"Removed unused image disk.img ({unused}): {human(size_b)}" in p.stdout
+    assert f"Freed {human(size_b)} ({size_b} bytes)" in p.stdout
+    assert not os.path.exists(os.path.dirname(pb)) and os.path.exists(pa)
+    assert [e["url"] for e in all_entries(vmctl)] == [used]
+    # rm says why it refuses, the same check
+    p = vmctl.run("image", "rm", used, check=1)
+    assert "error[vm_manager::image::in_use]" in p.stderr and "vm1" in p.stderr
+    vmctl.run("destroy", "vm1", check=0)
+    r = prune(vmctl, "--all")
+    assert [(i["kind"], i["url"]) for i in r["removed"]] == [("unused", used)]
+    assert all_entries(vmctl) == []
+
+
+def test_rm_removes_a_partial_entry(vmctl, server):
+    rel = "big.img?rate=3000000&case=rmpartial"
+    part = kill_mid_pull(vmctl, server, rel, "--name", "my-image")
+    [e] = all_entries(vmctl)
+    assert e["state"] == "partial" and e["name"] == "my-image"
+    # by the name the pull was given
+    p = vmctl.run("image", "rm", "my-image", check=0)
+    assert p.stdout == f"Removed partial download my-image ({server.url(rel)})\n"
+    assert not os.path.exists(os.path.dirname(part))
+    assert all_entries(vmctl) == []
+    # and by URL
+    part = kill_mid_pull(vmctl, server, rel)
+    vmctl.run("image", "rm", server.url(rel), check=0)
+    assert not os.path.exists(os.path.dirname(part))
+    p = vmctl.run("image", "rm", "my-image", check=1)
+    assert "error[vm_manager::image::not_found]" in p.stderr
+
+
+def test_list_sizes_and_total_match_the_files(vmctl, server, files):
+    pa = pull(vmctl, server, "a/disk.img").stdout.strip()
+    praw = pull(vmctl, server, "disk.img.zst").stdout.strip()
+    url = server.url("big.img?case=sizes")
+    dp = plant_part(vmctl, url, b"\7" * (300 * 1024 + 5), {"version": 1, "url": url,
+                                                          "compression": "none"})
+    es = all_entries(vmctl)
+    dirs = {os.path.dirname(pa): "complete", os.path.dirname(praw): "complete",
+            dp: "partial"}
+    assert sorted(os.path.dirname(e["path"]) for e in es) == sorted(dirs)
+    for e in es:
+        d = os.path.dirname(e["path"])
+        assert e["state"] == dirs[d]
+        assert e["disk_usage"] == du(d)
+        assert e["size"] == os.path.getsize(e["path"])
+    rows, total = list_rows(vmctl)
+    got = {r[-1]: (r[1], " ".join(r[2:4])) for r in rows}
+    assert got == {e["path"]: (e["state"], human(du(os.path.dirname(e["path"]))))
+                   for e in es}
+    assert total == f"Total: {human(sum(du(d) for d in dirs))} on disk (3 entries)"
+
+
+def usage_lines(text):
+    """The synopsis lines of a --help text, continuation lines joined."""
+    block = text.split("Usage:\n", 1)[1].split("\n\n", 1)[0]
+    lines = []
+    for ln in block.splitlines():
+        if ln.startswith("  vmctl "):
+            lines.append(ln.strip())
+        else:
+            lines[-1] += " " + ln.strip()
+    return lines
+
+
+def test_usage_lines_list_every_option(vmctl):
+    import re
+    top = usage_lines(vmctl.run("image", "--help", check=0).stdout)
+    for sub in ("pull", "list", "inspect", "rm", "prune"):
+        text = vmctl.run("image", sub, "--help", check=0).stdout
+        opts = set(re.findall(r"^\s+(?:-\w, )?(--[a-z][a-z0-9-]*)", text, re.M)) - {"--help"}
+        [own] = usage_lines(text)
+        [in_top] = [u for u in top if u.startswith(f"vmctl image {sub} ")]
+        assert own == in_top, sub
+        assert opts <= set(re.findall(r"--[a-z][a-z0-9-]*", own)), (sub, own)
+    pull_usage = [u for u in top if u.startswith("vmctl image pull ")][0]
+    assert "--stall-timeout SECONDS" in pull_usage

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests: the pure parts of the image module - sha256, compression
- * magic and suffixes, names from URLs, streaming decompression. */
+ * magic and suffixes, names from URLs, streaming decompression - and the
+ * cache's entry locks and incomplete entries, in a scratch directory. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <lzma.h>
@@ -16,6 +20,7 @@
 
 #include "image/image.h"
 #include "core/util.h"
+#include "tmpdir.h"
 
 static void test_sha256(void **state)
 {
@@ -310,6 +315,147 @@ static void test_decompress_empty(void **state)
 	vmmi_buf_release(&out);
 }
 
+struct locker {
+	const struct vmm_paths *paths;
+	const char *key;
+	int fd;
+};
+
+static void *lock_thread(void *arg)
+{
+	struct locker *l = arg;
+	struct vmm_error err;
+
+	l->fd = vmmi_image_lock(l->paths, l->key, &err);
+	return NULL;
+}
+
+static bool same_inode(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+	       a.st_dev == b.st_dev;
+}
+
+/* The holder of an entry lock removes its file on release; a waiter that
+ * got the removed file's lock must notice and lock the file the path names. */
+static void test_entry_lock_file_removed_while_waited_for(void **state)
+{
+	char *dir = mktmpdir_prefix("vmm-imglock");
+	struct vmm_paths paths;
+	struct vmm_error err;
+	struct locker l;
+	pthread_t t;
+	char key[65], *lock;
+	int fd, other;
+
+	(void)state;
+	assert_int_equal(vmm_paths_init_at(&paths, dir, &err), 0);
+	assert_int_equal(vmm_paths_ensure(&paths, &err), 0);
+	vmm_image_url_key("https://example.com/disk.img", key);
+	lock = vmmi_asprintf("%s/image-%s.lock", paths.locks_dir, key);
+	assert_int_equal(vmmi_image_trylock(&paths, key, false, &other, &err), VMMI_LOCK_MISSING);
+	assert_int_equal(other, -1);
+	fd = vmmi_image_lock(&paths, key, &err);
+	assert_true(fd >= 0);
+	assert_int_equal(vmmi_image_trylock(&paths, key, false, &other, &err), VMMI_LOCK_BUSY);
+	assert_int_equal(vmmi_image_trylock(&paths, key, true, &other, &err), VMMI_LOCK_BUSY);
+	/* a second locker waits on the file... */
+	l.paths = &paths;
+	l.key = key;
+	l.fd = -1;
+	assert_int_equal(pthread_create(&t, NULL, lock_thread, &l), 0);
+	vmmi_sleep_ms(200);
+	assert_int_equal(l.fd, -1);
+	/* ...which the holder removes as it lets go */
+	vmmi_image_unlock(&paths, key, fd);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(l.fd >= 0);
+	assert_true(same_inode(l.fd, lock));
+	assert_int_equal(vmmi_image_trylock(&paths, key, true, &other, &err), VMMI_LOCK_BUSY);
+	vmmi_image_unlock(&paths, key, l.fd);
+	assert_int_equal(access(lock, F_OK), -1);
+	/* free: trylock takes it */
+	assert_int_equal(vmmi_image_trylock(&paths, key, true, &other, &err), VMMI_LOCK_TAKEN);
+	assert_true(same_inode(other, lock));
+	vmmi_image_unlock(&paths, key, other);
+	free(lock);
+	vmm_paths_release(&paths);
+	rmtree(dir);
+}
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+	char *path = vmmi_path_join(dir, name);
+	struct vmm_error err;
+
+	assert_int_equal(vmmi_write_file_atomic(path, text, strlen(text), 0644, &err), 0);
+	free(path);
+}
+
+/* What a killed pull leaves is an incomplete entry, named by its record;
+ * it is never listed as an image. */
+static void test_incomplete_entries(void **state)
+{
+	char *dir = mktmpdir_prefix("vmm-imgpart");
+	const char *url = "https://example.com/noble.img.zst";
+	struct vmm_paths paths;
+	struct vmm_error err;
+	struct vmm_cached_image **v = NULL, *img = NULL;
+	size_t n = 0;
+	char key[65], *entry, *part;
+	int fd;
+
+	(void)state;
+	assert_int_equal(vmm_paths_init_at(&paths, dir, &err), 0);
+	assert_int_equal(vmm_paths_ensure(&paths, &err), 0);
+	vmm_image_url_key(url, key);
+	entry = vmmi_path_join(paths.images_dir, key);
+	part = vmmi_path_join(entry, ".download.part");
+	assert_int_equal(vmmi_mkdir_p(entry, 0755, &err), 0);
+	write_text(entry, ".pull.json",
+		   "{\"version\": 1, \"url\": \"https://example.com/noble.img.zst\", "
+		   "\"name\": \"noble\"}");
+	write_text(entry, ".download.part", "0123456789");
+	write_text(entry, ".download.json",
+		   "{\"version\": 1, \"url\": \"https://example.com/noble.img.zst\", "
+		   "\"compression\": \"zstd\"}");
+	assert_int_equal(vmm_image_list(&paths, &v, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(vmmi_image_scan(&paths, true, &v, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0]->state, VMM_IMAGE_PARTIAL);
+	assert_string_equal(v[0]->name, "noble");
+	assert_string_equal(v[0]->url, url);
+	assert_string_equal(v[0]->path, part);
+	assert_string_equal(v[0]->compression, "zstd");
+	assert_int_equal(v[0]->size, 10);
+	assert_null(v[0]->sha256);
+	assert_int_equal(v[0]->disk_usage, vmmi_dir_usage(entry));
+	assert_true(v[0]->disk_usage > 0);
+	vmm_cached_image_list_free(v, n);
+	/* not a hit, but found by name and by URL for removal */
+	assert_int_equal(vmm_image_find(&paths, "noble", &img, &err), -VMM_E_IMAGE_NOT_FOUND);
+	assert_int_equal(vmmi_image_lookup(&paths, url, true, &img, &err), 0);
+	vmm_cached_image_free(img);
+	/* while its lock is held, it is being downloaded, and rm refuses */
+	fd = vmmi_image_lock(&paths, key, &err);
+	assert_true(fd >= 0);
+	assert_int_equal(vmmi_image_load(&paths, key, true, &img, &err), 0);
+	assert_int_equal(img->state, VMM_IMAGE_DOWNLOADING);
+	vmm_cached_image_free(img);
+	assert_int_equal(vmm_image_remove(&paths, "noble", &err), -VMM_E_LOCK);
+	assert_int_equal(access(part, F_OK), 0);
+	vmmi_image_unlock(&paths, key, fd);
+	assert_int_equal(vmm_image_remove(&paths, "noble", &err), 0);
+	assert_int_equal(access(entry, F_OK), -1);
+	free(part);
+	free(entry);
+	vmm_paths_release(&paths);
+	rmtree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +465,8 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_decompress),
 		cmocka_unit_test(test_decompress_empty),
+		cmocka_unit_test(test_entry_lock_file_removed_while_waited_for),
+		cmocka_unit_test(test_incomplete_entries),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
