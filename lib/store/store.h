@@ -54,8 +54,4 @@ int vmmi_store_remove(struct vmmi_store *st, const char *name);
 int vmmi_store_lock(const struct vmm_paths *paths, struct vmm_error *err);
 int vmmi_vm_lock(const struct vmm_paths *paths, const char *name, struct vmm_error *err);
 
-/* Opaque unknown-field bags carried by struct vmm_vm::extra. */
-void vmmi_vm_extra_free(void *extra);
-void *vmmi_vm_extra_dup(const void *extra);
-
 #endif
