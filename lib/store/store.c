@@ -667,15 +667,16 @@ static int handle_value(struct reader *r, const struct value *v)
 		slot = vmmi_vm_str(vm, f);
 		return (*slot = strndup(v->s, v->len)) ? 1 : oom(r);
 	case VMMI_FK_INT:
-		snprintf(expected, sizeof(expected), "an integer from %lld to %lld", f->min, f->max);
-		if (v->type != JSON_INTEGER)
-			return bad_field(r, f->key, expected, type_name(v->type));
-		if (v->i < f->min || v->i > f->max) {
-			snprintf(found, sizeof(found), "%lld", v->i);
-			return bad_field(r, f->key, expected, found);
+		if (v->type == JSON_INTEGER && v->i >= f->min && v->i <= f->max) {
+			vmmi_vm_int_set(vm, (enum vmmi_vm_field_id)r->field, v->i);
+			return 1;
 		}
-		vmmi_vm_int_set(vm, (enum vmmi_vm_field_id)r->field, v->i);
-		return 1;
+		snprintf(expected, sizeof(expected), "an integer from %lld to %lld", f->min, f->max);
+		if (v->type == JSON_INTEGER)
+			snprintf(found, sizeof(found), "%lld", v->i);
+		else
+			snprintf(found, sizeof(found), "%s", type_name(v->type));
+		return bad_field(r, f->key, expected, found);
 	case VMMI_FK_BACKEND:
 	case VMMI_FK_STATE:
 		if (v->type == JSON_STRING &&
