@@ -1366,12 +1366,14 @@ int vmmi_store_load(const char *path, struct vmmi_store *st, struct vmm_error *e
 	return rc;
 }
 
-int vmmi_store_save(const char *path, const struct vmmi_store *st, struct vmm_error *err)
+int vmmi_store_dump(const struct vmmi_store *st, char **text, size_t *len,
+		    struct vmm_error *err)
 {
 	json_t *root = json_deep_copy((json_t *)st->root), *vms = json_object();
-	char *text = NULL;
-	int rc;
+	char *body = NULL;
 
+	*text = NULL;
+	*len = 0;
 	if (!root || !vms)
 		goto oom;
 	for (size_t i = 0; i < st->n; i++) {
@@ -1383,28 +1385,34 @@ int vmmi_store_save(const char *path, const struct vmmi_store *st, struct vmm_er
 	if (json_object_set_new(root, "version", json_integer(VMMI_STORE_VERSION)) < 0 ||
 	    json_object_set(root, "vms", vms) < 0)
 		goto oom;
-	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
-	if (!text)
+	body = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	/* json_dumps writes no trailing newline; add one for cat and diff. */
+	if (!body || !(*text = vmmi_asprintf("%s\n", body)))
 		goto oom;
-	{
-		/* json_dumps writes no trailing newline; add one for cat and diff. */
-		char *withnl = vmmi_asprintf("%s\n", text);
+	*len = strlen(*text);
+	free(body);
+	json_decref(vms);
+	json_decref(root);
+	return 0;
+oom:
+	free(body);
+	json_decref(vms);
+	json_decref(root);
+	return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory writing the registry");
+}
 
-		if (!withnl)
-			goto oom;
-		rc = vmmi_write_file_atomic(path, withnl, strlen(withnl), 0600, err);
-		free(withnl);
-	}
+int vmmi_store_save(const char *path, const struct vmmi_store *st, struct vmm_error *err)
+{
+	char *text;
+	size_t len;
+	int rc;
+
+	if ((rc = vmmi_store_dump(st, &text, &len, err)) < 0)
+		return rc;
+	rc = vmmi_write_file_atomic(path, text, len, 0600, err);
 	vmm_trace(MOD, "wrote %s (%zu VMs)", path, st->n);
 	free(text);
-	json_decref(vms);
-	json_decref(root);
 	return rc;
-oom:
-	free(text);
-	json_decref(vms);
-	json_decref(root);
-	return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory writing %s", path);
 }
 
 struct vmm_vm *vmmi_store_find(const struct vmmi_store *st, const char *name)

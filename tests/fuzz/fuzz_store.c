@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target for the reader of vms.json: arbitrary bytes as the
+ * registry. A refused document must come with a filled error. An accepted
+ * one is written to memory as vmmi_store_save would and read again: that
+ * must succeed and give the same store, which writes the same text.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct vmmi_store st, again;
+	struct vmm_error err;
+	char *text, *text2;
+	size_t len, len2;
+
+	if (vmmi_store_parse("fuzz.json", (const char *)data, size, &st, &err) < 0) {
+		if (err.code == VMM_OK || err.message[0] == '\0')
+			abort();
+		if (st.root || st.vms || st.n)
+			abort(); /* released on failure */
+		return 0;
+	}
+	if (vmmi_store_dump(&st, &text, &len, &err) < 0)
+		abort();
+	if (vmmi_store_parse("dump.json", text, len, &again, &err) < 0)
+		abort(); /* what we write, we read */
+	if (again.n != st.n)
+		abort();
+	for (size_t i = 0; i < st.n; i++)
+		if (strcmp(st.vms[i]->name, again.vms[i]->name) != 0 ||
+		    !vmmi_store_find(&again, st.vms[i]->name))
+			abort();
+	if (vmmi_store_dump(&again, &text2, &len2, &err) < 0)
+		abort();
+	if (len != len2 || memcmp(text, text2, len) != 0)
+		abort(); /* the same store: the same text */
+	free(text);
+	free(text2);
+	vmmi_store_release(&again);
+	vmmi_store_release(&st);
+	return 0;
+}
