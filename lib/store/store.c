@@ -288,8 +288,8 @@ static int hex4(const unsigned char *p)
 	return v;
 }
 
-/* yajl decodes an escaped half of a surrogate pair to '?'; jansson refuses
- * it. Look for one in the raw text of the string token just read, which
+/* yajl decodes an escaped half of a surrogate pair to something; jansson
+ * refuses it. Look for one in the raw text of the string token just read, which
  * ends at the byte before off (its closing quote). */
 static bool lone_surrogate(const struct reader *r, size_t off, int *found)
 {
@@ -338,22 +338,34 @@ static bool lone_surrogate(const struct reader *r, size_t off, int *found)
 	return false;
 }
 
-/* What jansson refuses in a string and yajl does not. */
+static bool any_high(const unsigned char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] >= 0x80)
+			return true;
+	return false;
+}
+
+/* What jansson refuses in a string and yajl does not. Only a document with
+ * a byte >= 0x80 or an escape can hold one. */
 static bool string_ok(struct reader *r, const unsigned char *s, size_t len)
 {
+	bool high = (r->high || r->escapes) && any_high(s, len);
 	int u;
 
 	if (r->escapes && memchr(s, '\0', len)) {
 		syntax_error(r, offset(r), "\\u0000 (NUL) is not allowed in a string");
 		return false;
 	}
-	if (r->escapes && memchr(s, '?', len) && !r->completing &&
+	/* yajl decodes an escaped lone surrogate to '?' (a high one) or to
+	 * its three bytes (a low one) */
+	if (r->escapes && (high || memchr(s, '?', len)) && !r->completing &&
 	    lone_surrogate(r, offset(r), &u)) {
 		syntax_error(r, offset(r), "invalid Unicode escape \\u%04X: half a surrogate pair",
 			     (unsigned)u);
 		return false;
 	}
-	if (r->high && !utf8_valid(s, len)) {
+	if (high && !utf8_valid(s, len)) {
 		syntax_error(r, offset(r), "invalid UTF-8 in a string");
 		return false;
 	}

@@ -195,6 +195,8 @@ static void test_corrupt_inputs(void **state)
 	expect_corrupt(V1("\"a\": {\"id\": \"x\\ud800y\"}"), "vms.json:1:44:",
 		       "\\uD800: half a surrogate pair");
 	expect_corrupt(V1("\"a\": {\"id\": \"\\udc00\\ud800\"}"), "\\uDC00", NULL);
+	expect_corrupt(V1("\"a\": {\"id\": \"\\ude00\"}"), "\\uDE00", NULL); /* found by fuzzing */
+	expect_corrupt(V1("\"a\": {\"\\ude00\": 1}"), "\\uDE00", NULL);
 	expect_corrupt(V1("\"a\": {\"name\": \"a\xff\"}"), "vms.json:1:", "invalid UTF-8");
 	/* UTF-8 that yajl lets through and jansson does not: overlong, a
 	 * surrogate, past U+10FFFF; in a value and in a key */
