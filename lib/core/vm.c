@@ -246,7 +246,8 @@ VMMI_NET_FIELDS(NET_CHECK)
 const struct vmmi_vm_field vmmi_vm_fields[VMMI_F__COUNT] = {VMMI_VM_FIELDS(ROW)};
 #undef ROW
 
-#define NET_ROW(m, key, type, dflt) [VMMI_NF_##m] = {key, type, offsetof(struct vmm_network, m), dflt},
+#define NET_ROW(m, key, type, dflt)                                                      \
+	[VMMI_NF_##m] = {key, type, offsetof(struct vmm_network, m), dflt},
 const struct vmmi_net_field vmmi_net_fields[VMMI_NF__COUNT] = {VMMI_NET_FIELDS(NET_ROW)};
 #undef NET_ROW
 

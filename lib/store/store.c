@@ -62,7 +62,7 @@ enum top_key { TK_VERSION, TK_VMS, TK_OTHER };
 /* The keys of the network object: its type, then VMMI_NET_FIELDS. */
 enum { NK_TYPE = 0, NK__COUNT = 1 + VMMI_NF__COUNT };
 
-/* jansson's limit on nesting, for unknown values. */
+/* jansson's limit on nesting (of objects and arrays, the top one is 1). */
 enum { MAX_DEPTH = 2048 };
 
 /* A value from yajl: its type (jansson's names), and for strings and
@@ -322,7 +322,9 @@ static bool lone_surrogate(const struct reader *r, size_t off, int *found)
 		}
 		u = hex4(d + i + 2);
 		if (u >= 0xd800 && u <= 0xdbff) {
-			lo = i + 12 <= end && d[i + 6] == '\\' && d[i + 7] == 'u' ? hex4(d + i + 8) : -1;
+			lo = -1;
+			if (i + 12 <= end && d[i + 6] == '\\' && d[i + 7] == 'u')
+				lo = hex4(d + i + 8);
 			if (lo < 0xdc00 || lo > 0xdfff) {
 				*found = u;
 				return true;
@@ -393,7 +395,8 @@ static void sort_fields(struct reader *r)
 		int j = i;
 
 		r->key_len[i] = strlen(vmmi_vm_fields[i].key);
-		while (j > 0 && strcmp(vmmi_vm_fields[r->order[j - 1]].key, vmmi_vm_fields[i].key) > 0) {
+		while (j > 0 &&
+		       strcmp(vmmi_vm_fields[r->order[j - 1]].key, vmmi_vm_fields[i].key) > 0) {
 			r->order[j] = r->order[j - 1];
 			j--;
 		}
@@ -458,10 +461,24 @@ static json_t *value_json(struct reader *r, const struct value *v)
 	return NULL;
 }
 
+/* How deep the object holding the unknown values of here is: the
+ * top-level object is 1. */
+static size_t context_depth(const struct reader *r)
+{
+	size_t vms = r->format == FMT_REFERENCE ? 1 : 2;
+
+	switch (r->where) {
+	case W_TOP: return 1;
+	case W_HANDLE: return vms + 1;
+	case W_NET: return vms + 2;
+	default: return vms;
+	}
+}
+
 static int push(struct reader *r, json_t *c)
 {
-	if (r->sp == MAX_DEPTH)
-		return syntax_error(r, offset(r), "values nested more than %d deep", MAX_DEPTH);
+	if (context_depth(r) + r->sp + 1 > MAX_DEPTH)
+		return syntax_error(r, offset(r), "maximum nesting depth (%d) reached", MAX_DEPTH);
 	if (r->sp == r->stack_cap) {
 		size_t cap = r->stack_cap ? 2 * r->stack_cap : 16;
 		json_t **grown = realloc(r->stack, cap * sizeof(*grown));
@@ -634,8 +651,9 @@ static int net_finish(struct reader *r)
 		if (!(r->net_seen & (1u << k))) {
 			if (!f->dflt)
 				return vm_error(r, r->vm->name,
-						"field \"%s\" is missing (a %s network needs it)", key,
-						vmmi_net_type_store_name(t));
+						"field \"%s\" is missing (a %s network needs "
+						"it)",
+						key, vmmi_net_type_store_name(t));
 			if (!(*slot = strdup(f->dflt)))
 				return oom(r);
 		} else if (r->net_type[k] != JSON_STRING) {
@@ -683,7 +701,8 @@ static int handle_value(struct reader *r, const struct value *v)
 			vmmi_vm_int_set(vm, (enum vmmi_vm_field_id)r->field, v->i);
 			return 1;
 		}
-		snprintf(expected, sizeof(expected), "an integer from %lld to %lld", f->min, f->max);
+		snprintf(expected, sizeof(expected), "an integer from %lld to %lld", f->min,
+			 f->max);
 		if (v->type == JSON_INTEGER)
 			snprintf(found, sizeof(found), "%lld", v->i);
 		else
@@ -691,11 +710,13 @@ static int handle_value(struct reader *r, const struct value *v)
 		return bad_field(r, f->key, expected, found);
 	case VMMI_FK_BACKEND:
 	case VMMI_FK_STATE:
-		if (v->type == JSON_STRING &&
-		    (f->kind == VMMI_FK_BACKEND
-			     ? vmm_backend_parse(small_cstr(v, buf, sizeof(buf)), &vm->backend)
-			     : vmm_vm_state_parse(small_cstr(v, buf, sizeof(buf)), &vm->state)) == 0)
-			return 1;
+		if (v->type == JSON_STRING) {
+			const char *name = small_cstr(v, buf, sizeof(buf));
+
+			if ((f->kind == VMMI_FK_BACKEND ? vmm_backend_parse(name, &vm->backend)
+							: vmm_vm_state_parse(name, &vm->state)) == 0)
+				return 1;
+		}
 		if (v->type == JSON_STRING)
 			snprintf(found, sizeof(found), "\"%.*s\"", v->len > 40 ? 40 : (int)v->len,
 				 v->s);
@@ -1197,7 +1218,7 @@ static int read_pass(const char *file, const char *data, size_t len, enum format
 		goto out;
 	}
 	if (ver && ver->found && !check_version(&r, ver->type, ver->value, ver->off)) {
-		rc = -1;
+		rc = -(int)err->code;
 		goto out;
 	}
 	status = yajl_parse(r.h, (const unsigned char *)data, len);
@@ -1214,7 +1235,7 @@ static int read_pass(const char *file, const char *data, size_t len, enum format
 		r.failed = true;
 	}
 	if (status != yajl_status_ok) {
-		rc = -1;
+		rc = *need_format ? 0 : -(int)err->code;
 		goto out;
 	}
 	if (!st->vms && !(st->vms = calloc(1, sizeof(*st->vms)))) {
@@ -1233,23 +1254,22 @@ out:
 	vmm_vm_free(r.vm);
 	net_reset(&r);
 	json_decref(r.names);
-	if (rc < 0) {
-		if (err->code == VMM_OK)
-			rc = vmm_error_set(err, VMM_E_INTERNAL, 0, NULL, "reading %s failed", file);
+	if (rc < 0 || *need_format)
 		vmmi_store_release(st);
-		return err->code == VMM_E_NOMEM ? -ENOMEM : rc;
-	}
-	return 0;
+	return rc;
 }
 
 int vmmi_store_parse(const char *file, const char *data, size_t len, struct vmmi_store *st,
 		     struct vmm_error *err)
 {
+	struct vmm_error scratch;
 	struct version_seen ver;
 	bool need_format, no_memory;
 	size_t i = 0;
 	int rc;
 
+	if (!err)
+		err = &scratch;
 	memset(st, 0, sizeof(*st));
 	while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
 		i++;

@@ -3,11 +3,15 @@
  * libFuzzer target for the reader of vms.json: arbitrary bytes as the
  * registry. A refused document must come with a filled error. An accepted
  * one is written to memory as vmmi_store_save would and read again: that
- * must succeed and give the same store, which writes the same text.
+ * must succeed and give the same store, which writes the same text. And
+ * jansson is the judge of what is JSON: the reader must refuse what it
+ * refuses, and not call invalid what it reads.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "store/store.h"
 
@@ -20,13 +24,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text, *text2;
 	size_t len, len2;
 
-	if (vmmi_store_parse("fuzz.json", (const char *)data, size, &st, &err) < 0) {
+	json_error_t jerr;
+	json_t *doc = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &jerr);
+	int rc = vmmi_store_parse("fuzz.json", (const char *)data, size, &st, &err);
+
+	json_decref(doc);
+	if (rc < 0) {
 		if (err.code == VMM_OK || err.message[0] == '\0')
 			abort();
 		if (st.root || st.vms || st.n)
 			abort(); /* released on failure */
+		if (doc && strstr(err.message, ": invalid JSON: "))
+			abort(); /* jansson reads it */
 		return 0;
 	}
+	if (!doc)
+		abort(); /* jansson refuses it */
 	if (vmmi_store_dump(&st, &text, &len, &err) < 0)
 		abort();
 	if (vmmi_store_parse("dump.json", text, len, &again, &err) < 0)

@@ -530,6 +530,52 @@ static void test_vm_json_form(void **state)
 	vmmi_store_release(&st);
 }
 
+/* Unknown values nest as deep as jansson allows (2048, the top-level
+ * object counting 1), and no deeper. */
+static void test_nesting_limit(void **state)
+{
+	static const char *const heads[] = {
+		"{\"version\": 1, \"vms\": {\"a\": {\"x\": ", /* depth 3 holds it */
+		"{\"version\": 1, \"x\": ",                    /* depth 1 */
+		"{\"a\": {\"network\": {\"type\": \"user\", \"x\": ", /* depth 3 */
+	};
+	static const int holder[] = {3, 1, 3};
+
+	(void)state;
+	for (size_t h = 0; h < VMMI_ARRAY_SIZE(heads); h++) {
+		for (int extra = 0; extra <= 1; extra++) {
+			int n = 2048 - holder[h] + extra; /* arrays under the holder */
+			size_t hl = strlen(heads[h]), len = hl + 2 * (size_t)n + 8;
+			char *doc = malloc(len);
+			struct vmmi_store st;
+			struct vmm_error err;
+			json_error_t jerr;
+			json_t *j;
+			int rc, closers = h == 1 ? 1 : 3;
+
+			assert_non_null(doc);
+			memcpy(doc, heads[h], hl);
+			memset(doc + hl, '[', (size_t)n);
+			memset(doc + hl + n, ']', (size_t)n);
+			memset(doc + hl + 2 * n, '}', (size_t)closers);
+			doc[hl + 2 * n + closers] = '\0';
+			j = json_loadb(doc, strlen(doc), 0, &jerr);
+			rc = parse(doc, &st, &err);
+			assert_int_equal(j != NULL, !extra);
+			if (extra) {
+				assert_true(rc < 0);
+				assert_non_null(strstr(err.message, "maximum nesting depth (2048)"));
+			} else {
+				if (rc < 0)
+					fail_msg("%s", err.message);
+				vmmi_store_release(&st);
+			}
+			json_decref(j);
+			free(doc);
+		}
+	}
+}
+
 /* "version" need not come first: after an unknown key (as a sorted write
  * puts it) or after "vms". A newer version is refused before any handle is
  * judged by this version's rules. */
@@ -799,6 +845,7 @@ int main(void)
 		cmocka_unit_test(test_every_field_roundtrips),
 		cmocka_unit_test(test_vm_json_form),
 		cmocka_unit_test(test_version_anywhere),
+		cmocka_unit_test(test_nesting_limit),
 		cmocka_unit_test(test_reference_format_upgraded),
 		cmocka_unit_test(test_newer_version_refused),
 		cmocka_unit_test(test_put_find_remove),
