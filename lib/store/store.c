@@ -1208,6 +1208,7 @@ static int read_pass(const char *file, const char *data, size_t len, enum format
 		.high = any_high_byte(data, len),
 	};
 	yajl_status status;
+	const char *vt, *ff;
 	int rc = 0;
 
 	*need_format = false;
@@ -1215,6 +1216,20 @@ static int read_pass(const char *file, const char *data, size_t len, enum format
 	sort_fields(&r);
 	if (!(st->root = json_object()) || !(r.h = yajl_alloc(&callbacks, NULL, &r))) {
 		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		goto out;
+	}
+	/* yajl takes vertical tab and form feed for white space; JSON does not
+	 * (and in a string, no control character is allowed). */
+	vt = memchr(data, '\v', len);
+	ff = memchr(data, '\f', len);
+	if (vt || ff) {
+		const char *at = vt && (!ff || vt < ff) ? vt : ff;
+
+		syntax_error(&r, (size_t)(at - data) + 1,
+			     "control character 0x%02x (between values, JSON allows only space, "
+			     "tab, CR and LF)",
+			     (unsigned char)*at);
+		rc = -(int)err->code;
 		goto out;
 	}
 	if (ver && ver->found && !check_version(&r, ver->type, ver->value, ver->off)) {

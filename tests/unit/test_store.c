@@ -192,6 +192,9 @@ static void test_corrupt_inputs(void **state)
 	expect_corrupt("{\"version\":1,\n \"vms\": {\"a\": {\"id\": \"a\tb\"}}}", "vms.json:2:24:",
 		       "control character 0x09");
 	expect_corrupt(V1("\"a\": {\"id\": \"\\u0000\"}"), "vms.json:1:42:", "NUL");
+	/* white space that yajl takes and JSON does not (found by fuzzing) */
+	expect_corrupt("{\"version\": 1,\n\v\"vms\": {}}", "vms.json:2:1:", "control character 0x0b");
+	expect_corrupt("{\"version\": 1, \"vms\": {}}\f", "vms.json:1:26:", "control character 0x0c");
 	expect_corrupt(V1("\"a\": {\"id\": \"x\\ud800y\"}"), "vms.json:1:44:",
 		       "\\uD800: half a surrogate pair");
 	expect_corrupt(V1("\"a\": {\"id\": \"\\udc00\\ud800\"}"), "\\uDC00", NULL);
