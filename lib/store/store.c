@@ -95,6 +95,7 @@ struct reader {
 	bool need_format;  /* stopped to look for "version" first */
 	enum format format;
 	enum where where;
+	size_t end; /* where the top-level value ends */
 
 	enum top_key top_key;
 	bool seen_version, seen_vms;
@@ -981,9 +982,11 @@ static int cb_end_map(void *ctx)
 		return add_vm(r);
 	case W_VMS:
 		r->where = r->format == FMT_REFERENCE ? W_DONE : W_TOP;
+		r->end = offset(r);
 		return 1;
 	default:
 		r->where = W_DONE;
+		r->end = offset(r);
 		return 1;
 	}
 }
@@ -1248,6 +1251,19 @@ static int read_pass(const char *file, const char *data, size_t len, enum format
 	} else if (status != yajl_status_ok && !r.failed) {
 		vmm_error_set(err, VMM_E_INTERNAL, 0, NULL, "reading %s stopped early", file);
 		r.failed = true;
+	}
+	if (status == yajl_status_ok) {
+		/* yajl lets an unfinished token after the value pass (`{}"`) */
+		size_t i = r.end;
+
+		while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' ||
+				   data[i] == '\n'))
+			i++;
+		if (i < len) {
+			syntax_error(&r, i + 1,
+				     "end of file expected after the top-level object, found more");
+			status = yajl_status_error;
+		}
 	}
 	if (status != yajl_status_ok) {
 		rc = *need_format ? 0 : -(int)err->code;

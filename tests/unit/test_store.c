@@ -189,6 +189,9 @@ static void test_corrupt_inputs(void **state)
 		       "unallowed token");
 	expect_corrupt("{\"version\":1, \"vms\": {}} {}", "vms.json:1:26:",
 		       "end of file expected");
+	expect_corrupt("{\"version\":1, \"vms\": {}} \"", "vms.json:1:26:",
+		       "end of file expected"); /* found by fuzzing */
+	expect_corrupt("{\"a\": {}}\n\"x", "vms.json:2:1:", "end of file expected");
 	expect_corrupt("{\"version\":1,\n \"vms\": {\"a\": {\"id\": \"a\tb\"}}}", "vms.json:2:24:",
 		       "control character 0x09");
 	expect_corrupt(V1("\"a\": {\"id\": \"\\u0000\"}"), "vms.json:1:42:", "NUL");
