@@ -44,8 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (st.root || st.vms || st.n)
 			abort(); /* released on failure */
-		if (doc && invalid_json(err.message))
-			abort(); /* jansson reads it */
+		/* jansson reads it (but it skips a NUL byte between tokens, as if
+		 * it were not there: there the reader is the stricter) */
+		if (doc && invalid_json(err.message) && !memchr(data, '\0', size))
+			abort();
 		return 0;
 	}
 	if (!doc)
