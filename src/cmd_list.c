@@ -125,7 +125,7 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 		json_t *arr = json_array();
 
 		for (size_t i = 0; i < n && arr; i++)
-			json_array_append_new(arr, cli_vm_json(vms[i]));
+			json_array_append_new(arr, vmm_vm_to_json(vms[i]));
 		cli_print_json(arr);
 		json_decref(arr);
 	} else {

@@ -74,7 +74,7 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	if (vmm_vm_lookup(ctx, name, &vm, &err) < 0) {
 		rc = cli_error(&err);
 	} else if (json) {
-		json_t *o = cli_vm_json(vm);
+		json_t *o = vmm_vm_to_json(vm);
 
 		cli_print_json(o);
 		json_decref(o);

@@ -139,6 +139,15 @@ void vmm_vm_free(struct vmm_vm *vm);  /* NULL is a no-op */
 struct vmm_vm *vmm_vm_dup(const struct vmm_vm *vm);
 void vmm_vm_list_free(struct vmm_vm **vms, size_t n);
 
+/*
+ * The documented JSON form of a VM, as `vmctl list --json` and `vmctl
+ * status --json` print it: a new jansson object (json_t *) with the keys in
+ * their documented order (print it with JSON_PRESERVE_ORDER); unset fields
+ * are null. NULL when out of memory.
+ */
+struct json_t;
+struct json_t *vmm_vm_to_json(const struct vmm_vm *vm);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* Core VM types: states, the lifecycle table, names, handles. */
+/* Core VM types: states, the lifecycle table, names, handles (copied, freed
+ * and put in their JSON form by the field table, store/fields.h). */
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/store.h"
 #include "core/util.h"
+#include "store/fields.h"
 
 static const char *const state_names[] = {
 	[VMM_STATE_PREPARING] = "preparing", [VMM_STATE_PREPARED] = "prepared",
@@ -197,15 +199,111 @@ void vmm_vm_spec_init(struct vmm_vm_spec *spec)
 	spec->network.type = VMM_NET_USER;
 }
 
+/* ---- the field table ---------------------------------------------------- */
+
+/* Each row's member has the type its kind says, and an integer's range fits
+ * its member. */
+#define CHECK_NAME(m) CHECK_STR(m)
+#define CHECK_STR(m)                                                                    \
+	_Static_assert(__builtin_types_compatible_p(__typeof__(((struct vmm_vm *)0)->m),  \
+						    char *),                              \
+		       #m " is a string");
+#define CHECK_INT(m, min, max)                                                          \
+	_Static_assert((__typeof__(((struct vmm_vm *)0)->m))(max) == (max) &&            \
+			       (__typeof__(((struct vmm_vm *)0)->m))(min) == (min),      \
+		       #m " holds its range");
+#define CHECK_BACKEND(m)                                                                \
+	_Static_assert(__builtin_types_compatible_p(__typeof__(((struct vmm_vm *)0)->m),  \
+						    enum vmm_backend_tag),                \
+		       #m " is a backend");
+#define CHECK_STATE(m)                                                                  \
+	_Static_assert(__builtin_types_compatible_p(__typeof__(((struct vmm_vm *)0)->m),  \
+						    enum vmm_vm_state),                   \
+		       #m " is a state");
+#define CHECK_NET(m)                                                                    \
+	_Static_assert(__builtin_types_compatible_p(__typeof__(((struct vmm_vm *)0)->m),  \
+						    struct vmm_network),                  \
+		       #m " is a network");
+#define CHECK_ARGS_INT(m, min, max) CHECK_INT(m, min, max)
+#define CHECK_ARGS_NAME(m, min, max) CHECK_NAME(m)
+#define CHECK_ARGS_STR(m, min, max) CHECK_STR(m)
+#define CHECK_ARGS_BACKEND(m, min, max) CHECK_BACKEND(m)
+#define CHECK_ARGS_STATE(m, min, max) CHECK_STATE(m)
+#define CHECK_ARGS_NET(m, min, max) CHECK_NET(m)
+#define CHECK(kind, m, key, cli_key, min, max, dflt) CHECK_ARGS_##kind(m, min, max)
+VMMI_VM_FIELDS(CHECK)
+#undef CHECK
+
+#define NET_CHECK(m, key, type, dflt)                                                   \
+	_Static_assert(__builtin_types_compatible_p(                                      \
+			       __typeof__(((struct vmm_network *)0)->m), char *),          \
+		       #m " is a string");
+VMMI_NET_FIELDS(NET_CHECK)
+#undef NET_CHECK
+
+#define ROW(kind, m, key, cli_key, min, max, dflt)                                       \
+	[VMMI_F_##m] = {key, cli_key, VMMI_FK_##kind, offsetof(struct vmm_vm, m), min, max, dflt},
+const struct vmmi_vm_field vmmi_vm_fields[VMMI_F__COUNT] = {VMMI_VM_FIELDS(ROW)};
+#undef ROW
+
+#define NET_ROW(m, key, type, dflt)                                                      \
+	[VMMI_NF_##m] = {key, type, offsetof(struct vmm_network, m), dflt},
+const struct vmmi_net_field vmmi_net_fields[VMMI_NF__COUNT] = {VMMI_NET_FIELDS(NET_ROW)};
+#undef NET_ROW
+
+const char *vmmi_net_type_store_name(enum vmm_net_type t)
+{
+	static const char *const names[] = {
+		[VMM_NET_USER] = "User",
+		[VMM_NET_TAP] = "Tap",
+		[VMM_NET_VNIC] = "Vnic",
+		[VMM_NET_NONE] = "None",
+	};
+
+	return (unsigned)t < VMMI_ARRAY_SIZE(names) ? names[t] : "User";
+}
+
+/* The integer members by id, each through its own type. */
+#define GET_INT(m) case VMMI_F_##m: return (long long)vm->m;
+#define SET_INT(m) case VMMI_F_##m: vm->m = (__typeof__(vm->m))v; break;
+#define IF_INT_INT(op, m) op(m)
+#define IF_INT_NAME(op, m)
+#define IF_INT_STR(op, m)
+#define IF_INT_BACKEND(op, m)
+#define IF_INT_STATE(op, m)
+#define IF_INT_NET(op, m)
+#define GET(kind, m, ...) IF_INT_##kind(GET_INT, m)
+#define SET(kind, m, ...) IF_INT_##kind(SET_INT, m)
+
+long long vmmi_vm_int_get(const struct vmm_vm *vm, enum vmmi_vm_field_id id)
+{
+	switch (id) {
+	VMMI_VM_FIELDS(GET)
+	default:
+		return 0;
+	}
+}
+
+void vmmi_vm_int_set(struct vmm_vm *vm, enum vmmi_vm_field_id id, long long v)
+{
+	switch (id) {
+	VMMI_VM_FIELDS(SET)
+	default:
+		break;
+	}
+}
+
 struct vmm_vm *vmm_vm_new(void)
 {
 	struct vmm_vm *vm = calloc(1, sizeof(*vm));
 
-	if (vm) {
-		vm->vcpus = 1;
-		vm->memory_mb = 1024;
-		vm->state = VMM_STATE_PREPARED;
-	}
+	if (!vm)
+		return NULL;
+	for (int i = 0; i < VMMI_F__COUNT; i++)
+		if (vmmi_vm_fields[i].kind == VMMI_FK_INT)
+			vmmi_vm_int_set(vm, (enum vmmi_vm_field_id)i, vmmi_vm_fields[i].dflt);
+	vm->state = VMM_STATE_PREPARED;
+	vm->network.type = VMM_NET_USER;
 	return vm;
 }
 
@@ -213,65 +311,112 @@ void vmm_vm_free(struct vmm_vm *vm)
 {
 	if (!vm)
 		return;
-	free(vm->id);
-	free(vm->name);
-	free(vm->work_dir);
-	free(vm->image_path);
-	free(vm->image_url);
-	free(vm->overlay_path);
-	free(vm->seed_iso_path);
-	free(vm->qmp_socket);
-	free(vm->console_socket);
-	free(vm->vnc_addr);
-	free(vm->network.bridge);
-	free(vm->network.vnic);
-	free(vm->mac_addr);
-	free(vm->ssh_user);
-	free(vm->ssh_key_path);
-	free(vm->created_at);
-	vmmi_vm_extra_free(vm->extra);
+	for (int i = 0; i < VMMI_F__COUNT; i++)
+		if (vmmi_vm_fields[i].kind == VMMI_FK_STR || vmmi_vm_fields[i].kind == VMMI_FK_NAME)
+			free(*vmmi_vm_str(vm, &vmmi_vm_fields[i]));
+	for (int i = 0; i < VMMI_NF__COUNT; i++)
+		free(*vmmi_net_str(&vm->network, &vmmi_net_fields[i]));
+	json_decref((json_t *)vm->extra);
 	free(vm);
+}
+
+/* *slot = a copy of s; false when out of memory. */
+static bool dup_str(char **slot, const char *s)
+{
+	*slot = s ? strdup(s) : NULL;
+	return !s || *slot;
 }
 
 struct vmm_vm *vmm_vm_dup(const struct vmm_vm *src)
 {
 	struct vmm_vm *vm;
-	bool oom = false;
+	bool ok = true;
 
 	if (!src || !(vm = malloc(sizeof(*vm))))
 		return NULL;
 	*vm = *src;
-#define DUP(f)                                      \
-	do {                                        \
-		vm->f = src->f ? strdup(src->f) : NULL; \
-		if (src->f && !vm->f)               \
-			oom = true;                 \
-	} while (0)
-	DUP(id);
-	DUP(name);
-	DUP(work_dir);
-	DUP(image_path);
-	DUP(image_url);
-	DUP(overlay_path);
-	DUP(seed_iso_path);
-	DUP(qmp_socket);
-	DUP(console_socket);
-	DUP(vnc_addr);
-	DUP(network.bridge);
-	DUP(network.vnic);
-	DUP(mac_addr);
-	DUP(ssh_user);
-	DUP(ssh_key_path);
-	DUP(created_at);
-#undef DUP
-	vm->extra = vmmi_vm_extra_dup(src->extra);
+	/* Every pointer is replaced, even after a failure, before any is freed. */
+	for (int i = 0; i < VMMI_F__COUNT; i++) {
+		const struct vmmi_vm_field *f = &vmmi_vm_fields[i];
+
+		if (f->kind == VMMI_FK_STR || f->kind == VMMI_FK_NAME)
+			ok &= dup_str(vmmi_vm_str(vm, f), vmmi_vm_str_get(src, f));
+	}
+	for (int i = 0; i < VMMI_NF__COUNT; i++)
+		ok &= dup_str(vmmi_net_str(&vm->network, &vmmi_net_fields[i]),
+			      vmmi_net_str_get(&src->network, &vmmi_net_fields[i]));
+	vm->extra = src->extra ? json_deep_copy((const json_t *)src->extra) : NULL;
 	if (src->extra && !vm->extra)
-		oom = true;
-	if (oom) {
+		ok = false;
+	if (!ok) {
 		vmm_vm_free(vm);
 		return NULL;
 	}
 	return vm;
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *network_to_json(const struct vmm_network *net)
+{
+	json_t *o = json_object();
+
+	if (!o || json_object_set_new(o, "type", json_string(vmm_net_type_name(net->type))) < 0)
+		goto fail;
+	for (int i = 0; i < VMMI_NF__COUNT; i++) {
+		const struct vmmi_net_field *f = &vmmi_net_fields[i];
+
+		if (f->type == net->type &&
+		    json_object_set_new(o, f->key, str_or_null(vmmi_net_str_get(net, f))) < 0)
+			goto fail;
+	}
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+struct json_t *vmm_vm_to_json(const struct vmm_vm *vm)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	for (int i = 0; i < VMMI_F__COUNT; i++) {
+		const struct vmmi_vm_field *f = &vmmi_vm_fields[i];
+		json_t *v = NULL;
+		long long x;
+
+		if (!f->cli_key)
+			continue;
+		switch (f->kind) {
+		case VMMI_FK_NAME:
+		case VMMI_FK_STR:
+			v = str_or_null(vmmi_vm_str_get(vm, f));
+			break;
+		case VMMI_FK_INT:
+			x = vmmi_vm_int_get(vm, (enum vmmi_vm_field_id)i);
+			v = x || f->min > 0 ? json_integer(x) : json_null();
+			break;
+		case VMMI_FK_BACKEND:
+			v = json_string(vmm_backend_name(vm->backend));
+			break;
+		case VMMI_FK_STATE:
+			v = json_string(vmm_vm_state_name(vm->state));
+			break;
+		case VMMI_FK_NET:
+			v = network_to_json(&vm->network);
+			break;
+		}
+		if (json_object_set_new(o, f->cli_key, v) < 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
 }
 
 void vmm_vm_list_free(struct vmm_vm **vms, size_t n)

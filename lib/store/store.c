@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* vms.json: load, validate, save; the store and per-VM locks. */
+/*
+ * vms.json: the reader (yajl events straight into struct vmm_vm, by the
+ * field table of store/fields.h), the writer (jansson), the store and the
+ * per-VM locks.
+ */
 #include "store/store.h"
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -13,291 +19,1376 @@
 
 #include "vmm/log.h"
 #include "core/util.h"
+#include "store/fields.h"
 
 #define MOD "store"
 
-/* Keys of a handle that map to struct vmm_vm string fields. */
-static const struct {
-	const char *key;
+#define HINT_JSON                                                                          \
+	"fix the JSON at that position, or move the file aside to start with an empty "   \
+	"registry; vmctl never overwrites it"
+#define HINT_FIELD                                                                         \
+	"fix or remove that field (a missing field takes its default), or move the file "  \
+	"aside to start with an empty registry; vmctl never overwrites it"
+
+_Static_assert(VMMI_F__COUNT <= 32, "a handle's seen fields fit a uint32_t");
+
+/* ---- the reader -------------------------------------------------------------
+ *
+ * One pass of yajl's callback parser over the document: no tree is built
+ * for what the store knows, each value goes into its member of struct
+ * vmm_vm as it comes, by the field table. Unknown values (of a handle, at
+ * the top level) are built as jansson values and kept for the rewrite.
+ *
+ * The format is known from the first key: "version" (what vmmi_store_save
+ * writes, unless an unknown top-level key sorts before it) is format 1;
+ * otherwise a quick first pass looks for a top-level "version", and without
+ * one the document is the reference's plain map of names to handles.
+ */
+
+/* Where the reader is, outside unknown values. */
+enum where {
+	W_DOC,    /* before the top-level value */
+	W_TOP,    /* in the top-level object of format 1 */
+	W_VMS,    /* in the map of names to handles */
+	W_HANDLE, /* in a handle */
+	W_NET,    /* in a handle's network object */
+	W_DONE,   /* after the top-level value */
+};
+
+enum format { FMT_UNKNOWN, FMT_1, FMT_REFERENCE };
+
+enum top_key { TK_VERSION, TK_VMS, TK_OTHER };
+
+/* The keys of the network object: its type, then VMMI_NET_FIELDS. */
+enum { NK_TYPE = 0, NK__COUNT = 1 + VMMI_NF__COUNT };
+
+/* jansson's limit on nesting (of objects and arrays, the top one is 1). */
+enum { MAX_DEPTH = 2048 };
+
+/* A value from yajl: its type (jansson's names), and for strings and
+ * numbers the text. */
+struct value {
+	json_type type;
+	const char *s;
+	size_t len;
+	long long i; /* JSON_INTEGER */
+};
+
+/* "version" as found by the first pass, checked before anything is read. */
+struct version_seen {
+	bool found;
+	json_type type;
+	long long value;
 	size_t off;
-} string_fields[] = {
-	{"id", offsetof(struct vmm_vm, id)},
-	{"work_dir", offsetof(struct vmm_vm, work_dir)},
-	{"image_path", offsetof(struct vmm_vm, image_path)},
-	{"image_url", offsetof(struct vmm_vm, image_url)},
-	{"overlay_path", offsetof(struct vmm_vm, overlay_path)},
-	{"seed_iso_path", offsetof(struct vmm_vm, seed_iso_path)},
-	{"qmp_socket", offsetof(struct vmm_vm, qmp_socket)},
-	{"console_socket", offsetof(struct vmm_vm, console_socket)},
-	{"vnc_addr", offsetof(struct vmm_vm, vnc_addr)},
-	{"mac_addr", offsetof(struct vmm_vm, mac_addr)},
-	{"ssh_user", offsetof(struct vmm_vm, ssh_user)},
-	{"ssh_key_path", offsetof(struct vmm_vm, ssh_key_path)},
-	{"created_at", offsetof(struct vmm_vm, created_at)},
 };
 
-/* Every key this version understands; anything else goes to vm->extra. */
-static const char *const known_keys[] = {
-	"id", "name", "backend", "state", "work_dir", "image_path", "image_url",
-	"overlay_path", "seed_iso_path", "pid", "pid_starttime", "qmp_socket",
-	"console_socket", "vnc_addr", "vcpus", "memory_mb", "disk_gb", "network",
-	"ssh_host_port", "mac_addr", "ssh_user", "ssh_key_path", "created_at",
+struct reader {
+	const char *file;
+	const unsigned char *data;
+	size_t len;
+	yajl_handle h;
+	bool completing;    /* in yajl_complete_parse: the offset is the end */
+	bool escapes, high; /* the document has a '\\', a byte >= 0x80 */
+	struct vmmi_store *st;
+	struct vmm_error *err;
+	bool failed;       /* err is filled */
+	bool need_format;  /* stopped to look for "version" first */
+	enum format format;
+	enum where where;
+	size_t end; /* where the top-level value ends */
+
+	enum top_key top_key;
+	bool seen_version, seen_vms;
+	char *key; /* the pending unknown key of W_TOP, W_HANDLE, W_NET */
+
+	size_t cap;         /* of st->vms */
+	char *name;         /* W_VMS: the pending VM name */
+	json_t *names;      /* the names so far, once they are not sorted */
+	struct vmm_vm *vm;  /* the handle being read */
+	uint32_t seen;      /* its fields seen (bit: field id) */
+	int field;          /* the pending key's field id, -1: unknown */
+	unsigned char order[VMMI_F__COUNT]; /* field ids, sorted by key */
+	size_t key_len[VMMI_F__COUNT];
+	int next;           /* where in order to look for the next key */
+
+	int net_key;                /* NK_*, -1: unknown */
+	unsigned net_seen;          /* bit: NK_* */
+	json_type net_type[NK__COUNT];
+	char *net_str[NK__COUNT];   /* its string values */
+	json_t *net_discard;        /* the network's other values: read, not kept */
+
+	json_t **stack; /* the containers of the unknown value being built */
+	size_t sp, stack_cap;
+	char *bkey;     /* the pending key in the innermost of them */
 };
 
-static bool is_known_key(const char *k)
+static const char *type_name(json_type t)
 {
-	for (size_t i = 0; i < VMMI_ARRAY_SIZE(known_keys); i++)
-		if (strcmp(k, known_keys[i]) == 0)
+	static const char *const names[] = {
+		[JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array",  [JSON_STRING] = "a string",
+		[JSON_INTEGER] = "an integer", [JSON_REAL] = "a number", [JSON_TRUE] = "true",
+		[JSON_FALSE] = "false",      [JSON_NULL] = "null",
+	};
+
+	return (unsigned)t < VMMI_ARRAY_SIZE(names) ? names[t] : "a value";
+}
+
+static size_t offset(const struct reader *r)
+{
+	return r->completing ? r->len : yajl_get_bytes_consumed(r->h);
+}
+
+/* Line and column (in characters, from 1) of the byte before off: the
+ * last one of the token yajl has just read. */
+static void position(const struct reader *r, size_t off, int *line, int *col)
+{
+	size_t at = off ? off - 1 : 0, start = 0;
+
+	if (at > r->len)
+		at = r->len;
+	*line = 1;
+	for (size_t i = 0; i < at; i++) {
+		if (r->data[i] == '\n') {
+			(*line)++;
+			start = i + 1;
+		}
+	}
+	*col = 1;
+	for (size_t i = start; i < at; i++)
+		if ((r->data[i] & 0xc0) != 0x80)
+			(*col)++;
+}
+
+/* "FILE:LINE:COL: what" for a syntax error at off. Returns 0 (stop). */
+__attribute__((format(printf, 3, 4))) static int syntax_error(struct reader *r, size_t off,
+							      const char *fmt, ...)
+{
+	char what[VMM_ERROR_MSG_MAX];
+	va_list ap;
+	int line, col;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	position(r, off, &line, &col);
+	vmm_error_set(r->err, VMM_E_STORE_CORRUPT, 0, HINT_JSON, "%s:%d:%d: invalid JSON: %s",
+		      r->file, line, col, what);
+	r->failed = true;
+	return 0;
+}
+
+/* "FILE:LINE:COL: what" for a document that is JSON but not a registry. */
+__attribute__((format(printf, 4, 5))) static int format_error(struct reader *r, size_t off,
+							      enum vmm_errcode code,
+							      const char *fmt, ...)
+{
+	char what[VMM_ERROR_MSG_MAX];
+	va_list ap;
+	int line, col;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	position(r, off, &line, &col);
+	vmm_error_set(r->err, code, 0, NULL, "%s:%d:%d: %s", r->file, line, col, what);
+	r->failed = true;
+	return 0;
+}
+
+/* "FILE: VM 'NAME': what (line L, column C)" for a wrong value in a handle. */
+__attribute__((format(printf, 3, 4))) static int vm_error(struct reader *r, const char *vm,
+							  const char *fmt, ...)
+{
+	char what[VMM_ERROR_MSG_MAX];
+	va_list ap;
+	int line, col;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	position(r, offset(r), &line, &col);
+	vmm_error_set(r->err, VMM_E_STORE_CORRUPT, 0, HINT_FIELD,
+		      "%s: VM '%s': %s (line %d, column %d)", r->file, vm, what, line, col);
+	r->failed = true;
+	return 0;
+}
+
+static int bad_field(struct reader *r, const char *key, const char *expected, const char *found)
+{
+	return vm_error(r, r->vm->name, "field \"%s\" must be %s, found %s", key, expected, found);
+}
+
+static int oom(struct reader *r)
+{
+	vmm_error_set(r->err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory reading %s", r->file);
+	r->failed = true;
+	return 0;
+}
+
+static int duplicate(struct reader *r, const unsigned char *key, size_t len)
+{
+	return syntax_error(r, offset(r), "duplicate key \"%.*s\"", (int)(len > 64 ? 64 : len),
+			    (const char *)key);
+}
+
+/* Strictly valid UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF), as jansson requires; yajl's own check lets those through. */
+static bool utf8_valid(const unsigned char *s, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		unsigned c = s[i], n, lo = 0x80, hi = 0xbf;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			if (c == 0xe0)
+				lo = 0xa0;
+			else if (c == 0xed)
+				hi = 0x9f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			if (c == 0xf0)
+				lo = 0x90;
+			else if (c == 0xf4)
+				hi = 0x8f;
+		} else {
+			return false;
+		}
+		if (len - i <= n || s[i + 1] < lo || s[i + 1] > hi)
+			return false;
+		for (unsigned k = 2; k <= n; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+static int hex4(const unsigned char *p)
+{
+	int v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		int c = p[i], d;
+
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			d = c - 'A' + 10;
+		else
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+/* yajl decodes an escaped half of a surrogate pair to something; jansson
+ * refuses it. Look for one in the raw text of the string token just read, which
+ * ends at the byte before off (its closing quote). */
+static bool lone_surrogate(const struct reader *r, size_t off, int *found)
+{
+	const unsigned char *d = r->data;
+	size_t end, start, i;
+
+	if (off < 2 || off > r->len || d[off - 1] != '"')
+		return false;
+	end = off - 1;
+	for (start = end; start-- > 0;) { /* the opening quote: one not escaped */
+		size_t bs = 0;
+
+		if (d[start] != '"')
+			continue;
+		while (bs < start && d[start - 1 - bs] == '\\')
+			bs++;
+		if (bs % 2 == 0)
+			break;
+	}
+	if (start == (size_t)-1)
+		return false;
+	for (i = start + 1; i < end; i++) {
+		int u, lo;
+
+		if (d[i] != '\\')
+			continue;
+		if (d[i + 1] != 'u' || i + 6 > end) {
+			i++;
+			continue;
+		}
+		u = hex4(d + i + 2);
+		if (u >= 0xd800 && u <= 0xdbff) {
+			lo = -1;
+			if (i + 12 <= end && d[i + 6] == '\\' && d[i + 7] == 'u')
+				lo = hex4(d + i + 8);
+			if (lo < 0xdc00 || lo > 0xdfff) {
+				*found = u;
+				return true;
+			}
+			i += 11;
+		} else if (u >= 0xdc00 && u <= 0xdfff) {
+			*found = u;
+			return true;
+		} else {
+			i += 5;
+		}
+	}
+	return false;
+}
+
+static bool any_high(const unsigned char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] >= 0x80)
 			return true;
 	return false;
 }
 
-void vmmi_vm_extra_free(void *extra)
+/* What jansson refuses in a string and yajl does not. Only a document with
+ * a byte >= 0x80 or an escape can hold one. */
+static bool string_ok(struct reader *r, const unsigned char *s, size_t len)
 {
-	json_decref((json_t *)extra);
-}
+	bool high = (r->high || r->escapes) && any_high(s, len);
+	int u;
 
-void *vmmi_vm_extra_dup(const void *extra)
-{
-	return extra ? json_deep_copy((const json_t *)extra) : NULL;
-}
-
-static int bad_field(struct vmm_error *err, const char *file, const char *vm, const char *key,
-		     const char *expected, const json_t *v)
-{
-	static const char *const type_names[] = {"an object", "an array", "a string",
-						 "an integer", "a number",  "true",
-						 "false",     "null"};
-	const char *got = "a value";
-
-	if (v && (unsigned)json_typeof(v) < VMMI_ARRAY_SIZE(type_names))
-		got = type_names[json_typeof(v)];
-	return vmm_error_set(err, VMM_E_STORE_CORRUPT, 0, NULL,
-			     "%s: VM '%s': field \"%s\" must be %s, found %s", file, vm, key,
-			     expected, got);
-}
-
-/* An integer field within [min, max]; absent or null keeps *out. */
-static int get_int(const json_t *o, const char *key, long long min, long long max,
-		   long long *out, bool *present, const char *file, const char *vm,
-		   struct vmm_error *err)
-{
-	json_t *v = json_object_get(o, key);
-	char expected[96];
-
-	if (present)
-		*present = false;
-	if (!v || json_is_null(v))
-		return 0;
-	if (json_is_integer(v) && json_integer_value(v) >= min && json_integer_value(v) <= max) {
-		*out = json_integer_value(v);
-		if (present)
-			*present = true;
-		return 0;
+	if (r->escapes && memchr(s, '\0', len)) {
+		syntax_error(r, offset(r), "\\u0000 (NUL) is not allowed in a string");
+		return false;
 	}
-	snprintf(expected, sizeof(expected), "an integer from %lld to %lld", min, max);
-	return bad_field(err, file, vm, key, expected, v);
+	/* yajl decodes an escaped lone surrogate to '?' (a high one) or to
+	 * its three bytes (a low one) */
+	if (r->escapes && (high || memchr(s, '?', len)) && !r->completing &&
+	    lone_surrogate(r, offset(r), &u)) {
+		syntax_error(r, offset(r), "invalid Unicode escape \\u%04X: half a surrogate pair",
+			     (unsigned)u);
+		return false;
+	}
+	if (high && !utf8_valid(s, len)) {
+		syntax_error(r, offset(r), "invalid UTF-8 in a string");
+		return false;
+	}
+	return true;
 }
 
-static int parse_network(const json_t *o, struct vmm_network *net, const char *file,
-			 const char *vm, struct vmm_error *err)
+/* Compare a key from yajl with a NUL-terminated one of length n. */
+static int keycmp(const unsigned char *k, size_t len, const char *name, size_t n)
 {
-	json_t *n = json_object_get(o, "network"), *t, *b;
-	const char *type;
+	int c = memcmp(k, name, len < n ? len : n);
 
-	net->type = VMM_NET_USER;
-	if (!n || json_is_null(n))
-		return 0;
-	if (json_is_string(n)) { /* tolerate the short form "network": "user" */
-		type = json_string_value(n);
-	} else if (json_is_object(n)) {
-		t = json_object_get(n, "type");
-		if (!json_is_string(t))
-			return bad_field(err, file, vm, "network.type", "a string", t);
-		type = json_string_value(t);
-	} else {
-		return bad_field(err, file, vm, "network", "an object", n);
-	}
-	if (strcasecmp(type, "user") == 0) {
-		net->type = VMM_NET_USER;
-	} else if (strcasecmp(type, "none") == 0) {
-		net->type = VMM_NET_NONE;
-	} else if (strcasecmp(type, "tap") == 0) {
-		net->type = VMM_NET_TAP;
-		b = json_is_object(n) ? json_object_get(n, "bridge") : NULL;
-		if (b && !json_is_string(b))
-			return bad_field(err, file, vm, "network.bridge", "a string", b);
-		net->bridge = strdup(b ? json_string_value(b) : "br0");
-	} else if (strcasecmp(type, "vnic") == 0) {
-		net->type = VMM_NET_VNIC;
-		b = json_is_object(n) ? json_object_get(n, "name") : NULL;
-		if (!json_is_string(b))
-			return bad_field(err, file, vm, "network.name", "a string", b);
-		net->vnic = strdup(json_string_value(b));
-	} else {
-		return vmm_error_set(err, VMM_E_STORE_CORRUPT, 0, NULL,
-				     "%s: VM '%s': unknown network type \"%s\" (expected User, "
-				     "Tap, Vnic or None)",
-				     file, vm, type);
-	}
-	return 0;
+	if (c)
+		return c;
+	return len < n ? -1 : len > n;
 }
 
-static int vm_from_json(const char *file, const char *name, const json_t *o,
-			struct vmm_vm **out, struct vmm_error *err)
+static bool key_is(const unsigned char *k, size_t len, const char *name)
 {
-	struct vmm_vm *vm;
-	json_t *v, *extra = NULL;
-	const char *key;
-	long long x;
-	bool present;
+	return keycmp(k, len, name, strlen(name)) == 0;
+}
+
+static void sort_fields(struct reader *r)
+{
+	for (int i = 0; i < VMMI_F__COUNT; i++) {
+		int j = i;
+
+		r->key_len[i] = strlen(vmmi_vm_fields[i].key);
+		while (j > 0 &&
+		       strcmp(vmmi_vm_fields[r->order[j - 1]].key, vmmi_vm_fields[i].key) > 0) {
+			r->order[j] = r->order[j - 1];
+			j--;
+		}
+		r->order[j] = (unsigned char)i;
+	}
+}
+
+/* The field id of a handle's key, -1 for an unknown one. vmmi_store_save
+ * writes a handle's keys sorted, so the key is looked for after the
+ * previous one first, then anywhere. */
+static int find_field(struct reader *r, const unsigned char *key, size_t len)
+{
+	int lo = 0, hi = VMMI_F__COUNT - 1;
+
+	for (int i = r->next; i < VMMI_F__COUNT; i++) {
+		int id = r->order[i];
+		int c = keycmp(key, len, vmmi_vm_fields[id].key, r->key_len[id]);
+
+		if (c == 0) {
+			r->next = i + 1;
+			return id;
+		}
+		if (c < 0)
+			break;
+	}
+	while (lo <= hi) {
+		int mid = (lo + hi) / 2, id = r->order[mid];
+		int c = keycmp(key, len, vmmi_vm_fields[id].key, r->key_len[id]);
+
+		if (c == 0)
+			return id;
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+/* ---- unknown values, built as jansson values ---- */
+
+static json_t *value_json(struct reader *r, const struct value *v)
+{
+	json_error_t jerr;
+	json_t *j;
+
+	switch (v->type) {
+	case JSON_OBJECT: return json_object();
+	case JSON_ARRAY: return json_array();
+	case JSON_STRING: return json_stringn(v->s, v->len);
+	case JSON_INTEGER: return json_integer(v->i);
+	case JSON_TRUE: return json_true();
+	case JSON_FALSE: return json_false();
+	case JSON_NULL: return json_null();
+	case JSON_REAL:
+		/* jansson reads the number as it would have in a document. */
+		j = json_loadb(v->s, v->len, JSON_DECODE_ANY, &jerr);
+		if (!j)
+			syntax_error(r, offset(r), "%s", jerr.text);
+		return j;
+	}
+	return NULL;
+}
+
+/* How deep the object holding the unknown values of here is: the
+ * top-level object is 1. */
+static size_t context_depth(const struct reader *r)
+{
+	size_t vms = r->format == FMT_REFERENCE ? 1 : 2;
+
+	switch (r->where) {
+	case W_TOP: return 1;
+	case W_HANDLE: return vms + 1;
+	case W_NET: return vms + 2;
+	default: return vms;
+	}
+}
+
+static int push(struct reader *r, json_t *c)
+{
+	if (context_depth(r) + r->sp + 1 > MAX_DEPTH)
+		return syntax_error(r, offset(r), "maximum nesting depth (%d) reached", MAX_DEPTH);
+	if (r->sp == r->stack_cap) {
+		size_t cap = r->stack_cap ? 2 * r->stack_cap : 16;
+		json_t **grown = realloc(r->stack, cap * sizeof(*grown));
+
+		if (!grown)
+			return oom(r);
+		r->stack = grown;
+		r->stack_cap = cap;
+	}
+	r->stack[r->sp++] = c;
+	return 1;
+}
+
+/* Put v under key in *bag (made on first use); a container is then filled
+ * by the events that follow, up to its end. */
+static int keep(struct reader *r, json_t **bag, const char *key, const struct value *v)
+{
+	json_t *j = value_json(r, v);
+
+	if (!j)
+		return r->failed ? 0 : oom(r);
+	if (!*bag && !(*bag = json_object())) {
+		json_decref(j);
+		return oom(r);
+	}
+	if (json_object_set_new(*bag, key, j) < 0)
+		return oom(r);
+	if (v->type == JSON_OBJECT || v->type == JSON_ARRAY)
+		return push(r, j);
+	return 1;
+}
+
+/* A value inside an unknown value being built. */
+static int build(struct reader *r, const struct value *v)
+{
+	json_t *top = r->stack[r->sp - 1], *j;
 	int rc;
 
-	if (!json_is_object(o))
-		return bad_field(err, file, name, "(handle)", "an object", o);
-	vm = vmm_vm_new();
-	if (!vm)
-		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
-	vm->name = strdup(name);
-	v = json_object_get(o, "name");
-	if (v && !(json_is_string(v) && strcmp(json_string_value(v), name) == 0)) {
-		rc = vmm_error_set(err, VMM_E_STORE_CORRUPT, 0, NULL,
-				   "%s: the entry for VM '%s' has a different \"name\"", file, name);
-		goto fail;
+	if (json_is_array(top)) {
+		if (!(j = value_json(r, v)))
+			return r->failed ? 0 : oom(r);
+		if (json_array_append_new(top, j) < 0)
+			return oom(r);
+		return v->type == JSON_OBJECT || v->type == JSON_ARRAY ? push(r, j) : 1;
 	}
-	for (size_t i = 0; i < VMMI_ARRAY_SIZE(string_fields); i++) {
-		v = json_object_get(o, string_fields[i].key);
-		if (!v || json_is_null(v))
-			continue;
-		if (!json_is_string(v)) {
-			rc = bad_field(err, file, name, string_fields[i].key, "a string", v);
-			goto fail;
-		}
-		*(char **)((char *)vm + string_fields[i].off) = strdup(json_string_value(v));
-	}
-	v = json_object_get(o, "backend");
-	if (v && !json_is_null(v)) {
-		if (!json_is_string(v) || vmm_backend_parse(json_string_value(v), &vm->backend) < 0) {
-			rc = bad_field(err, file, name, "backend", "\"qemu\", \"propolis\" or \"noop\"",
-				       v);
-			goto fail;
-		}
-	}
-	v = json_object_get(o, "state");
-	vm->state = VMM_STATE_STOPPED; /* the reference did not record a state */
-	if (v && !json_is_null(v)) {
-		if (!json_is_string(v) || vmm_vm_state_parse(json_string_value(v), &vm->state) < 0) {
-			rc = bad_field(err, file, name, "state", "a state name such as \"running\"",
-				       v);
-			goto fail;
-		}
-	}
-	x = 0;
-	if ((rc = get_int(o, "pid", 0, INT32_MAX, &x, NULL, file, name, err)) < 0)
-		goto fail;
-	vm->pid = (pid_t)x;
-	x = 0;
-	if ((rc = get_int(o, "pid_starttime", 0, INT64_MAX, &x, NULL, file, name, err)) < 0)
-		goto fail;
-	vm->pid_starttime = (unsigned long long)x;
-	x = 1;
-	if ((rc = get_int(o, "vcpus", 1, 65535, &x, NULL, file, name, err)) < 0)
-		goto fail;
-	vm->vcpus = (unsigned)x;
-	x = 1024;
-	if ((rc = get_int(o, "memory_mb", 1, INT64_MAX, &x, NULL, file, name, err)) < 0)
-		goto fail;
-	vm->memory_mb = (uint64_t)x;
-	x = 0;
-	if ((rc = get_int(o, "disk_gb", 0, UINT32_MAX, &x, &present, file, name, err)) < 0)
-		goto fail;
-	vm->disk_gb = (unsigned)x;
-	x = 0;
-	if ((rc = get_int(o, "ssh_host_port", 0, 65535, &x, NULL, file, name, err)) < 0)
-		goto fail;
-	vm->ssh_host_port = (unsigned)x;
-	if ((rc = parse_network(o, &vm->network, file, name, err)) < 0)
-		goto fail;
-
-	json_object_foreach((json_t *)o, key, v) {
-		if (is_known_key(key))
-			continue;
-		if (!extra && !(extra = json_object()))
-			goto oom;
-		json_object_set(extra, key, v);
-	}
-	vm->extra = extra;
-	*out = vm;
-	return 0;
-oom:
-	rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
-fail:
-	json_decref(extra);
-	vmm_vm_free(vm);
+	rc = keep(r, &top, r->bkey, v);
+	free(r->bkey);
+	r->bkey = NULL;
 	return rc;
 }
 
-/* Unset fields are omitted (readers take the defaults): half the size,
- * twice as fast to parse with a thousand VMs. */
-static int set_str(json_t *o, const char *key, const char *s)
+/* ---- the registry's own values ---- */
+
+static int check_version(struct reader *r, json_type type, long long v, size_t off)
 {
-	return s ? json_object_set_new(o, key, json_string(s)) : 0;
+	if (type != JSON_INTEGER || v < 1)
+		return format_error(r, off, VMM_E_STORE_CORRUPT,
+				    "\"version\" must be a positive integer, found %s",
+				    type == JSON_INTEGER ? "a smaller one" : type_name(type));
+	if (v > VMMI_STORE_VERSION) {
+		vmm_error_set(r->err, VMM_E_STORE_VERSION, 0, NULL,
+			      "%s has format version %lld; this vmctl reads up to version %d",
+			      r->file, v, VMMI_STORE_VERSION);
+		r->failed = true;
+		return 0;
+	}
+	return 1;
 }
 
-static int set_int(json_t *o, const char *key, long long v)
+static int top_value(struct reader *r, const struct value *v)
 {
-	return v ? json_object_set_new(o, key, json_integer(v)) : 0;
-}
+	json_t *root = r->st->root;
+	int rc;
 
-static json_t *vm_to_json(const struct vmm_vm *vm)
-{
-	json_t *o = vm->extra ? json_deep_copy(vm->extra) : json_object();
-	json_t *net;
-	int rc = 0;
-
-	if (!o)
-		return NULL;
-	rc |= set_str(o, "id", vm->id);
-	rc |= set_str(o, "name", vm->name);
-	rc |= set_str(o, "backend", vmm_backend_name(vm->backend));
-	rc |= set_str(o, "state", vmm_vm_state_name(vm->state));
-	for (size_t i = 0; i < VMMI_ARRAY_SIZE(string_fields); i++)
-		if (strcmp(string_fields[i].key, "id") != 0)
-			rc |= set_str(o, string_fields[i].key,
-				      *(char *const *)((const char *)vm + string_fields[i].off));
-	rc |= set_int(o, "pid", vm->pid);
-	rc |= set_int(o, "pid_starttime", (long long)vm->pid_starttime);
-	rc |= json_object_set_new(o, "vcpus", json_integer(vm->vcpus));
-	rc |= json_object_set_new(o, "memory_mb", json_integer((json_int_t)vm->memory_mb));
-	rc |= set_int(o, "disk_gb", vm->disk_gb);
-	switch (vm->network.type) {
-	case VMM_NET_TAP:
-		net = json_pack("{s:s, s:s}", "type", "Tap", "bridge",
-				vm->network.bridge ? vm->network.bridge : "br0");
-		break;
-	case VMM_NET_VNIC:
-		net = json_pack("{s:s, s:s}", "type", "Vnic", "name",
-				vm->network.vnic ? vm->network.vnic : "");
-		break;
-	case VMM_NET_NONE:
-		net = json_pack("{s:s}", "type", "None");
-		break;
+	switch (r->top_key) {
+	case TK_VERSION:
+		if (!check_version(r, v->type, v->i, offset(r)))
+			return 0;
+		return json_object_set_new(root, "version", json_integer(v->i)) < 0 ? oom(r) : 1;
+	case TK_VMS:
+		if (v->type != JSON_OBJECT)
+			return format_error(r, offset(r), VMM_E_STORE_CORRUPT,
+					    "\"vms\" must be an object mapping names to VMs, "
+					    "found %s",
+					    type_name(v->type));
+		r->where = W_VMS;
+		return 1;
 	default:
-		net = json_pack("{s:s}", "type", "User");
-		break;
+		rc = keep(r, &root, r->key, v);
+		free(r->key);
+		r->key = NULL;
+		return rc;
 	}
-	rc |= json_object_set_new(o, "network", net);
-	rc |= set_int(o, "ssh_host_port", vm->ssh_host_port);
-	if (rc || !net) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
 }
+
+static int vms_value(struct reader *r, const struct value *v)
+{
+	if (v->type != JSON_OBJECT)
+		return vm_error(r, r->name, "the entry must be an object (a handle), found %s",
+				type_name(v->type));
+	if (!(r->vm = vmm_vm_new()))
+		return oom(r);
+	r->vm->name = r->name;
+	r->name = NULL;
+	r->vm->state = VMM_STATE_STOPPED; /* the reference recorded no state */
+	r->seen = 0;
+	r->next = 0;
+	r->where = W_HANDLE;
+	return 1;
+}
+
+/* A short string as a C string, for the name parsers; "" if too long. */
+static const char *small_cstr(const struct value *v, char *buf, size_t size)
+{
+	if (v->len >= size)
+		return "";
+	memcpy(buf, v->s, v->len);
+	buf[v->len] = '\0';
+	return buf;
+}
+
+static int net_type_parse_any_case(const char *s, enum vmm_net_type *t)
+{
+	for (int i = VMM_NET_USER; i <= VMM_NET_NONE; i++) {
+		if (strcasecmp(s, vmm_net_type_name((enum vmm_net_type)i)) == 0) {
+			*t = (enum vmm_net_type)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void net_reset(struct reader *r)
+{
+	for (int i = 0; i < NK__COUNT; i++) {
+		free(r->net_str[i]);
+		r->net_str[i] = NULL;
+	}
+	r->net_seen = 0;
+	json_decref(r->net_discard);
+	r->net_discard = NULL;
+}
+
+/* The network from what its object (or the short form "network": "tap")
+ * held: a type in any case and the fields of that type. */
+static int net_finish(struct reader *r)
+{
+	struct vmm_network *net = &r->vm->network;
+	enum vmm_net_type t;
+	char key[64];
+
+	if (!(r->net_seen & (1u << NK_TYPE)))
+		return vm_error(r, r->vm->name,
+				"field \"network.type\" is missing (User, Tap, Vnic or None)");
+	if (r->net_type[NK_TYPE] != JSON_STRING)
+		return bad_field(r, "network.type", "a string", type_name(r->net_type[NK_TYPE]));
+	if (net_type_parse_any_case(r->net_str[NK_TYPE], &t) < 0)
+		return vm_error(r, r->vm->name,
+				"unknown network type \"%.40s\" (expected User, Tap, Vnic or None)",
+				r->net_str[NK_TYPE]);
+	net->type = t;
+	for (int i = 0; i < VMMI_NF__COUNT; i++) {
+		const struct vmmi_net_field *f = &vmmi_net_fields[i];
+		char **slot = vmmi_net_str(net, f);
+		int k = 1 + i;
+
+		if (f->type != t)
+			continue;
+		snprintf(key, sizeof(key), "network.%s", f->key);
+		if (!(r->net_seen & (1u << k))) {
+			if (!f->dflt)
+				return vm_error(r, r->vm->name,
+						"field \"%s\" is missing (a %s network needs "
+						"it)",
+						key, vmmi_net_type_store_name(t));
+			if (!(*slot = strdup(f->dflt)))
+				return oom(r);
+		} else if (r->net_type[k] != JSON_STRING) {
+			return bad_field(r, key, "a string", type_name(r->net_type[k]));
+		} else {
+			*slot = r->net_str[k];
+			r->net_str[k] = NULL;
+		}
+	}
+	net_reset(r);
+	return 1;
+}
+
+static int handle_value(struct reader *r, const struct value *v)
+{
+	const struct vmmi_vm_field *f;
+	struct vmm_vm *vm = r->vm;
+	char buf[32], expected[96], found[96];
+	char **slot;
+	int rc;
+
+	if (r->field < 0) {
+		rc = keep(r, (json_t **)&vm->extra, r->key, v);
+		free(r->key);
+		r->key = NULL;
+		return rc;
+	}
+	f = &vmmi_vm_fields[r->field];
+	if (f->kind == VMMI_FK_NAME) {
+		if (v->type != JSON_STRING || keycmp((const unsigned char *)v->s, v->len, vm->name,
+						     strlen(vm->name)) != 0)
+			return vm_error(r, vm->name, "the entry has a different \"name\"");
+		return 1;
+	}
+	if (v->type == JSON_NULL)
+		return 1; /* as if absent: the default */
+	switch (f->kind) {
+	case VMMI_FK_STR:
+		if (v->type != JSON_STRING)
+			return bad_field(r, f->key, "a string", type_name(v->type));
+		slot = vmmi_vm_str(vm, f);
+		return (*slot = strndup(v->s, v->len)) ? 1 : oom(r);
+	case VMMI_FK_INT:
+		if (v->type == JSON_INTEGER && v->i >= f->min && v->i <= f->max) {
+			vmmi_vm_int_set(vm, (enum vmmi_vm_field_id)r->field, v->i);
+			return 1;
+		}
+		snprintf(expected, sizeof(expected), "an integer from %lld to %lld", f->min,
+			 f->max);
+		if (v->type == JSON_INTEGER)
+			snprintf(found, sizeof(found), "%lld", v->i);
+		else
+			snprintf(found, sizeof(found), "%s", type_name(v->type));
+		return bad_field(r, f->key, expected, found);
+	case VMMI_FK_BACKEND:
+	case VMMI_FK_STATE:
+		if (v->type == JSON_STRING) {
+			const char *name = small_cstr(v, buf, sizeof(buf));
+
+			if ((f->kind == VMMI_FK_BACKEND ? vmm_backend_parse(name, &vm->backend)
+							: vmm_vm_state_parse(name, &vm->state)) == 0)
+				return 1;
+		}
+		if (v->type == JSON_STRING)
+			snprintf(found, sizeof(found), "\"%.*s\"", v->len > 40 ? 40 : (int)v->len,
+				 v->s);
+		else
+			snprintf(found, sizeof(found), "%s", type_name(v->type));
+		return bad_field(r, f->key,
+				 f->kind == VMMI_FK_BACKEND ? "\"qemu\", \"propolis\" or \"noop\""
+							    : "a state name such as \"running\"",
+				 found);
+	case VMMI_FK_NET:
+		if (v->type == JSON_STRING) { /* the short form "network": "user" */
+			r->net_seen = 1u << NK_TYPE;
+			r->net_type[NK_TYPE] = JSON_STRING;
+			if (!(r->net_str[NK_TYPE] = strndup(v->s, v->len)))
+				return oom(r);
+			return net_finish(r);
+		}
+		if (v->type != JSON_OBJECT)
+			return bad_field(r, f->key, "an object", type_name(v->type));
+		r->where = W_NET;
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+static int net_value(struct reader *r, const struct value *v)
+{
+	static const char *const keys[NK__COUNT] = {
+		[NK_TYPE] = "type",
+#define NET_KEY(m, key, ...) [1 + VMMI_NF_##m] = key,
+		VMMI_NET_FIELDS(NET_KEY)
+#undef NET_KEY
+	};
+	int k = r->net_key, rc;
+
+	if (k < 0) {
+		rc = keep(r, &r->net_discard, r->key, v);
+		free(r->key);
+		r->key = NULL;
+		return rc;
+	}
+	r->net_type[k] = v->type;
+	if (v->type == JSON_STRING)
+		return (r->net_str[k] = strndup(v->s, v->len)) ? 1 : oom(r);
+	if (v->type == JSON_OBJECT || v->type == JSON_ARRAY) /* read past it */
+		return keep(r, &r->net_discard, keys[k], v);
+	return 1;
+}
+
+static int on_value(struct reader *r, const struct value *v)
+{
+	if (r->sp)
+		return build(r, v);
+	switch (r->where) {
+	case W_DOC:
+		if (v->type != JSON_OBJECT)
+			return format_error(r, offset(r), VMM_E_STORE_CORRUPT,
+					    "the top level must be a JSON object, found %s",
+					    type_name(v->type));
+		r->where = r->format == FMT_REFERENCE ? W_VMS : W_TOP;
+		return 1;
+	case W_TOP: return top_value(r, v);
+	case W_VMS: return vms_value(r, v);
+	case W_HANDLE: return handle_value(r, v);
+	case W_NET: return net_value(r, v);
+	default: return 0;
+	}
+}
+
+/* ---- yajl's callbacks ---- */
+
+static int cb_null(void *ctx)
+{
+	struct value v = {.type = JSON_NULL};
+
+	return on_value(ctx, &v);
+}
+
+static int cb_boolean(void *ctx, int b)
+{
+	struct value v = {.type = b ? JSON_TRUE : JSON_FALSE};
+
+	return on_value(ctx, &v);
+}
+
+static int cb_number(void *ctx, const char *s, size_t len)
+{
+	struct reader *r = ctx;
+	struct value v = {.type = JSON_INTEGER, .s = s, .len = len};
+	char buf[32], *end;
+
+	if (memchr(s, '.', len) || memchr(s, 'e', len) || memchr(s, 'E', len)) {
+		v.type = JSON_REAL;
+		return on_value(r, &v);
+	}
+	/* As jansson: an integer is a long long, or an error. */
+	if (len < sizeof(buf)) {
+		memcpy(buf, s, len);
+		buf[len] = '\0';
+		errno = 0;
+		v.i = strtoll(buf, &end, 10);
+		if (errno == 0 && *end == '\0')
+			return on_value(r, &v);
+	}
+	return syntax_error(r, offset(r), "too big %sinteger", s[0] == '-' ? "negative " : "");
+}
+
+static int cb_string(void *ctx, const unsigned char *s, size_t len)
+{
+	struct reader *r = ctx;
+	struct value v = {.type = JSON_STRING, .s = (const char *)s, .len = len};
+
+	return string_ok(r, s, len) ? on_value(r, &v) : 0;
+}
+
+static int cb_start_map(void *ctx)
+{
+	struct value v = {.type = JSON_OBJECT};
+
+	return on_value(ctx, &v);
+}
+
+static int cb_start_array(void *ctx)
+{
+	struct value v = {.type = JSON_ARRAY};
+
+	return on_value(ctx, &v);
+}
+
+/* The names of "vms" are unique: while they come sorted (as written) each
+ * is after the last; after that, a set of them tells. */
+static int vm_name_key(struct reader *r, const unsigned char *key, size_t len)
+{
+	struct vmmi_store *st = r->st;
+
+	if (!r->names && st->n &&
+	    keycmp(key, len, st->vms[st->n - 1]->name, strlen(st->vms[st->n - 1]->name)) <= 0) {
+		if (!(r->names = json_object()))
+			return oom(r);
+		for (size_t i = 0; i < st->n; i++)
+			if (json_object_set_new(r->names, st->vms[i]->name, json_null()) < 0)
+				return oom(r);
+	}
+	if (r->names) {
+		if (json_object_getn(r->names, (const char *)key, len))
+			return duplicate(r, key, len);
+		if (json_object_setn_new(r->names, (const char *)key, len, json_null()) < 0)
+			return oom(r);
+	}
+	return (r->name = strndup((const char *)key, len)) ? 1 : oom(r);
+}
+
+static int cb_map_key(void *ctx, const unsigned char *key, size_t len)
+{
+	struct reader *r = ctx;
+	json_t *top;
+	int k;
+
+	if (!string_ok(r, key, len))
+		return 0;
+	if (r->sp) {
+		top = r->stack[r->sp - 1];
+		if (json_object_getn(top, (const char *)key, len))
+			return duplicate(r, key, len);
+		return (r->bkey = strndup((const char *)key, len)) ? 1 : oom(r);
+	}
+	switch (r->where) {
+	case W_TOP:
+		if (r->format == FMT_UNKNOWN) {
+			if (!key_is(key, len, "version")) { /* look for it first */
+				r->need_format = true;
+				return 0;
+			}
+			r->format = FMT_1;
+		}
+		if (key_is(key, len, "version")) {
+			if (r->seen_version)
+				return duplicate(r, key, len);
+			r->seen_version = true;
+			r->top_key = TK_VERSION;
+			return 1;
+		}
+		if (key_is(key, len, "vms")) {
+			if (r->seen_vms)
+				return duplicate(r, key, len);
+			r->seen_vms = true;
+			r->top_key = TK_VMS;
+			return 1;
+		}
+		if (json_object_getn(r->st->root, (const char *)key, len))
+			return duplicate(r, key, len);
+		r->top_key = TK_OTHER;
+		return (r->key = strndup((const char *)key, len)) ? 1 : oom(r);
+	case W_VMS:
+		return vm_name_key(r, key, len);
+	case W_HANDLE:
+		r->field = find_field(r, key, len);
+		if (r->field >= 0) {
+			if (r->seen & (1u << r->field))
+				return duplicate(r, key, len);
+			r->seen |= 1u << r->field;
+			return 1;
+		}
+		if (r->vm->extra && json_object_getn(r->vm->extra, (const char *)key, len))
+			return duplicate(r, key, len);
+		return (r->key = strndup((const char *)key, len)) ? 1 : oom(r);
+	case W_NET:
+		r->net_key = -1;
+		if (key_is(key, len, "type"))
+			r->net_key = NK_TYPE;
+		for (int i = 0; i < VMMI_NF__COUNT; i++)
+			if (key_is(key, len, vmmi_net_fields[i].key))
+				r->net_key = 1 + i;
+		k = r->net_key;
+		if (k >= 0) {
+			if (r->net_seen & (1u << k))
+				return duplicate(r, key, len);
+			r->net_seen |= 1u << k;
+			return 1;
+		}
+		if (r->net_discard && json_object_getn(r->net_discard, (const char *)key, len))
+			return duplicate(r, key, len);
+		return (r->key = strndup((const char *)key, len)) ? 1 : oom(r);
+	default:
+		return 0;
+	}
+}
+
+static int add_vm(struct reader *r)
+{
+	struct vmmi_store *st = r->st;
+
+	if (st->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 64;
+		struct vmm_vm **grown = realloc(st->vms, cap * sizeof(*grown));
+
+		if (!grown)
+			return oom(r);
+		st->vms = grown;
+		r->cap = cap;
+	}
+	st->vms[st->n++] = r->vm;
+	r->vm = NULL;
+	return 1;
+}
+
+static int cb_end_map(void *ctx)
+{
+	struct reader *r = ctx;
+
+	if (r->sp) {
+		r->sp--;
+		return 1;
+	}
+	switch (r->where) {
+	case W_NET:
+		r->where = W_HANDLE;
+		return net_finish(r);
+	case W_HANDLE:
+		r->where = W_VMS;
+		return add_vm(r);
+	case W_VMS:
+		r->where = r->format == FMT_REFERENCE ? W_DONE : W_TOP;
+		r->end = offset(r);
+		return 1;
+	default:
+		r->where = W_DONE;
+		r->end = offset(r);
+		return 1;
+	}
+}
+
+static int cb_end_array(void *ctx)
+{
+	struct reader *r = ctx;
+
+	if (!r->sp)
+		return 0; /* not reached: arrays are only read as unknown values */
+	r->sp--;
+	return 1;
+}
+
+static const yajl_callbacks callbacks = {
+	.yajl_null = cb_null,
+	.yajl_boolean = cb_boolean,
+	.yajl_number = cb_number,
+	.yajl_string = cb_string,
+	.yajl_start_map = cb_start_map,
+	.yajl_map_key = cb_map_key,
+	.yajl_end_map = cb_end_map,
+	.yajl_start_array = cb_start_array,
+	.yajl_end_array = cb_end_array,
+};
+
+static bool text_is(const char *text, size_t n, const char *literal)
+{
+	return strlen(literal) == n && memcmp(text, literal, n) == 0;
+}
+
+/* yajl's message for a syntax error, as "FILE:LINE:COL: invalid JSON: ...". */
+static void yajl_syntax_error(struct reader *r)
+{
+	unsigned char *msg = yajl_get_error(r->h, 0, r->data, r->len);
+	const char *text = msg ? (const char *)msg : "error";
+	const char *colon = strstr(text, ": ");
+	size_t off = r->completing ? r->len : yajl_get_bytes_consumed(r->h), n;
+
+	if (colon)
+		text = colon + 2;
+	n = strcspn(text, "\n");
+	while (n && text[n - 1] == '.')
+		n--;
+	if (text_is(text, n, "premature EOF")) {
+		syntax_error(r, r->len, "the document ends too early (premature end of file)");
+	} else if (text_is(text, n, "trailing garbage")) {
+		syntax_error(r, off, "end of file expected after the top-level object, found more");
+	} else if (text_is(text, n, "invalid bytes in UTF8 string")) {
+		syntax_error(r, off, "invalid UTF-8 in a string");
+	} else {
+		/* A control character in a string: say which, where it is. */
+		size_t at = off ? off - 1 : 0;
+
+		while (at < r->len && r->data[at] >= 0x20 && r->data[at] != '"')
+			at++;
+		if (text_is(text, n, "invalid character inside string") &&
+		    at < r->len && r->data[at] < 0x20)
+			syntax_error(r, at + 1,
+				     "control character 0x%02x in a string (escape it, e.g. as "
+				     "\\u%04x)",
+				     r->data[at], r->data[at]);
+		else
+			syntax_error(r, off, "%.*s", (int)n, text);
+	}
+	yajl_free_error(r->h, msg);
+}
+
+/* ---- the first pass, for "version" when it is not the first key ---- */
+
+struct prescan {
+	yajl_handle h;
+	int depth;
+	bool at_version;
+	struct version_seen *ver;
+};
+
+static int pre_value(struct prescan *p, json_type type, const char *s, size_t len)
+{
+	char buf[32], *end;
+
+	if (p->depth != 1 || !p->at_version)
+		return 1;
+	p->ver->found = true;
+	p->ver->type = type;
+	p->ver->off = yajl_get_bytes_consumed(p->h);
+	if (type == JSON_INTEGER && len < sizeof(buf)) {
+		memcpy(buf, s, len);
+		buf[len] = '\0';
+		errno = 0;
+		p->ver->value = strtoll(buf, &end, 10);
+		if (errno || *end)
+			p->ver->found = false; /* the main pass says what is wrong */
+	}
+	return 0; /* found: stop */
+}
+
+static int pre_null(void *ctx)
+{
+	return pre_value(ctx, JSON_NULL, NULL, 0);
+}
+
+static int pre_boolean(void *ctx, int b)
+{
+	return pre_value(ctx, b ? JSON_TRUE : JSON_FALSE, NULL, 0);
+}
+
+static int pre_number(void *ctx, const char *s, size_t len)
+{
+	bool real = memchr(s, '.', len) || memchr(s, 'e', len) || memchr(s, 'E', len);
+
+	return pre_value(ctx, real ? JSON_REAL : JSON_INTEGER, s, len);
+}
+
+static int pre_string(void *ctx, const unsigned char *s, size_t len)
+{
+	(void)s;
+	(void)len;
+	return pre_value(ctx, JSON_STRING, NULL, 0);
+}
+
+static int pre_start(void *ctx, json_type type)
+{
+	struct prescan *p = ctx;
+
+	if (!pre_value(p, type, NULL, 0))
+		return 0;
+	p->depth++;
+	return 1;
+}
+
+static int pre_start_map(void *ctx)
+{
+	return pre_start(ctx, JSON_OBJECT);
+}
+
+static int pre_start_array(void *ctx)
+{
+	return pre_start(ctx, JSON_ARRAY);
+}
+
+static int pre_end(void *ctx)
+{
+	((struct prescan *)ctx)->depth--;
+	return 1;
+}
+
+static int pre_map_key(void *ctx, const unsigned char *key, size_t len)
+{
+	struct prescan *p = ctx;
+
+	if (p->depth == 1)
+		p->at_version = key_is(key, len, "version");
+	return 1;
+}
+
+static const yajl_callbacks pre_callbacks = {
+	.yajl_null = pre_null,
+	.yajl_boolean = pre_boolean,
+	.yajl_number = pre_number,
+	.yajl_string = pre_string,
+	.yajl_start_map = pre_start_map,
+	.yajl_map_key = pre_map_key,
+	.yajl_end_map = pre_end,
+	.yajl_start_array = pre_start_array,
+	.yajl_end_array = pre_end,
+};
+
+/* Whether the document has a top-level "version" (a syntax error before
+ * one is found is for the main pass to report). */
+static bool has_version(const char *data, size_t len, struct version_seen *ver, bool *oom_)
+{
+	struct prescan p = {.ver = ver};
+
+	memset(ver, 0, sizeof(*ver));
+	*oom_ = false;
+	if (!(p.h = yajl_alloc(&pre_callbacks, NULL, &p))) {
+		*oom_ = true;
+		return false;
+	}
+	if (yajl_parse(p.h, (const unsigned char *)data, len) == yajl_status_ok)
+		yajl_complete_parse(p.h);
+	yajl_free(p.h);
+	return ver->found || p.at_version;
+}
+
+/* ---- one pass ---- */
 
 static int cmp_vm(const void *a, const void *b)
 {
 	return strcmp((*(struct vmm_vm *const *)a)->name, (*(struct vmm_vm *const *)b)->name);
+}
+
+static bool any_high_byte(const char *data, size_t len)
+{
+	uint64_t high = 0, word;
+	size_t i = 0;
+
+	for (; i + sizeof(word) <= len; i += sizeof(word)) {
+		memcpy(&word, data + i, sizeof(word));
+		high |= word;
+	}
+	for (; i < len; i++)
+		high |= (unsigned char)data[i];
+	return (high & UINT64_C(0x8080808080808080)) != 0;
+}
+
+/* Read data in the given format into st (released on failure). Sets
+ * *need_format, with nothing filled, when the format is to be found first. */
+static int read_pass(const char *file, const char *data, size_t len, enum format format,
+		     const struct version_seen *ver, struct vmmi_store *st,
+		     struct vmm_error *err, bool *need_format)
+{
+	struct reader r = {
+		.file = file,
+		.data = (const unsigned char *)data,
+		.len = len,
+		.st = st,
+		.err = err,
+		.format = format,
+		.escapes = memchr(data, '\\', len) != NULL,
+		.high = any_high_byte(data, len),
+	};
+	yajl_status status;
+	const char *vt, *ff;
+	int rc = 0;
+
+	*need_format = false;
+	memset(st, 0, sizeof(*st));
+	sort_fields(&r);
+	if (!(st->root = json_object()) || !(r.h = yajl_alloc(&callbacks, NULL, &r))) {
+		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		goto out;
+	}
+	/* yajl takes vertical tab and form feed for white space; JSON does not
+	 * (and in a string, no control character is allowed). */
+	vt = memchr(data, '\v', len);
+	ff = memchr(data, '\f', len);
+	if (vt || ff) {
+		const char *at = vt && (!ff || vt < ff) ? vt : ff;
+
+		syntax_error(&r, (size_t)(at - data) + 1,
+			     "control character 0x%02x (between values, JSON allows only space, "
+			     "tab, CR and LF)",
+			     (unsigned char)*at);
+		rc = -(int)err->code;
+		goto out;
+	}
+	if (ver && ver->found && !check_version(&r, ver->type, ver->value, ver->off)) {
+		rc = -(int)err->code;
+		goto out;
+	}
+	status = yajl_parse(r.h, (const unsigned char *)data, len);
+	if (status == yajl_status_ok) {
+		r.completing = true;
+		status = yajl_complete_parse(r.h);
+	}
+	if (status == yajl_status_error) {
+		yajl_syntax_error(&r);
+	} else if (status == yajl_status_client_canceled && r.need_format) {
+		*need_format = true;
+	} else if (status != yajl_status_ok && !r.failed) {
+		vmm_error_set(err, VMM_E_INTERNAL, 0, NULL, "reading %s stopped early", file);
+		r.failed = true;
+	}
+	if (status == yajl_status_ok) {
+		/* yajl lets an unfinished token after the value pass (`{}"`) */
+		size_t i = r.end;
+
+		while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' ||
+				   data[i] == '\n'))
+			i++;
+		if (i < len) {
+			syntax_error(&r, i + 1,
+				     "end of file expected after the top-level object, found more");
+			status = yajl_status_error;
+		}
+	}
+	if (status != yajl_status_ok) {
+		rc = *need_format ? 0 : -(int)err->code;
+		goto out;
+	}
+	if (!st->vms && !(st->vms = calloc(1, sizeof(*st->vms)))) {
+		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		goto out;
+	}
+	if (r.names) /* they came unsorted */
+		qsort(st->vms, st->n, sizeof(*st->vms), cmp_vm);
+out:
+	if (r.h)
+		yajl_free(r.h);
+	free(r.key);
+	free(r.bkey);
+	free(r.name);
+	free(r.stack);
+	vmm_vm_free(r.vm);
+	net_reset(&r);
+	json_decref(r.names);
+	if (rc < 0 || *need_format)
+		vmmi_store_release(st);
+	return rc;
+}
+
+int vmmi_store_parse(const char *file, const char *data, size_t len, struct vmmi_store *st,
+		     struct vmm_error *err)
+{
+	struct vmm_error scratch;
+	struct version_seen ver;
+	bool need_format, no_memory;
+	size_t i = 0;
+	int rc;
+
+	if (!err)
+		err = &scratch;
+	memset(st, 0, sizeof(*st));
+	while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
+		i++;
+	if (i == len) {
+		/* An empty file cannot come from our writes (they are atomic); it
+		 * is most likely a truncated copy. Refuse rather than forget VMs. */
+		return vmm_error_set(err, VMM_E_STORE_CORRUPT, 0,
+				     "restore it from a backup, or move it aside to start with "
+				     "an empty registry; vmctl never overwrites it",
+				     "%s is empty", file);
+	}
+	rc = read_pass(file, data, len, FMT_UNKNOWN, NULL, st, err, &need_format);
+	if (!need_format)
+		return rc;
+	if (has_version(data, len, &ver, &no_memory))
+		return read_pass(file, data, len, FMT_1, &ver, st, err, &need_format);
+	if (no_memory)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	return read_pass(file, data, len, FMT_REFERENCE, NULL, st, err, &need_format);
+}
+
+/* ---- the writer ---------------------------------------------------------- */
+
+static json_t *network_to_json(const struct vmm_network *net)
+{
+	json_t *o = json_object();
+
+	if (!o || json_object_set_new(o, "type",
+				      json_string(vmmi_net_type_store_name(net->type))) < 0)
+		goto fail;
+	for (int i = 0; i < VMMI_NF__COUNT; i++) {
+		const struct vmmi_net_field *f = &vmmi_net_fields[i];
+		const char *s = vmmi_net_str_get(net, f);
+
+		if (f->type == net->type &&
+		    json_object_set_new(o, f->key, json_string(s ? s : f->dflt ? f->dflt : "")) < 0)
+			goto fail;
+	}
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+/* A handle as vms.json records it, by the field table. Unset fields are
+ * omitted (readers take the defaults): half the size, twice as fast to
+ * read with a thousand VMs. */
+static json_t *vm_to_json(const struct vmm_vm *vm)
+{
+	json_t *o = vm->extra ? json_deep_copy(vm->extra) : json_object();
+
+	if (!o)
+		return NULL;
+	for (int i = 0; i < VMMI_F__COUNT; i++) {
+		const struct vmmi_vm_field *f = &vmmi_vm_fields[i];
+		json_t *v = NULL;
+		const char *s;
+		long long x;
+
+		switch (f->kind) {
+		case VMMI_FK_NAME:
+		case VMMI_FK_STR:
+			if (!(s = vmmi_vm_str_get(vm, f)))
+				continue;
+			v = json_string(s);
+			break;
+		case VMMI_FK_INT:
+			x = vmmi_vm_int_get(vm, (enum vmmi_vm_field_id)i);
+			if (!x && f->min <= 0)
+				continue;
+			v = json_integer(x);
+			break;
+		case VMMI_FK_BACKEND:
+			v = json_string(vmm_backend_name(vm->backend));
+			break;
+		case VMMI_FK_STATE:
+			v = json_string(vmm_vm_state_name(vm->state));
+			break;
+		case VMMI_FK_NET:
+			v = network_to_json(&vm->network);
+			break;
+		}
+		if (json_object_set_new(o, f->key, v) < 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
 }
 
 void vmmi_store_release(struct vmmi_store *st)
@@ -307,635 +1398,6 @@ void vmmi_store_release(struct vmmi_store *st)
 	json_decref((json_t *)st->root);
 	vmm_vm_list_free(st->vms, st->n);
 	memset(st, 0, sizeof(*st));
-}
-
-/* ---- the fast read path ---------------------------------------------------
- *
- * jansson builds a tree of every value before vm_from_json reads it; with a
- * thousand VMs that is most of the time `vmctl list` takes. yajl's callback
- * parser hands us the values in order, so the common document (what
- * vmmi_store_save writes) goes straight into struct vmm_vm. The fast path
- * only accepts what vm_from_json accepts, with the same result; anything
- * else (an error, an escape, a non-ASCII byte, a duplicate key, a real
- * number, the reference's format) makes it give up, and the jansson path
- * above reads the document again and reports what is wrong, with the same
- * messages as always. Unknown fields are built as jansson values, so they
- * are kept on rewrite as before. */
-
-enum { FP_KEY_MAX = 256, FP_STACK_MAX = 32 };
-
-struct fast {
-	struct vmmi_store *st;
-	size_t cap;
-	int depth; /* 1: top object, 2: "vms", 3: a handle, 4: its network */
-	bool seen_version, seen_vms;
-	char topkey[FP_KEY_MAX], name[FP_KEY_MAX], hkey[FP_KEY_MAX], nkey[FP_KEY_MAX];
-	struct vmm_vm *vm; /* the handle being read */
-	json_t *extra;     /* its unknown fields */
-	int hidx;          /* index of hkey in fp_keys, -1 if unknown */
-	int hnext;         /* where to look for the next key in fp_keys */
-	uint32_t seen;     /* bit i: fp_keys[i] seen in this handle */
-	unsigned net_seen; /* 1 type, 2 bridge, 4 name */
-	bool net_obj;      /* "network" is an object */
-	char *net_type, *net_bridge, *net_name;
-	json_t *stack[FP_STACK_MAX]; /* containers of an unknown value being built */
-	size_t sp;
-	char *bkey; /* pending key in the innermost object being built */
-};
-
-/* The integer fields of a handle and their ranges, as vm_from_json reads
- * them (absent ones keep vmm_vm_new's defaults, as there). */
-static const struct {
-	const char *key;
-	long long min, max;
-} int_fields[] = {
-	{"pid", 0, INT32_MAX},	      {"pid_starttime", 0, INT64_MAX},
-	{"vcpus", 1, 65535},	      {"memory_mb", 1, INT64_MAX},
-	{"disk_gb", 0, UINT32_MAX},   {"ssh_host_port", 0, 65535},
-};
-
-static void fp_set_int(struct vmm_vm *vm, size_t i, long long x)
-{
-	switch (i) {
-	case 0: vm->pid = (pid_t)x; break;
-	case 1: vm->pid_starttime = (unsigned long long)x; break;
-	case 2: vm->vcpus = (unsigned)x; break;
-	case 3: vm->memory_mb = (uint64_t)x; break;
-	case 4: vm->disk_gb = (unsigned)x; break;
-	default: vm->ssh_host_port = (unsigned)x; break;
-	}
-}
-
-static bool fp_copy(char *dst, const unsigned char *s, size_t len)
-{
-	if (len >= FP_KEY_MAX)
-		return false;
-	memcpy(dst, s, len);
-	dst[len] = '\0';
-	return true;
-}
-
-/* A JSON integer as jansson reads it; false for reals and overflows. */
-static bool fp_integer(const char *s, size_t len, long long *out)
-{
-	char buf[32], *end;
-
-	if (len >= sizeof(buf) || memchr(s, '.', len) || memchr(s, 'e', len) ||
-	    memchr(s, 'E', len))
-		return false;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	errno = 0;
-	*out = strtoll(buf, &end, 10);
-	return errno == 0 && *end == '\0';
-}
-
-/* Kinds of scalar events. */
-enum { FP_NULL, FP_TRUE, FP_FALSE, FP_NUMBER, FP_STRING };
-
-static json_t *fp_json_scalar(int kind, const char *s, size_t len)
-{
-	long long x;
-
-	switch (kind) {
-	case FP_NULL: return json_null();
-	case FP_TRUE: return json_true();
-	case FP_FALSE: return json_false();
-	case FP_NUMBER: return fp_integer(s, len, &x) ? json_integer(x) : NULL;
-	default: return json_stringn(s, len);
-	}
-}
-
-/* Put a value of an unknown field where it belongs: into the container
- * being built, or into the top-level document or the handle's extras. */
-static int fp_attach(struct fast *f, json_t *v)
-{
-	json_t *obj;
-	const char *key;
-
-	if (!v)
-		return 0;
-	if (f->sp) {
-		obj = f->stack[f->sp - 1];
-		if (json_is_array(obj))
-			return json_array_append_new(obj, v) == 0;
-		key = f->bkey;
-	} else if (f->depth == 1) {
-		obj = (json_t *)f->st->root;
-		key = f->topkey;
-	} else {
-		if (!f->extra && !(f->extra = json_object())) {
-			json_decref(v);
-			return 0;
-		}
-		obj = f->extra;
-		key = f->hkey;
-	}
-	if (!key || json_object_get(obj, key)) { /* duplicate: let jansson say so */
-		json_decref(v);
-		return 0;
-	}
-	return json_object_set_new(obj, key, v) == 0;
-}
-
-/* What each known key of a handle is, sorted by key for bsearch; the same
- * keys as known_keys. */
-enum { FK_NAME, FK_STRING, FK_INT, FK_BACKEND, FK_STATE, FK_NETWORK };
-
-#define FK_STR(field) FK_STRING, offsetof(struct vmm_vm, field)
-static const struct fp_key {
-	const char *key;
-	int kind;
-	size_t arg; /* FK_STRING: offset of the field; FK_INT: index in int_fields */
-} fp_keys[] = {
-	{"backend", FK_BACKEND, 0},
-	{"console_socket", FK_STR(console_socket)},
-	{"created_at", FK_STR(created_at)},
-	{"disk_gb", FK_INT, 4},
-	{"id", FK_STR(id)},
-	{"image_path", FK_STR(image_path)},
-	{"image_url", FK_STR(image_url)},
-	{"mac_addr", FK_STR(mac_addr)},
-	{"memory_mb", FK_INT, 3},
-	{"name", FK_NAME, 0},
-	{"network", FK_NETWORK, 0},
-	{"overlay_path", FK_STR(overlay_path)},
-	{"pid", FK_INT, 0},
-	{"pid_starttime", FK_INT, 1},
-	{"qmp_socket", FK_STR(qmp_socket)},
-	{"seed_iso_path", FK_STR(seed_iso_path)},
-	{"ssh_host_port", FK_INT, 5},
-	{"ssh_key_path", FK_STR(ssh_key_path)},
-	{"ssh_user", FK_STR(ssh_user)},
-	{"state", FK_STATE, 0},
-	{"vcpus", FK_INT, 2},
-	{"vnc_addr", FK_STR(vnc_addr)},
-	{"work_dir", FK_STR(work_dir)},
-};
-#undef FK_STR
-
-static int fp_key_cmp(const void *key, const void *entry)
-{
-	return strcmp(key, ((const struct fp_key *)entry)->key);
-}
-
-/* The index of a known key in fp_keys, -1 for an unknown one. vmmi_store_save
- * writes a handle's keys sorted, so the key is looked for after the previous
- * one first (*next: the index after it), then anywhere. */
-static int fp_known_index(const char *key, int *next)
-{
-	const struct fp_key *k;
-
-	for (int i = *next; i < (int)VMMI_ARRAY_SIZE(fp_keys); i++) {
-		int c = (unsigned char)key[0] - (unsigned char)fp_keys[i].key[0];
-
-		if (c == 0)
-			c = strcmp(key, fp_keys[i].key);
-
-		if (c == 0) {
-			*next = i + 1;
-			return i;
-		}
-		if (c < 0)
-			break;
-	}
-	k = bsearch(key, fp_keys, VMMI_ARRAY_SIZE(fp_keys), sizeof(fp_keys[0]), fp_key_cmp);
-	return k ? (int)(k - fp_keys) : -1;
-}
-
-static int fp_handle_scalar(struct fast *f, int kind, const char *s, size_t len)
-{
-	struct vmm_vm *vm = f->vm;
-	int k = f->hidx;
-	char buf[FP_KEY_MAX];
-	size_t i;
-	long long x;
-
-	if (k < 0)
-		return fp_attach(f, fp_json_scalar(kind, s, len));
-	if (f->seen & (1u << k))
-		return 0;
-	f->seen |= 1u << k;
-	if (fp_keys[k].kind == FK_NAME)
-		return kind == FP_STRING && strlen(vm->name) == len && memcmp(vm->name, s, len) == 0;
-	if (kind == FP_NULL)
-		return 1; /* absent: the default */
-	switch (fp_keys[k].kind) {
-	case FK_INT:
-		i = fp_keys[k].arg;
-		if (kind != FP_NUMBER || !fp_integer(s, len, &x) || x < int_fields[i].min ||
-		    x > int_fields[i].max)
-			return 0;
-		fp_set_int(vm, i, x);
-		return 1;
-	case FK_STRING:
-		return kind == FP_STRING &&
-		       (*(char **)((char *)vm + fp_keys[k].arg) = strndup(s, len)) != NULL;
-	default:
-		break;
-	}
-	if (kind != FP_STRING || !fp_copy(buf, (const unsigned char *)s, len))
-		return 0;
-	switch (fp_keys[k].kind) {
-	case FK_BACKEND:
-		return vmm_backend_parse(buf, &vm->backend) == 0;
-	case FK_STATE:
-		return vmm_vm_state_parse(buf, &vm->state) == 0;
-	default: /* the network's short form "network": "user" */
-		return (f->net_type = strdup(buf)) != NULL;
-	}
-}
-
-static int fp_net_scalar(struct fast *f, int kind, const char *s, size_t len)
-{
-	static const char *const keys[] = {"type", "bridge", "name"};
-	char **slot[] = {&f->net_type, &f->net_bridge, &f->net_name};
-
-	for (unsigned i = 0; i < 3; i++) {
-		if (strcmp(f->nkey, keys[i]) != 0)
-			continue;
-		if (kind != FP_STRING || (f->net_seen & (1u << i)))
-			return 0;
-		f->net_seen |= 1u << i;
-		return (*slot[i] = strndup(s, len)) != NULL;
-	}
-	return 0;
-}
-
-/* parse_network for the values gathered; false where it would fail. */
-static bool fp_network(struct fast *f)
-{
-	struct vmm_network *net = &f->vm->network;
-	const char *type = f->net_type;
-
-	net->type = VMM_NET_USER;
-	if (!type) /* absent or null is User; an object needs a type */
-		return !f->net_obj;
-	if (strcasecmp(type, "user") == 0) {
-		net->type = VMM_NET_USER;
-	} else if (strcasecmp(type, "none") == 0) {
-		net->type = VMM_NET_NONE;
-	} else if (strcasecmp(type, "tap") == 0) {
-		net->type = VMM_NET_TAP;
-		net->bridge = strdup(f->net_bridge ? f->net_bridge : "br0");
-		return net->bridge != NULL;
-	} else if (strcasecmp(type, "vnic") == 0 && f->net_name) {
-		net->type = VMM_NET_VNIC;
-		net->vnic = strdup(f->net_name);
-		return net->vnic != NULL;
-	} else {
-		return false;
-	}
-	return true;
-}
-
-static void fp_net_reset(struct fast *f)
-{
-	free(f->net_type);
-	free(f->net_bridge);
-	free(f->net_name);
-	f->net_type = f->net_bridge = f->net_name = NULL;
-	f->net_seen = 0;
-	f->net_obj = false;
-}
-
-static int fp_scalar(struct fast *f, int kind, const char *s, size_t len)
-{
-	long long x;
-
-	if (f->sp)
-		return fp_attach(f, fp_json_scalar(kind, s, len));
-	switch (f->depth) {
-	case 1:
-		if (strcmp(f->topkey, "version") == 0) {
-			if (f->seen_version || kind != FP_NUMBER || !fp_integer(s, len, &x) ||
-			    x < 1 || x > VMMI_STORE_VERSION)
-				return 0;
-			f->seen_version = true;
-			return json_object_set_new((json_t *)f->st->root, "version",
-						   json_integer(x)) == 0;
-		}
-		if (strcmp(f->topkey, "vms") == 0)
-			return 0;
-		return fp_attach(f, fp_json_scalar(kind, s, len));
-	case 3:
-		return fp_handle_scalar(f, kind, s, len);
-	case 4:
-		return fp_net_scalar(f, kind, s, len);
-	default:
-		return 0;
-	}
-}
-
-static int fp_null(void *ctx)
-{
-	return fp_scalar(ctx, FP_NULL, NULL, 0);
-}
-
-static int fp_boolean(void *ctx, int b)
-{
-	return fp_scalar(ctx, b ? FP_TRUE : FP_FALSE, NULL, 0);
-}
-
-static int fp_number(void *ctx, const char *s, size_t len)
-{
-	return fp_scalar(ctx, FP_NUMBER, s, len);
-}
-
-static int fp_string(void *ctx, const unsigned char *s, size_t len)
-{
-	return fp_scalar(ctx, FP_STRING, (const char *)s, len);
-}
-
-/* Start building an unknown value that is a container; the stack borrows
- * it from the value it went into. */
-static int fp_push(struct fast *f, json_t *c)
-{
-	if (!c || f->sp == FP_STACK_MAX) {
-		json_decref(c);
-		return 0;
-	}
-	if (!fp_attach(f, c))
-		return 0;
-	f->stack[f->sp++] = c;
-	return 1;
-}
-
-static int fp_start_map(void *ctx)
-{
-	struct fast *f = ctx;
-
-	if (f->sp)
-		return fp_push(f, json_object());
-	switch (f->depth) {
-	case 0:
-		f->depth = 1;
-		return 1;
-	case 1:
-		if (strcmp(f->topkey, "vms") == 0) {
-			if (!f->seen_version || f->seen_vms)
-				return 0;
-			f->seen_vms = true;
-			f->depth = 2;
-			return 1;
-		}
-		return strcmp(f->topkey, "version") != 0 && fp_push(f, json_object());
-	case 2:
-		if (!(f->vm = vmm_vm_new()) || !(f->vm->name = strdup(f->name)))
-			return 0;
-		f->vm->state = VMM_STATE_STOPPED; /* as vm_from_json */
-		f->seen = 0;
-		f->hnext = 0;
-		f->depth = 3;
-		return 1;
-	case 3:
-		if (f->hidx >= 0 && fp_keys[f->hidx].kind == FK_NETWORK) {
-			if (f->seen & (1u << f->hidx))
-				return 0;
-			f->seen |= 1u << f->hidx;
-			f->net_obj = true;
-			f->depth = 4;
-			return 1;
-		}
-		return f->hidx < 0 && fp_push(f, json_object());
-	default:
-		return 0;
-	}
-}
-
-static int fp_map_key(void *ctx, const unsigned char *key, size_t len)
-{
-	struct fast *f = ctx;
-
-	if (f->sp) {
-		free(f->bkey);
-		return (f->bkey = strndup((const char *)key, len)) != NULL;
-	}
-	switch (f->depth) {
-	case 1:
-		/* "version" first, as vmmi_store_save writes it: the format of
-		 * the document is known before anything is read. */
-		return fp_copy(f->topkey, key, len) &&
-		       (f->seen_version || strcmp(f->topkey, "version") == 0);
-	case 2: return fp_copy(f->name, key, len);
-	case 3:
-		if (!fp_copy(f->hkey, key, len))
-			return 0;
-		f->hidx = fp_known_index(f->hkey, &f->hnext);
-		return 1;
-	default: return fp_copy(f->nkey, key, len);
-	}
-}
-
-static int fp_end_map(void *ctx)
-{
-	struct fast *f = ctx;
-
-	if (f->sp) {
-		f->sp--;
-		return 1;
-	}
-	switch (f->depth) {
-	case 4:
-		f->depth = 3;
-		return 1;
-	case 3:
-		f->depth = 2;
-		if (!fp_network(f)) {
-			fp_net_reset(f);
-			return 0;
-		}
-		fp_net_reset(f);
-		if (f->st->n == f->cap) {
-			size_t cap = f->cap ? 2 * f->cap : 64;
-			struct vmm_vm **grown = realloc(f->st->vms, cap * sizeof(*grown));
-
-			if (!grown)
-				return 0;
-			f->st->vms = grown;
-			f->cap = cap;
-		}
-		f->vm->extra = f->extra;
-		f->extra = NULL;
-		f->st->vms[f->st->n++] = f->vm;
-		f->vm = NULL;
-		return 1;
-	default:
-		f->depth--;
-		return 1;
-	}
-}
-
-static int fp_start_array(void *ctx)
-{
-	struct fast *f = ctx;
-
-	if (f->sp || (f->depth == 1 && strcmp(f->topkey, "vms") != 0 &&
-		      strcmp(f->topkey, "version") != 0) ||
-	    (f->depth == 3 && f->hidx < 0))
-		return fp_push(f, json_array());
-	return 0;
-}
-
-static int fp_end_array(void *ctx)
-{
-	struct fast *f = ctx;
-
-	if (!f->sp)
-		return 0;
-	f->sp--;
-	return 1;
-}
-
-static const yajl_callbacks fp_callbacks = {
-	.yajl_null = fp_null,
-	.yajl_boolean = fp_boolean,
-	.yajl_number = fp_number,
-	.yajl_string = fp_string,
-	.yajl_start_map = fp_start_map,
-	.yajl_map_key = fp_map_key,
-	.yajl_end_map = fp_end_map,
-	.yajl_start_array = fp_start_array,
-	.yajl_end_array = fp_end_array,
-};
-
-/* Read data into st the fast way; false (st released) to ask jansson. */
-static bool store_parse_fast(const char *data, size_t len, struct vmmi_store *st)
-{
-	struct fast f = {.st = st};
-	yajl_handle h;
-	bool ok;
-
-	uint64_t high = 0, word;
-	size_t i = 0;
-
-	/* Escapes, NULs and non-ASCII text: jansson's rules for them are the
-	 * ones that count, so leave those documents to it. */
-	for (; i + sizeof(word) <= len; i += sizeof(word)) {
-		memcpy(&word, data + i, sizeof(word));
-		high |= word;
-	}
-	for (; i < len; i++)
-		high |= (unsigned char)data[i];
-	if ((high & UINT64_C(0x8080808080808080)) || memchr(data, '\\', len) ||
-	    memchr(data, '\0', len))
-		return false;
-	memset(st, 0, sizeof(*st));
-	if (!(st->root = json_object()) || !(h = yajl_alloc(&fp_callbacks, NULL, &f))) {
-		json_decref((json_t *)st->root);
-		st->root = NULL;
-		return false;
-	}
-	ok = yajl_parse(h, (const unsigned char *)data, len) == yajl_status_ok &&
-	     yajl_complete_parse(h) == yajl_status_ok && f.depth == 0 && f.seen_version;
-	yajl_free(h);
-	if (ok && !st->vms)
-		ok = (st->vms = calloc(1, sizeof(*st->vms))) != NULL;
-	if (ok) {
-		/* vmmi_store_save writes them sorted: sort only if they are not. */
-		i = 1;
-		while (i < st->n && cmp_vm(&st->vms[i - 1], &st->vms[i]) < 0)
-			i++;
-		if (i < st->n) {
-			qsort(st->vms, st->n, sizeof(*st->vms), cmp_vm);
-			for (i = 1; i < st->n && ok; i++) /* a name twice */
-				ok = cmp_vm(&st->vms[i - 1], &st->vms[i]) != 0;
-		}
-	}
-	vmm_vm_free(f.vm);
-	json_decref(f.extra);
-	fp_net_reset(&f);
-	free(f.bkey);
-	if (!ok)
-		vmmi_store_release(st);
-	return ok;
-}
-
-int vmmi_store_parse(const char *file, const char *data, size_t len, struct vmmi_store *st,
-		     struct vmm_error *err)
-{
-	json_error_t jerr;
-	json_t *root, *vms, *ver, *v;
-	const char *name;
-	size_t cap;
-	int rc;
-
-	memset(st, 0, sizeof(*st));
-	if (len == 0 || strspn(data, " \t\r\n") == len) {
-		/* An empty file cannot come from our writes (they are atomic); it
-		 * is most likely a truncated copy. Refuse rather than forget VMs. */
-		return vmm_error_set(err, VMM_E_STORE_CORRUPT, 0,
-				     "restore it from a backup, or move it aside to start with "
-				     "an empty registry; vmctl never overwrites it",
-				     "%s is empty", file);
-	}
-	if (store_parse_fast(data, len, st))
-		return 0;
-	root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root)
-		return vmm_error_set(err, VMM_E_STORE_CORRUPT, 0,
-				     "fix the JSON at that position, or move the file aside to "
-				     "start with an empty registry; vmctl never overwrites it",
-				     "%s:%d:%d: invalid JSON: %s", file, jerr.line, jerr.column,
-				     jerr.text);
-	if (!json_is_object(root)) {
-		json_decref(root);
-		return vmm_error_set(err, VMM_E_STORE_CORRUPT, 0, NULL,
-				     "%s: the top level must be a JSON object", file);
-	}
-	ver = json_object_get(root, "version");
-	if (ver) {
-		if (!json_is_integer(ver) || json_integer_value(ver) < 1) {
-			json_decref(root);
-			return vmm_error_set(err, VMM_E_STORE_CORRUPT, 0, NULL,
-					     "%s: \"version\" must be a positive integer", file);
-		}
-		if (json_integer_value(ver) > VMMI_STORE_VERSION) {
-			long long found = (long long)json_integer_value(ver);
-
-			json_decref(root);
-			return vmm_error_set(err, VMM_E_STORE_VERSION, 0, NULL,
-					     "%s has format version %lld; this vmctl reads up to "
-					     "version %d",
-					     file, found, VMMI_STORE_VERSION);
-		}
-		vms = json_incref(json_object_get(root, "vms"));
-		json_object_del(root, "vms");
-		if (vms && !json_is_object(vms)) {
-			json_decref(vms);
-			json_decref(root);
-			return vmm_error_set(err, VMM_E_STORE_CORRUPT, 0, NULL,
-					     "%s: \"vms\" must be an object mapping names to VMs",
-					     file);
-		}
-	} else {
-		/* The reference's format: the whole object maps names to VMs. */
-		vms = root;
-		root = json_object();
-	}
-	cap = vms ? json_object_size(vms) : 0;
-	st->root = root;
-	st->vms = calloc(cap ? cap : 1, sizeof(*st->vms));
-	if (!st->vms) {
-		json_decref(vms);
-		vmmi_store_release(st);
-		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
-	}
-	if (vms) {
-		json_object_foreach(vms, name, v) {
-			struct vmm_vm *vm = NULL;
-
-			if ((rc = vm_from_json(file, name, v, &vm, err)) < 0) {
-				json_decref(vms);
-				vmmi_store_release(st);
-				return rc;
-			}
-			st->vms[st->n++] = vm;
-		}
-	}
-	json_decref(vms);
-	qsort(st->vms, st->n, sizeof(*st->vms), cmp_vm);
-	return 0;
 }
 
 int vmmi_store_load(const char *path, struct vmmi_store *st, struct vmm_error *err)
@@ -967,12 +1429,14 @@ int vmmi_store_load(const char *path, struct vmmi_store *st, struct vmm_error *e
 	return rc;
 }
 
-int vmmi_store_save(const char *path, const struct vmmi_store *st, struct vmm_error *err)
+int vmmi_store_dump(const struct vmmi_store *st, char **text, size_t *len,
+		    struct vmm_error *err)
 {
 	json_t *root = json_deep_copy((json_t *)st->root), *vms = json_object();
-	char *text = NULL;
-	int rc;
+	char *body = NULL;
 
+	*text = NULL;
+	*len = 0;
 	if (!root || !vms)
 		goto oom;
 	for (size_t i = 0; i < st->n; i++) {
@@ -984,28 +1448,34 @@ int vmmi_store_save(const char *path, const struct vmmi_store *st, struct vmm_er
 	if (json_object_set_new(root, "version", json_integer(VMMI_STORE_VERSION)) < 0 ||
 	    json_object_set(root, "vms", vms) < 0)
 		goto oom;
-	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
-	if (!text)
+	body = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	/* json_dumps writes no trailing newline; add one for cat and diff. */
+	if (!body || !(*text = vmmi_asprintf("%s\n", body)))
 		goto oom;
-	{
-		/* json_dumps writes no trailing newline; add one for cat and diff. */
-		char *withnl = vmmi_asprintf("%s\n", text);
+	*len = strlen(*text);
+	free(body);
+	json_decref(vms);
+	json_decref(root);
+	return 0;
+oom:
+	free(body);
+	json_decref(vms);
+	json_decref(root);
+	return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory writing the registry");
+}
 
-		if (!withnl)
-			goto oom;
-		rc = vmmi_write_file_atomic(path, withnl, strlen(withnl), 0600, err);
-		free(withnl);
-	}
+int vmmi_store_save(const char *path, const struct vmmi_store *st, struct vmm_error *err)
+{
+	char *text;
+	size_t len;
+	int rc;
+
+	if ((rc = vmmi_store_dump(st, &text, &len, err)) < 0)
+		return rc;
+	rc = vmmi_write_file_atomic(path, text, len, 0600, err);
 	vmm_trace(MOD, "wrote %s (%zu VMs)", path, st->n);
 	free(text);
-	json_decref(vms);
-	json_decref(root);
 	return rc;
-oom:
-	free(text);
-	json_decref(vms);
-	json_decref(root);
-	return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory writing %s", path);
 }
 
 struct vmm_vm *vmmi_store_find(const struct vmmi_store *st, const char *name)

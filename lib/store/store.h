@@ -42,6 +42,9 @@ int vmmi_store_load(const char *path, struct vmmi_store *st, struct vmm_error *e
 int vmmi_store_parse(const char *name, const char *data, size_t len, struct vmmi_store *st,
 		     struct vmm_error *err);
 int vmmi_store_save(const char *path, const struct vmmi_store *st, struct vmm_error *err);
+/* The text vmmi_store_save writes (malloc'd, NUL-terminated). */
+int vmmi_store_dump(const struct vmmi_store *st, char **text, size_t *len,
+		    struct vmm_error *err);
 void vmmi_store_release(struct vmmi_store *st);
 
 struct vmm_vm *vmmi_store_find(const struct vmmi_store *st, const char *name);
@@ -53,9 +56,5 @@ int vmmi_store_remove(struct vmmi_store *st, const char *name);
 /* Locks (flock on files in paths->locks_dir); return fd or <0. */
 int vmmi_store_lock(const struct vmm_paths *paths, struct vmm_error *err);
 int vmmi_vm_lock(const struct vmm_paths *paths, const char *name, struct vmm_error *err);
-
-/* Opaque unknown-field bags carried by struct vmm_vm::extra. */
-void vmmi_vm_extra_free(void *extra);
-void *vmmi_vm_extra_dup(const void *extra);
 
 #endif

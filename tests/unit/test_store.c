@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests: vms.json parsing, validation, round trips; names; lifecycle. */
+/* Unit tests: vms.json parsing, validation, round trips (every field of the
+ * field table); the --json form; names; lifecycle. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "store/fields.h"
 #include "store/store.h"
 #include "core/util.h"
 #include "vmm/manager.h"
@@ -155,124 +157,488 @@ static void test_roundtrip_keeps_unknown_fields(void **state)
 	vmmi_store_release(&st2);
 }
 
-static void expect_corrupt(const char *text, const char *needle)
+/* text is refused as corrupt with a message holding each needle (NULL
+ * ends them) and a hint. */
+static void expect_corrupt(const char *text, const char *needle, const char *needle2)
 {
 	struct vmmi_store st;
 	struct vmm_error err;
 
-	assert_true(parse(text, &st, &err) < 0);
+	memset(&st, 0xa5, sizeof(st)); /* the parser resets it */
+	if (parse(text, &st, &err) == 0)
+		fail_msg("accepted: %s", text);
 	assert_int_equal(err.code, VMM_E_STORE_CORRUPT);
-	if (!strstr(err.message, needle))
-		fail_msg("message '%s' lacks '%s'", err.message, needle);
+	if (!strstr(err.message, needle) || (needle2 && !strstr(err.message, needle2)))
+		fail_msg("message '%s' lacks '%s' or '%s' (input %s)", err.message, needle,
+			 needle2 ? needle2 : "", text);
 	assert_true(strlen(err.hint) > 0);
+	assert_null(st.root); /* released */
+	assert_null(st.vms);
+	assert_int_equal(st.n, 0);
 }
+
+#define V1(handles) "{\"version\":1, \"vms\": {" handles "}}"
 
 static void test_corrupt_inputs(void **state)
 {
 	(void)state;
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {}", "vms.json:1:");
-	expect_corrupt("{\n\"version\":1,\n\"vms\": {\"a\": {\"vcpus\": }}}", "vms.json:3:");
-	expect_corrupt("", "is empty");
-	expect_corrupt("  \n", "is empty");
-	expect_corrupt("[1,2]", "top level must be a JSON object");
-	expect_corrupt("{\"version\":\"one\"}", "\"version\" must be a positive integer");
-	expect_corrupt("{\"version\":1, \"vms\": []}", "\"vms\" must be an object");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": 5}}", "VM 'a'");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"vcpus\": \"two\"}}}",
-		       "field \"vcpus\" must be an integer from 1 to 65535, found a string");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"vcpus\": 0}}}", "\"vcpus\"");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"ssh_host_port\": 70000}}}",
-		       "\"ssh_host_port\"");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"backend\": \"xen\"}}}", "\"backend\"");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"state\": \"dancing\"}}}", "\"state\"");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"name\": \"b\"}}}",
-		       "different \"name\"");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"network\": {\"type\": \"Wifi\"}}}}",
-		       "unknown network type \"Wifi\"");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"work_dir\": 7}}}",
-		       "field \"work_dir\" must be a string, found an integer");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {}, \"a\": {}}}", "duplicate");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"name\": \"a\xff\"}}}", "invalid");
-	/* Documents the fast reader refuses; jansson's verdict still counts. */
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"vcpus\": 1, \"vcpus\": 2}}}",
-		       "duplicate");
-	expect_corrupt("{\"version\":1, \"version\":1, \"vms\": {}}", "duplicate");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"x\": [{\"k\": 1, \"k\": 2}]}}}",
-		       "duplicate");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"vcpus\": 1.0}}}", "found a number");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"pid\": 99999999999999999999}}}",
-		       "too big");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"id\": \"a\tb\"}}}", "control");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"id\": \"\\u0000\"}}}", "NUL");
-	expect_corrupt("{\"version\":1, \"vms\": {}} {}", "end of file expected");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"network\": {\"type\": \"Vnic\"}}}}",
-		       "\"network.name\"");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"network\": {\"bridge\": \"b\"}}}}",
-		       "\"network.type\"");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"network\": 5}}}", "\"network\"");
-	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {\"name\": null}}}", "different");
+	/* JSON syntax: FILE:LINE:COL of the token, what */
+	expect_corrupt("{\"version\":1, \"vms\": {\"a\": {}", "vms.json:1:29: invalid JSON: ",
+		       "premature end of file");
+	expect_corrupt("{\n\"version\":1,\n\"vms\": {\"a\": {\"vcpus\": }}}", "vms.json:3:24: ",
+		       "unallowed token");
+	expect_corrupt("{\"version\":1, \"vms\": {}} {}", "vms.json:1:26:",
+		       "end of file expected");
+	expect_corrupt("{\"version\":1, \"vms\": {}} \"", "vms.json:1:26:",
+		       "end of file expected"); /* found by fuzzing */
+	expect_corrupt("{\"a\": {}}\n\"x", "vms.json:2:1:", "end of file expected");
+	expect_corrupt("{\"version\":1,\n \"vms\": {\"a\": {\"id\": \"a\tb\"}}}", "vms.json:2:24:",
+		       "control character 0x09");
+	expect_corrupt(V1("\"a\": {\"id\": \"\\u0000\"}"), "vms.json:1:42:", "NUL");
+	/* white space that yajl takes and JSON does not (found by fuzzing) */
+	expect_corrupt("{\"version\": 1,\n\v\"vms\": {}}", "vms.json:2:1:", "control character 0x0b");
+	expect_corrupt("{\"version\": 1, \"vms\": {}}\f", "vms.json:1:26:", "control character 0x0c");
+	expect_corrupt(V1("\"a\": {\"id\": \"x\\ud800y\"}"), "vms.json:1:44:",
+		       "\\uD800: half a surrogate pair");
+	expect_corrupt(V1("\"a\": {\"id\": \"\\udc00\\ud800\"}"), "\\uDC00", NULL);
+	expect_corrupt(V1("\"a\": {\"id\": \"\\ude00\"}"), "\\uDE00", NULL); /* found by fuzzing */
+	expect_corrupt(V1("\"a\": {\"\\ude00\": 1}"), "\\uDE00", NULL);
+	expect_corrupt(V1("\"a\": {\"name\": \"a\xff\"}"), "vms.json:1:", "invalid UTF-8");
+	/* UTF-8 that yajl lets through and jansson does not: overlong, a
+	 * surrogate, past U+10FFFF; in a value and in a key */
+	expect_corrupt(V1("\"a\": {\"id\": \"\xc0\x80\"}"), "invalid UTF-8", NULL);
+	expect_corrupt(V1("\"a\": {\"id\": \"\xed\xa0\x80\"}"), "invalid UTF-8", NULL);
+	expect_corrupt(V1("\"a\": {\"id\": \"\xf4\x90\x80\x80\"}"), "invalid UTF-8", NULL);
+	expect_corrupt(V1("\"a\": {\"\xe0\x80\xaf\": 1}"), "invalid UTF-8", NULL);
+	expect_corrupt(V1("\"a\": {\"pid\": 99999999999999999999}"), "vms.json:1:55:",
+		       "too big integer");
+	expect_corrupt(V1("\"a\": {\"x\": [-99999999999999999999]}"), "too big negative", NULL);
+	expect_corrupt(V1("\"a\": {\"x\": 1e999}"), "vms.json:1:", "real number overflow");
+	expect_corrupt("{\"version\":1, \"vms\": {}, /* c */}", "vms.json:1:", "invalid JSON");
+	/* duplicate keys, everywhere: at the key */
+	expect_corrupt(V1("\"a\": {}, \"a\": {}"), "vms.json:1:34: invalid JSON: duplicate key \"a\"",
+		       NULL);
+	expect_corrupt(V1("\"b\": {}, \"a\": {}, \"b\": {}"), "duplicate key \"b\"", NULL);
+	expect_corrupt(V1("\"a\": {\"vcpus\": 1, \"vcpus\": 2}"), "vms.json:1:47:",
+		       "duplicate key \"vcpus\"");
+	expect_corrupt(V1("\"a\": {\"x\": 1, \"x\": 2}"), "duplicate key \"x\"", NULL);
+	expect_corrupt(V1("\"a\": {\"x\": [{\"k\": 1, \"k\": 2}]}"), "duplicate key \"k\"", NULL);
+	expect_corrupt(V1("\"a\": {\"network\": {\"type\": \"Tap\", \"type\": \"Tap\"}}"),
+		       "duplicate key \"type\"", NULL);
+	expect_corrupt(V1("\"a\": {\"network\": {\"mtu\": 1, \"mtu\": 2}}"), "duplicate key \"mtu\"",
+		       NULL);
+	expect_corrupt("{\"version\":1, \"version\":1, \"vms\": {}}", "duplicate key \"version\"",
+		       NULL);
+	expect_corrupt("{\"version\":1, \"vms\": {}, \"vms\": {}}", "duplicate key \"vms\"", NULL);
+	expect_corrupt("{\"version\":1, \"t\": 1, \"t\": 2}", "duplicate key \"t\"", NULL);
+	/* not a registry */
+	expect_corrupt("", "is empty", NULL);
+	expect_corrupt("  \n", "is empty", NULL);
+	expect_corrupt("[1,2]", "vms.json:1:1: the top level must be a JSON object, found an array",
+		       NULL);
+	expect_corrupt("{\"version\":\"one\"}", "vms.json:1:16: ",
+		       "\"version\" must be a positive integer, found a string");
+	expect_corrupt("{\"version\":0}", "\"version\" must be a positive integer", NULL);
+	expect_corrupt("{\"x\": 1, \"version\": 1.5}", "vms.json:1:23: ",
+		       "\"version\" must be a positive integer, found a number");
+	expect_corrupt("{\"version\":1, \"vms\": []}", "vms.json:1:22: ",
+		       "\"vms\" must be an object mapping names to VMs, found an array");
+	expect_corrupt("{\"version\":1, \"vms\": null}", "\"vms\" must be an object", NULL);
+	/* a wrong value in a handle: the VM, the field, what it must be, where */
+	expect_corrupt(V1("\"a\": 5"), "vms.json: VM 'a': the entry must be an object",
+		       "found an integer (line 1, column 28)");
+	expect_corrupt("{\"a\": [1]}", "VM 'a': the entry must be an object", "found an array");
+	expect_corrupt(V1("\"a\": {\"vcpus\": \"two\"}"),
+		       "vms.json: VM 'a': field \"vcpus\" must be an integer from 1 to 65535, found "
+		       "a string (line 1, column 42)",
+		       NULL);
+	expect_corrupt(V1("\"a\": {\"vcpus\": 0}"), "field \"vcpus\" must be an integer from 1 to",
+		       "found 0");
+	expect_corrupt(V1("\"a\": {\"vcpus\": 1.0}"), "field \"vcpus\"", "found a number");
+	expect_corrupt(V1("\"a\": {\"memory_mb\": true}"), "field \"memory_mb\"", "found true");
+	expect_corrupt(V1("\"a\": {\"pid\": -1}"), "field \"pid\" must be an integer from 0 to "
+		       "2147483647, found -1", NULL);
+	expect_corrupt(V1("\"a\": {\"disk_gb\": 4294967296}"), "field \"disk_gb\"",
+		       "found 4294967296");
+	expect_corrupt(V1("\"a\": {\"ssh_host_port\": 70000}"), "field \"ssh_host_port\"",
+		       "found 70000");
+	expect_corrupt(V1("\"a\": {\"pid_starttime\": {}}"), "field \"pid_starttime\"",
+		       "found an object");
+	expect_corrupt(V1("\"a\": {\"backend\": \"xen\"}"),
+		       "field \"backend\" must be \"qemu\", \"propolis\" or \"noop\", found \"xen\"",
+		       NULL);
+	expect_corrupt(V1("\"a\": {\"state\": \"dancing\"}"),
+		       "field \"state\" must be a state name such as \"running\", found \"dancing\"",
+		       NULL);
+	expect_corrupt(V1("\"a\": {\"state\": \"Running\"}"), "field \"state\"", NULL);
+	expect_corrupt(V1("\"a\": {\"state\": 3}"), "field \"state\"", "found an integer");
+	expect_corrupt(V1("\"a\": {\"name\": \"b\"}"), "VM 'a': the entry has a different \"name\"",
+		       NULL);
+	expect_corrupt(V1("\"a\": {\"name\": \"ab\"}"), "different \"name\"", NULL);
+	expect_corrupt(V1("\"a\": {\"name\": null}"), "different \"name\"", NULL);
+	expect_corrupt(V1("\"a\": {\"work_dir\": 7}"),
+		       "field \"work_dir\" must be a string, found an integer", NULL);
+	expect_corrupt(V1("\"a\": {\"created_at\": [\"x\"]}"), "field \"created_at\"",
+		       "found an array");
+	expect_corrupt(V1("\"a\": {\"network\": {\"type\": \"Wifi\"}}"),
+		       "VM 'a': unknown network type \"Wifi\" (expected User, Tap, Vnic or None)",
+		       NULL);
+	expect_corrupt(V1("\"a\": {\"network\": \"wifi\"}"), "unknown network type \"wifi\"", NULL);
+	expect_corrupt(V1("\"a\": {\"network\": {\"type\": \"Vnic\"}}"),
+		       "field \"network.name\" is missing", NULL);
+	expect_corrupt(V1("\"a\": {\"network\": \"vnic\"}"), "field \"network.name\" is missing",
+		       NULL);
+	expect_corrupt(V1("\"a\": {\"network\": {\"type\": \"Vnic\", \"name\": 3}}"),
+		       "field \"network.name\" must be a string, found an integer", NULL);
+	expect_corrupt(V1("\"a\": {\"network\": {\"type\": \"tap\", \"bridge\": [\"br0\"]}}"),
+		       "field \"network.bridge\" must be a string, found an array", NULL);
+	expect_corrupt(V1("\"a\": {\"network\": {\"type\": \"tap\", \"bridge\": null}}"),
+		       "field \"network.bridge\" must be a string, found null", NULL);
+	expect_corrupt(V1("\"a\": {\"network\": {\"bridge\": \"b\"}}"),
+		       "field \"network.type\" is missing", NULL);
+	expect_corrupt(V1("\"a\": {\"network\": {\"type\": null}}"),
+		       "field \"network.type\" must be a string, found null", NULL);
+	expect_corrupt(V1("\"a\": {\"network\": 5}"), "field \"network\" must be an object", NULL);
+	/* in the reference's format too */
+	expect_corrupt("{\"a\": {\"vcpus\": -2}}", "vms.json: VM 'a': field \"vcpus\"", "found -2");
+	expect_corrupt("{\"a\": {}, \"a\": {}}", "duplicate key \"a\"", NULL);
 }
 
-/* Save what text parses to, as the document vmmi_store_save writes. */
-static json_t *parsed_and_saved(const char *text, const char *name)
+/* A document using every field of the table, every network type, unknown
+ * values of every JSON type (at the top level and in a handle, before and
+ * after "version"), escapes and non-ASCII text. */
+static const char every_field[] =
+	"{\"aaa_top\": [1, -2.5e3, \"s\", {\"n\": null}], \"version\": 1,"
+	" \"vms\": {"
+	"\"full\": {\"id\": \"id\\\"1\", \"name\": \"full\", \"backend\": \"qemu\","
+	" \"state\": \"suspended\", \"work_dir\": \"/w/caf\\u00e9\", \"image_path\": \"/i/\xc3\xa9\","
+	" \"image_url\": \"http://x/i\\/j\", \"overlay_path\": \"/o\", \"seed_iso_path\": \"/s\","
+	" \"pid\": 2147483647, \"pid_starttime\": 9223372036854775807, \"qmp_socket\": \"/q\","
+	" \"console_socket\": \"/c\", \"vnc_addr\": \"127.0.0.1:5901\", \"vcpus\": 65535,"
+	" \"memory_mb\": 9223372036854775807, \"disk_gb\": 4294967295,"
+	" \"network\": {\"type\": \"tap\", \"bridge\": \"br7\", \"mtu\": {\"x\": [1]}},"
+	" \"ssh_host_port\": 65535, \"mac_addr\": \"52:54:00:00:00:01\", \"ssh_user\": \"\\ud83d\\ude00\","
+	" \"ssh_key_path\": \"/k\", \"created_at\": \"2026-01-01T00:00:00Z\","
+	" \"future\": {\"a\": [1, true, false, null, \"s\", {\"n\": []}, 0.5], \"b\": {}},"
+	" \"note\": \"n\\t\", \"flag\": false, \"nothing\": null},"
+	"\"vnic\": {\"network\": {\"type\": \"VNIC\", \"name\": \"v0\"}, \"state\": null, \"vcpus\": null},"
+	"\"none\": {\"network\": \"None\"},"
+	"\"user\": {\"network\": {\"type\": \"User\", \"bridge\": 5}, \"tags\": [\"x\", [\"y\"]]},"
+	"\"dflt\": {}},"
+	" \"zzz_top\": {\"k\": true}}";
+
+/* Each field of a and b, by the table, and their unknown fields. */
+static void assert_vm_equal(const struct vmm_vm *a, const struct vmm_vm *b)
+{
+	for (int i = 0; i < VMMI_F__COUNT; i++) {
+		const struct vmmi_vm_field *f = &vmmi_vm_fields[i];
+		const char *sa, *sb;
+
+		switch (f->kind) {
+		case VMMI_FK_NAME:
+		case VMMI_FK_STR:
+			sa = vmmi_vm_str_get(a, f);
+			sb = vmmi_vm_str_get(b, f);
+			if ((sa == NULL) != (sb == NULL) || (sa && strcmp(sa, sb) != 0))
+				fail_msg("VM '%s': field %s differs", a->name, f->key);
+			break;
+		case VMMI_FK_INT:
+			if (vmmi_vm_int_get(a, (enum vmmi_vm_field_id)i) !=
+			    vmmi_vm_int_get(b, (enum vmmi_vm_field_id)i))
+				fail_msg("VM '%s': field %s differs", a->name, f->key);
+			break;
+		case VMMI_FK_BACKEND:
+			assert_int_equal(a->backend, b->backend);
+			break;
+		case VMMI_FK_STATE:
+			assert_int_equal(a->state, b->state);
+			break;
+		case VMMI_FK_NET:
+			assert_int_equal(a->network.type, b->network.type);
+			for (int k = 0; k < VMMI_NF__COUNT; k++) {
+				sa = vmmi_net_str_get(&a->network, &vmmi_net_fields[k]);
+				sb = vmmi_net_str_get(&b->network, &vmmi_net_fields[k]);
+				if ((sa == NULL) != (sb == NULL) || (sa && strcmp(sa, sb) != 0))
+					fail_msg("VM '%s': network.%s differs", a->name,
+						 vmmi_net_fields[k].key);
+			}
+			break;
+		}
+	}
+	assert_true((a->extra == NULL) == (b->extra == NULL));
+	if (a->extra)
+		assert_true(json_equal(a->extra, b->extra));
+}
+
+static void assert_store_equal(const struct vmmi_store *a, const struct vmmi_store *b)
+{
+	assert_int_equal(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++) {
+		assert_string_equal(a->vms[i]->name, b->vms[i]->name);
+		assert_vm_equal(a->vms[i], b->vms[i]);
+	}
+	json_object_del(a->root, "version");
+	json_object_del(b->root, "version");
+	assert_true(json_equal(a->root, b->root));
+}
+
+/* Read every_field, check what each field became, write it, read that
+ * again: the same store; writing that gives the same bytes. */
+static void test_every_field_roundtrips(void **state)
+{
+	struct vmmi_store st, st2;
+	struct vmm_error err;
+	struct vmm_vm *vm, *copy;
+	char path[128], path2[128], *text, *text2;
+	size_t len, len2;
+	json_t *v;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/every.json", tmpdir);
+	snprintf(path2, sizeof(path2), "%s/every2.json", tmpdir);
+	if (parse(every_field, &st, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(st.n, 5);
+	assert_string_equal(st.vms[0]->name, "dflt"); /* sorted */
+	assert_string_equal(st.vms[4]->name, "vnic");
+	vm = vmmi_store_find(&st, "full");
+	assert_non_null(vm);
+	assert_string_equal(vm->id, "id\"1");
+	assert_int_equal(vm->backend, VMM_BACKEND_QEMU);
+	assert_int_equal(vm->state, VMM_STATE_SUSPENDED);
+	assert_string_equal(vm->work_dir, "/w/caf\xc3\xa9");
+	assert_string_equal(vm->image_path, "/i/\xc3\xa9");
+	assert_string_equal(vm->image_url, "http://x/i/j");
+	assert_string_equal(vm->overlay_path, "/o");
+	assert_string_equal(vm->seed_iso_path, "/s");
+	assert_int_equal(vm->pid, 2147483647);
+	assert_true(vm->pid_starttime == 9223372036854775807ULL);
+	assert_string_equal(vm->qmp_socket, "/q");
+	assert_string_equal(vm->console_socket, "/c");
+	assert_string_equal(vm->vnc_addr, "127.0.0.1:5901");
+	assert_int_equal(vm->vcpus, 65535);
+	assert_true(vm->memory_mb == 9223372036854775807ULL);
+	assert_int_equal(vm->disk_gb, 4294967295U);
+	assert_int_equal(vm->network.type, VMM_NET_TAP);
+	assert_string_equal(vm->network.bridge, "br7");
+	assert_int_equal(vm->ssh_host_port, 65535);
+	assert_string_equal(vm->mac_addr, "52:54:00:00:00:01");
+	assert_string_equal(vm->ssh_user, "\xf0\x9f\x98\x80");
+	assert_string_equal(vm->ssh_key_path, "/k");
+	assert_string_equal(vm->created_at, "2026-01-01T00:00:00Z");
+	/* every field of the table was set from the document: a new field
+	 * needs a value in every_field */
+	{
+		for (int i = 0; i < VMMI_F__COUNT; i++) {
+			const struct vmmi_vm_field *f = &vmmi_vm_fields[i];
+			bool set = true;
+
+			if (f->kind == VMMI_FK_STR || f->kind == VMMI_FK_NAME)
+				set = vmmi_vm_str_get(vm, f) != NULL;
+			else if (f->kind == VMMI_FK_INT)
+				set = vmmi_vm_int_get(vm, (enum vmmi_vm_field_id)i) != f->dflt;
+			if (!set)
+				fail_msg("every_field does not set \"%s\"", f->key);
+		}
+	}
+	assert_int_equal(json_object_size(vm->extra), 4);
+	v = json_object_get(vm->extra, "future");
+	assert_int_equal(json_array_size(json_object_get(v, "a")), 7);
+	assert_true(json_is_real(json_array_get(json_object_get(v, "a"), 6)));
+	assert_string_equal(json_string_value(json_object_get(vm->extra, "note")), "n\t");
+	assert_true(json_is_null(json_object_get(vm->extra, "nothing")));
+	/* the other networks, and the defaults */
+	vm = vmmi_store_find(&st, "vnic");
+	assert_int_equal(vm->network.type, VMM_NET_VNIC);
+	assert_string_equal(vm->network.vnic, "v0");
+	assert_int_equal(vm->state, VMM_STATE_STOPPED);
+	assert_int_equal(vm->vcpus, 1);
+	assert_null(vm->extra);
+	assert_int_equal(vmmi_store_find(&st, "none")->network.type, VMM_NET_NONE);
+	vm = vmmi_store_find(&st, "user");
+	assert_int_equal(vm->network.type, VMM_NET_USER);
+	assert_null(vm->network.bridge); /* a User network has no bridge */
+	assert_non_null(json_object_get(vm->extra, "tags"));
+	vm = vmmi_store_find(&st, "dflt");
+	assert_int_equal(vm->memory_mb, 1024);
+	assert_int_equal(vm->backend, VMM_BACKEND_NOOP);
+	assert_null(vm->id);
+	/* the top level's unknown values */
+	assert_int_equal(json_array_size(json_object_get(st.root, "aaa_top")), 4);
+	assert_true(json_real_value(json_array_get(json_object_get(st.root, "aaa_top"), 1)) ==
+		    -2500.0);
+	assert_true(json_is_true(json_object_get(json_object_get(st.root, "zzz_top"), "k")));
+	/* a copy is equal, field by field */
+	copy = vmm_vm_dup(vmmi_store_find(&st, "full"));
+	assert_non_null(copy);
+	assert_vm_equal(vmmi_store_find(&st, "full"), copy);
+	assert_ptr_not_equal(copy->id, vmmi_store_find(&st, "full")->id);
+	vmm_vm_free(copy);
+
+	assert_int_equal(vmmi_store_save(path, &st, &err), 0);
+	assert_int_equal(vmmi_store_load(path, &st2, &err), 0);
+	assert_store_equal(&st, &st2);
+	assert_int_equal(vmmi_store_save(path2, &st2, &err), 0);
+	assert_int_equal(vmmi_read_file(path, &text, &len, &err), 0);
+	assert_int_equal(vmmi_read_file(path2, &text2, &len2, &err), 0);
+	assert_int_equal(len, len2);
+	assert_memory_equal(text, text2, len);
+	/* what the writer leaves out: unset fields, unknown network keys */
+	assert_null(strstr(text, "\"mtu\""));
+	assert_non_null(strstr(text, "\"bridge\": \"br7\""));
+	assert_non_null(strstr(text, "\"type\": \"Vnic\""));
+	free(text);
+	free(text2);
+	vmmi_store_release(&st);
+	vmmi_store_release(&st2);
+}
+
+/* The documented --json form, key by key in order. */
+static void test_vm_json_form(void **state)
+{
+	static const char want_full[] =
+		"{\"name\": \"full\", \"id\": \"id\\\"1\", \"backend\": \"qemu\", \"state\": "
+		"\"suspended\", \"vcpus\": 65535, \"memory_mb\": 9223372036854775807, \"disk_gb\": "
+		"4294967295, \"network\": {\"type\": \"tap\", \"bridge\": \"br7\"}, \"pid\": "
+		"2147483647, \"ssh_port\": 65535, \"ssh_user\": \"\\uD83D\\uDE00\", \"mac_addr\": "
+		"\"52:54:00:00:00:01\", \"vnc_addr\": \"127.0.0.1:5901\", \"work_dir\": "
+		"\"/w/caf\\u00E9\", \"image_path\": \"/i/\\u00E9\", \"image_url\": \"http://x/i/j\", "
+		"\"overlay_path\": \"/o\", \"seed_iso_path\": \"/s\", \"ssh_key_path\": \"/k\", "
+		"\"created_at\": \"2026-01-01T00:00:00Z\"}";
+	static const char want_dflt[] =
+		"{\"name\": \"dflt\", \"id\": null, \"backend\": \"noop\", \"state\": \"stopped\", "
+		"\"vcpus\": 1, \"memory_mb\": 1024, \"disk_gb\": null, \"network\": {\"type\": "
+		"\"user\"}, \"pid\": null, \"ssh_port\": null, \"ssh_user\": null, \"mac_addr\": "
+		"null, \"vnc_addr\": null, \"work_dir\": null, \"image_path\": null, \"image_url\": "
+		"null, \"overlay_path\": null, \"seed_iso_path\": null, \"ssh_key_path\": null, "
+		"\"created_at\": null}";
+	struct vmmi_store st;
+	struct vmm_error err;
+	json_t *o;
+	char *text;
+
+	(void)state;
+	assert_int_equal(parse(every_field, &st, &err), 0);
+	o = vmm_vm_to_json(vmmi_store_find(&st, "full"));
+	text = json_dumps(o, JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+	assert_string_equal(text, want_full);
+	free(text);
+	json_decref(o);
+	o = vmm_vm_to_json(vmmi_store_find(&st, "dflt"));
+	text = json_dumps(o, JSON_PRESERVE_ORDER);
+	assert_string_equal(text, want_dflt);
+	free(text);
+	json_decref(o);
+	o = vmm_vm_to_json(vmmi_store_find(&st, "vnic"));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "network"), "name")),
+			    "v0");
+	json_decref(o);
+	vmmi_store_release(&st);
+}
+
+/* Unknown values nest as deep as jansson allows (2048, the top-level
+ * object counting 1), and no deeper. */
+static void test_nesting_limit(void **state)
+{
+	static const char *const heads[] = {
+		"{\"version\": 1, \"vms\": {\"a\": {\"x\": ", /* depth 3 holds it */
+		"{\"version\": 1, \"x\": ",                    /* depth 1 */
+		"{\"a\": {\"network\": {\"type\": \"user\", \"x\": ", /* depth 3 */
+	};
+	static const int holder[] = {3, 1, 3};
+
+	(void)state;
+	for (size_t h = 0; h < VMMI_ARRAY_SIZE(heads); h++) {
+		for (int extra = 0; extra <= 1; extra++) {
+			int n = 2048 - holder[h] + extra; /* arrays under the holder */
+			size_t hl = strlen(heads[h]), len = hl + 2 * (size_t)n + 8;
+			char *doc = malloc(len);
+			struct vmmi_store st;
+			struct vmm_error err;
+			json_error_t jerr;
+			json_t *j;
+			int rc, closers = h == 1 ? 1 : 3;
+
+			assert_non_null(doc);
+			memcpy(doc, heads[h], hl);
+			memset(doc + hl, '[', (size_t)n);
+			memset(doc + hl + n, ']', (size_t)n);
+			memset(doc + hl + 2 * n, '}', (size_t)closers);
+			doc[hl + 2 * n + closers] = '\0';
+			j = json_loadb(doc, strlen(doc), 0, &jerr);
+			rc = parse(doc, &st, &err);
+			assert_int_equal(j != NULL, !extra);
+			if (extra) {
+				assert_true(rc < 0);
+				assert_non_null(strstr(err.message, "maximum nesting depth (2048)"));
+			} else {
+				if (rc < 0)
+					fail_msg("%s", err.message);
+				vmmi_store_release(&st);
+			}
+			json_decref(j);
+			free(doc);
+		}
+	}
+}
+
+/* "version" need not come first: after an unknown key (as a sorted write
+ * puts it) or after "vms". A newer version is refused before any handle is
+ * judged by this version's rules. */
+static void test_version_anywhere(void **state)
 {
 	struct vmmi_store st;
 	struct vmm_error err;
-	json_error_t jerr;
-	char path[128];
-	json_t *doc;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	if (parse(text, &st, &err) < 0)
-		fail_msg("%s", err.message);
-	assert_int_equal(vmmi_store_save(path, &st, &err), 0);
-	vmmi_store_release(&st);
-	doc = json_load_file(path, 0, &jerr);
-	assert_non_null(doc);
-	return doc;
-}
-
-/* The fast reader (yajl) and jansson's give the same store: the second
- * document has an escape, which leaves it to jansson. */
-static void test_fast_and_jansson_readers_agree(void **state)
-{
-	static const char *const handles =
-		"\"vms\": {"
-		"\"b\": {\"name\": \"b\", \"backend\": \"noop\", \"state\": \"running\","
-		" \"pid\": 42, \"pid_starttime\": 123456789012, \"vcpus\": 4,"
-		" \"memory_mb\": 2048, \"disk_gb\": 20, \"ssh_host_port\": 2222,"
-		" \"id\": \"i\", \"work_dir\": \"/w\", \"image_path\": \"/i\","
-		" \"image_url\": \"http://x/i\", \"overlay_path\": \"/o\", \"seed_iso_path\": \"/s\","
-		" \"qmp_socket\": \"/q\", \"console_socket\": \"/c\", \"vnc_addr\": \"127.0.0.1:5900\","
-		" \"mac_addr\": \"52:54:00:00:00:01\", \"ssh_user\": \"u\", \"ssh_key_path\": \"/k\","
-		" \"created_at\": \"2026-01-01T00:00:00Z\","
-		" \"network\": {\"type\": \"tap\", \"bridge\": \"br7\"},"
-		" \"future\": {\"a\": [1, true, false, null, \"s\", {\"n\": []}], \"b\": {}},"
-		" \"note\": \"n\", \"flag\": false, \"nothing\": null},"
-		"\"a\": {\"network\": {\"type\": \"Vnic\", \"name\": \"v0\"}, \"state\": null,"
-		" \"vcpus\": null},"
-		"\"c\": {\"network\": \"none\"},"
-		"\"d\": {\"network\": \"Tap\", \"tags\": [\"x\", [\"y\"]]},"
-		"\"e\": {}}";
-	char fast[2048], slow[2048];
-	json_t *a, *b;
 
 	(void)state;
-	snprintf(fast, sizeof(fast), "{\"version\": 1, \"top\": [1, {\"k\": null}], %s}", handles);
-	snprintf(slow, sizeof(slow),
-		 "{\"version\": 1, \"top\": [1, {\"k\": null}], \"esc\": \"\\/\", %s}", handles);
-	a = parsed_and_saved(fast, "fast.json");
-	b = parsed_and_saved(slow, "slow.json");
-	assert_int_equal(json_object_del(b, "esc"), 0);
-	if (!json_equal(a, b)) {
-		char *ta = json_dumps(a, JSON_SORT_KEYS), *tb = json_dumps(b, JSON_SORT_KEYS);
+	assert_int_equal(parse("{\"vms\": {\"a\": {\"vcpus\": 2}}, \"b_top\": 1, \"version\": 1}",
+			       &st, &err),
+			 0);
+	assert_int_equal(st.n, 1);
+	assert_int_equal(st.vms[0]->vcpus, 2);
+	assert_non_null(json_object_get(st.root, "b_top"));
+	assert_null(vmmi_store_find(&st, "b_top"));
+	vmmi_store_release(&st);
+	assert_true(parse("{\"vms\": {\"a\": {\"vcpus\": \"many\"}}, \"version\": 2}", &st, &err) < 0);
+	assert_int_equal(err.code, VMM_E_STORE_VERSION);
+	assert_non_null(strstr(err.message, "format version 2"));
+	/* an empty object: no VMs */
+	assert_int_equal(parse("{}", &st, &err), 0);
+	assert_int_equal(st.n, 0);
+	assert_non_null(st.vms);
+	vmmi_store_release(&st);
+}
 
-		fail_msg("fast reader: %s\njansson:     %s", ta, tb);
-	}
-	assert_int_equal(json_array_size(json_object_get(a, "top")), 2);
-	assert_int_equal(json_object_size(json_object_get(a, "vms")), 5);
-	json_decref(a);
-	json_decref(b);
+/* The reference's format is upgraded on the next write, its handles'
+ * unknown fields kept. */
+static void test_reference_format_upgraded(void **state)
+{
+	struct vmmi_store st;
+	struct vmm_error err;
+	char path[128];
+	json_t *doc, *one;
+	json_error_t jerr;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/ref.json", tmpdir);
+	assert_int_equal(parse("{\"z\": {\"vcpus\": 2, \"x\": [1]}, \"a\": {\"network\": \"Tap\"}}", &st,
+			       &err),
+			 0);
+	assert_int_equal(st.n, 2);
+	assert_string_equal(st.vms[0]->name, "a");
+	assert_string_equal(st.vms[0]->network.bridge, "br0");
+	assert_int_equal(vmmi_store_save(path, &st, &err), 0);
+	vmmi_store_release(&st);
+	doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	assert_non_null(doc);
+	assert_int_equal(json_integer_value(json_object_get(doc, "version")), 1);
+	assert_int_equal(json_object_size(doc), 2);
+	one = json_pack("[i]", 1);
+	assert_true(json_equal(json_object_get(json_object_get(json_object_get(doc, "vms"), "z"),
+					       "x"),
+			       one));
+	json_decref(one);
+	json_decref(doc);
 }
 
 static void test_newer_version_refused(void **state)
@@ -414,7 +780,11 @@ int main(void)
 		cmocka_unit_test(test_reference_format),
 		cmocka_unit_test(test_roundtrip_keeps_unknown_fields),
 		cmocka_unit_test(test_corrupt_inputs),
-		cmocka_unit_test(test_fast_and_jansson_readers_agree),
+		cmocka_unit_test(test_every_field_roundtrips),
+		cmocka_unit_test(test_vm_json_form),
+		cmocka_unit_test(test_version_anywhere),
+		cmocka_unit_test(test_nesting_limit),
+		cmocka_unit_test(test_reference_format_upgraded),
 		cmocka_unit_test(test_newer_version_refused),
 		cmocka_unit_test(test_put_find_remove),
 		cmocka_unit_test(test_name_validation),
