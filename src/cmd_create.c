@@ -84,10 +84,10 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 			sha256 = optarg;
 			break;
 		case OPT_VCPUS:
-			spec.vcpus = (unsigned)cli_parse_u64(cmd, "--vcpus", optarg, 1, 255);
+			spec.vcpus = (unsigned)cli_parse_u64(cmd, "--vcpus", optarg, 1, VMM_VM_MAX_VCPUS);
 			break;
 		case OPT_MEMORY:
-			spec.memory_mb = cli_parse_u64(cmd, "--memory", optarg, 1, 16u << 20);
+			spec.memory_mb = cli_parse_u64(cmd, "--memory", optarg, 1, VMM_VM_MAX_MEMORY_MB);
 			break;
 		case OPT_DISK:
 			spec.disk_gb = (unsigned)cli_parse_u64(cmd, "--disk", optarg, 1, 65536);

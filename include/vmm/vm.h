@@ -19,6 +19,12 @@ extern "C" {
 
 #define VMM_NAME_MAX 63
 
+/* The limits of a VM's size, the same for the VMFile schema, `vmctl create`
+ * and the library: QEMU's q35 machine takes up to 255 vCPUs without an
+ * IOMMU and x2APIC interrupt remapping, which vmctl does not configure. */
+#define VMM_VM_MAX_VCPUS 255
+#define VMM_VM_MAX_MEMORY_MB (16ULL * 1024 * 1024) /* 16 TiB */
+
 /* Lifecycle states (see docs/ARCHITECTURE.md for the transition table). */
 enum vmm_vm_state {
 	VMM_STATE_PREPARING = 0,

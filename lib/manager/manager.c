@@ -146,12 +146,15 @@ static int check_spec(const struct vmm_vm_spec *spec, struct vmm_error *err)
 
 	if ((rc = vmm_vm_name_validate(spec->name, err)) < 0)
 		return rc;
-	if (spec->vcpus < 1 || spec->vcpus > 255)
-		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0, "use 1 to 255 vCPUs",
-				     "invalid vCPU count %u", spec->vcpus);
-	if (spec->memory_mb < 1)
+	if (spec->vcpus < 1 || spec->vcpus > VMM_VM_MAX_VCPUS)
+		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0, NULL,
+				     "invalid vCPU count %u: use 1 to %u", spec->vcpus,
+				     VMM_VM_MAX_VCPUS);
+	if (spec->memory_mb < 1 || spec->memory_mb > VMM_VM_MAX_MEMORY_MB)
 		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0, "give the memory in MB, e.g. 1024",
-				     "memory must be at least 1 MB");
+				     "invalid memory size %llu MB: use 1 to %llu",
+				     (unsigned long long)spec->memory_mb,
+				     (unsigned long long)VMM_VM_MAX_MEMORY_MB);
 	if (!spec->image_path || !*spec->image_path)
 		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
 				     "give a local image (--image) or a URL (--image-url)",

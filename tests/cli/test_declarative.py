@@ -141,3 +141,19 @@ def test_bad_accel_rejected_before_the_vm_is_touched(data_home, tmp_path):
     assert "VMCTL_ACCEL='foo'" in p.stderr
     assert "acc2" not in q.run("list", check=0).stdout
     q.run("destroy", "acc", check=0)
+
+
+def test_one_vcpu_limit_for_vmfile_create_and_up(vmctl, image, tmp_path):
+    """validate, up and create agree on the vCPU range (1 to 255)."""
+    proj = project(tmp_path, image, 'vm "big" {\n    image "IMAGE"\n    vcpus 255\n}\n')
+    vmctl.run("validate", cwd=proj, check=0)
+    vmctl.run("up", cwd=proj, check=0)
+    assert json.loads(vmctl.run("status", "big", "--json", check=0).stdout)["vcpus"] == 255
+    (proj / "VMFile.kdl").write_text(f'vm "bigger" {{\n    image "{image}"\n    vcpus 256\n}}\n')
+    p = vmctl.run("validate", cwd=proj, check=1)
+    assert "`vcpus` must be between 1 and 255, got 256" in p.stderr
+    p = vmctl.run("up", cwd=proj, check=1)
+    assert "`vcpus` must be between 1 and 255, got 256" in p.stderr
+    vmctl.run("create", "--name", "c255", "--image", image, "--vcpus", "255", check=0)
+    p = vmctl.run("create", "--name", "c256", "--image", image, "--vcpus", "256", check=2)
+    assert "--vcpus must be between 1 and 255, got '256'" in p.stderr
