@@ -7,7 +7,8 @@ PYTHON     ?= /usr/bin/python3
 PYTEST     ?= $(PYTHON) -m pytest
 
 .PHONY: all deps build check check-unit check-asan check-py check-py-asan demo clean guest \
-	fuzz-build fuzz-smoke fuzz bench-kdl bench-image bench-sftp bench-list bench-up
+	fuzz-build fuzz-smoke fuzz bench-kdl bench-image bench-sftp bench-list bench-up \
+	bench-vmfile-scale
 
 all: build
 
@@ -54,6 +55,11 @@ check: deps
 # Not part of check: `vmctl list` with 1,000 VMs against /bin/true.
 bench-list: build
 	bench/list.sh $(BUILD)
+
+# Not part of check: `vmctl validate` of 100,000 VMs (and properties) against
+# 10,000: the ratio shows whether the work grows linearly.
+bench-vmfile-scale: build
+	bench/vmfile-scale.sh $(BUILD)
 
 # Not part of check: time to SSH of `vmctl up` against bare QEMU.
 bench-up: build

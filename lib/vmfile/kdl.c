@@ -209,6 +209,19 @@ struct parser {
 	size_t nml, capml;
 	struct vmm_kdl_error *err;
 	jmp_buf jb;
+	/* property-key table of the node being finished (dedupe_props),
+	 * reused from node to node: a slot is in use when its gen is pgen */
+	struct prop_slot *pslots;
+	size_t pcap;
+	uint32_t pgen;
+};
+
+struct prop_slot {
+	uint32_t gen;
+	uint32_t count; /* occurrences of the key */
+	size_t last;    /* index of its last occurrence */
+	const char *key;
+	size_t key_len;
 };
 
 static struct vmm_kdl_span mkspan(struct pos a, struct pos b)
@@ -1559,23 +1572,75 @@ static void add_prop(struct parser *P, size_t d, const struct vmm_kdl_prop *np)
 {
 	struct level *L = level(P, d);
 
-	for (size_t k = L->nprops; k-- > 0;) {
-		struct vmm_kdl_prop *o = &L->props[k];
-
-		if (o->key_len == np->key_len && memcmp(o->key, np->key, np->key_len) == 0) {
-			unsigned over = o->overridden + 1;
-
-			memmove(o, o + 1, (L->nprops - k - 1) * sizeof(*o));
-			L->nprops--;
-			grow(P, (void **)&L->props, &L->capprops, L->nprops + 1, sizeof(*L->props));
-			L->props[L->nprops] = *np;
-			L->props[L->nprops].overridden = over;
-			L->nprops++;
-			return;
-		}
-	}
+	/* duplicates are resolved when the node ends (dedupe_props) */
 	grow(P, (void **)&L->props, &L->capprops, L->nprops + 1, sizeof(*L->props));
 	L->props[L->nprops++] = *np;
+}
+
+/* The slot of a key in P's property table (FNV-1a, linear probing). */
+static struct prop_slot *prop_slot(struct parser *P, const char *key, size_t len)
+{
+	uint64_t h = 1469598103934665603ull;
+	size_t mask = P->pcap - 1, i;
+
+	for (size_t k = 0; k < len; k++)
+		h = (h ^ (unsigned char)key[k]) * 1099511628211ull;
+	for (i = (size_t)h & mask;; i = (i + 1) & mask) {
+		struct prop_slot *sl = &P->pslots[i];
+
+		if (sl->gen != P->pgen ||
+		    (sl->key_len == len && memcmp(sl->key, key, len) == 0))
+			return sl;
+	}
+}
+
+/*
+ * A node's properties, the rightmost of each key kept (KDL: a repeated
+ * property overrides the earlier one), in the order of their last
+ * occurrence, each counting the occurrences it overrode. Linear in the
+ * number of properties.
+ */
+static void dedupe_props(struct parser *P, struct level *L)
+{
+	size_t need = 16, j = 0;
+
+	if (L->nprops < 2)
+		return;
+	while (need < 2 * L->nprops)
+		need *= 2;
+	if (P->pcap < need) {
+		struct prop_slot *ns = calloc(need, sizeof(*ns));
+
+		if (!ns)
+			fail_nomem(P);
+		free(P->pslots);
+		P->pslots = ns;
+		P->pcap = need;
+		P->pgen = 0;
+	}
+	if (++P->pgen == 0) { /* wrapped: every slot looks free again */
+		memset(P->pslots, 0, P->pcap * sizeof(*P->pslots));
+		P->pgen = 1;
+	}
+	for (size_t i = 0; i < L->nprops; i++) {
+		const struct vmm_kdl_prop *pr = &L->props[i];
+		struct prop_slot *sl = prop_slot(P, pr->key, pr->key_len);
+
+		if (sl->gen != P->pgen)
+			*sl = (struct prop_slot){P->pgen, 0, i, pr->key, pr->key_len};
+		sl->count++;
+		sl->last = i;
+	}
+	for (size_t i = 0; i < L->nprops; i++) {
+		struct prop_slot *sl = prop_slot(P, L->props[i].key, L->props[i].key_len);
+
+		if (sl->last != i)
+			continue;
+		L->props[j] = L->props[i];
+		L->props[j].overridden = sl->count - 1;
+		j++;
+	}
+	L->nprops = j;
 }
 
 /* One argument or property (P at its first character). d: the level of the
@@ -1787,6 +1852,7 @@ static void parse_node(struct parser *P, size_t d, bool keep)
 	node.span = mkspan(start, end);
 	node.nargs = L->nargs;
 	node.args = arena_dup(P, L->args, L->nargs * sizeof(*L->args));
+	dedupe_props(P, L);
 	node.nprops = L->nprops;
 	node.props = arena_dup(P, L->props, L->nprops * sizeof(*L->props));
 	node.nchildren = L->nkids;
@@ -1882,6 +1948,8 @@ static void free_levels(struct parser *P)
 	}
 	free(P->levels);
 	P->levels = NULL;
+	free(P->pslots);
+	P->pslots = NULL;
 	P->nlevels = 0;
 }
 

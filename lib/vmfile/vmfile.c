@@ -1052,6 +1052,44 @@ static void parse_vm(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmf
 
 static void vm_release(struct vmm_vmfile_vm *vm);
 
+static int cmp_vm_by_name(const void *a, const void *b)
+{
+	const struct vmm_vmfile_vm *x = *(const struct vmm_vmfile_vm *const *)a;
+	const struct vmm_vmfile_vm *y = *(const struct vmm_vmfile_vm *const *)b;
+	int r = strcmp(x->name, y->name);
+
+	return r ? r : (x < y ? -1 : x > y); /* the first defined first */
+}
+
+/* Every VM whose name an earlier VM has, pointing back at the first one:
+ * sorted by name, so that a file of many VMs is checked in n log n. */
+static void report_duplicate_names(struct ctx *c, const struct vmm_vmfile *vf)
+{
+	const struct vmm_vmfile_vm **by_name = calloc(vf->n_vms + 1, sizeof(*by_name));
+	size_t n = 0;
+
+	if (!by_name) {
+		c->diags->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < vf->n_vms; i++)
+		if (vf->vms[i].name)
+			by_name[n++] = &vf->vms[i];
+	qsort(by_name, n, sizeof(*by_name), cmp_vm_by_name);
+	for (size_t i = 1, first = 0; i < n; i++) {
+		struct vmm_diag *g;
+
+		if (strcmp(by_name[i]->name, by_name[first]->name) != 0) {
+			first = i;
+			continue;
+		}
+		g = error_span(c, by_name[i]->name_span, "VM names must be unique within a VMFile",
+			       "duplicate VM name `%s`", by_name[i]->name);
+		vmm_diag_set_related(c->diags, g, by_name[first]->name_span, "first defined here");
+	}
+	free(by_name);
+}
+
 int vmmi_vmfile_from_document(const struct vmm_kdl_document *doc, const char *base_dir,
 			      unsigned flags, struct vmm_diags *diags, struct vmm_vmfile **out)
 {
@@ -1096,19 +1134,8 @@ int vmmi_vmfile_from_document(const struct vmm_kdl_document *doc, const char *ba
 		}
 		vm = &vf->vms[vf->n_vms++];
 		parse_vm(&c, n, vm);
-		for (size_t j = 0; vm->name && j + 1 < vf->n_vms; j++) {
-			struct vmm_vmfile_vm *o = &vf->vms[j];
-
-			if (o->name && strcmp(o->name, vm->name) == 0) {
-				struct vmm_diag *g = error_span(
-					&c, vm->name_span, "VM names must be unique within a VMFile",
-					"duplicate VM name `%s`", vm->name);
-
-				vmm_diag_set_related(diags, g, o->name_span, "first defined here");
-				break;
-			}
-		}
 	}
+	report_duplicate_names(&c, vf);
 	if (vf->n_vms == 0 && !unknown_top) {
 		struct vmm_span start = {0, 0, 1, 1};
 

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "core/util.h"
 #include "vmm/kdl.h"
 
 static struct vmm_kdl_document *parse_ok(const char *text, enum vmm_kdl_version mode)
@@ -181,6 +182,45 @@ static void test_values(void **state)
 	assert_int_equal(doc->nodes[0].args[0].len, 3);
 	assert_null(vmm_kdl_value_str(&doc->nodes[0].args[0]));
 	vmm_kdl_document_free(doc);
+}
+
+/*
+ * Many properties on one node, every key twice (k0..kN-1, then again in
+ * reverse order, the second value winning): each key is kept once, with the
+ * later value, in the order of its last occurrence, counting one override.
+ * (How the time grows with the count is bench/vmfile-scale.sh's to show.)
+ */
+static void test_many_props_with_duplicates(void **state)
+{
+	enum { N = 100000 };
+	struct vmmi_buf b;
+	struct vmm_kdl_document *doc;
+	struct vmm_kdl_error kerr;
+	int64_t v;
+
+	(void)state;
+	vmmi_buf_init(&b);
+	vmmi_buf_printf(&b, "n");
+	for (int i = 0; i < N; i++)
+		vmmi_buf_printf(&b, " k%d=%d", i, i);
+	for (int i = N - 1; i >= 0; i--)
+		vmmi_buf_printf(&b, " k%d=%d", i, -i);
+	vmmi_buf_printf(&b, "\n");
+	assert_int_equal(vmm_kdl_parse(b.data, b.len, VMM_KDL_V2, &doc, &kerr), 0);
+	assert_int_equal(doc->nodes[0].nprops, N);
+	for (int j = 0; j < N; j++) {
+		const struct vmm_kdl_prop *p = &doc->nodes[0].props[j];
+		char key[16];
+
+		snprintf(key, sizeof(key), "k%d", N - 1 - j);
+		assert_int_equal(p->key_len, strlen(key));
+		assert_memory_equal(p->key, key, p->key_len);
+		assert_true(vmm_kdl_value_int64(&p->value, &v));
+		assert_int_equal(v, -(N - 1 - j));
+		assert_int_equal(p->overridden, 1);
+	}
+	vmm_kdl_document_free(doc);
+	vmmi_buf_release(&b);
 }
 
 static void test_duplicate_props(void **state)
@@ -478,6 +518,7 @@ int main(void)
 		cmocka_unit_test(test_crlf_and_unicode_newlines),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_duplicate_props),
+		cmocka_unit_test(test_many_props_with_duplicates),
 		cmocka_unit_test(test_accessors),
 		cmocka_unit_test(test_value_to_string),
 		cmocka_unit_test(test_print),
