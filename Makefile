@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 PYTHON     ?= /usr/bin/python3
 PYTEST     ?= $(PYTHON) -m pytest
 
-.PHONY: all deps build check check-unit check-asan check-py check-py-asan demo clean guest \
+.PHONY: all deps build check check-fresh check-unit check-asan check-py check-py-asan demo clean guest \
 	fuzz-build fuzz-smoke fuzz bench-kdl bench-image bench-sftp bench-list bench-up \
 	bench-vmfile-scale
 
@@ -51,6 +51,11 @@ check: deps
 	$(MAKE) fuzz-smoke
 	$(MAKE) check-py-asan
 	$(MAKE) check-py
+
+# `make check` on a pristine Debian 12 chroot, from the committed HEAD (as
+# root; CI runs this).
+check-fresh:
+	tools/check-fresh
 
 # Not part of check: `vmctl list` with 1,000 VMs against /bin/true.
 bench-list: build
