@@ -8,6 +8,7 @@
 #include "vmm/file.h"
 #include "progress.h"
 #include "vmm/image.h"
+#include "vmm/keys.h"
 
 enum {
 	OPT_NAME = 256,
@@ -132,10 +133,15 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	if (cloud_init_path &&
 	    !(ci.user_data = read_named("--cloud-init", cloud_init_path, &ci.user_data_len)))
 		goto out;
-	if (ssh_key_path && !(ci.ssh_pubkey = read_named("--ssh-key", ssh_key_path, NULL)))
+	if (ssh_key_path && vmm_pubkey_file_read(ssh_key_path, &ci.ssh_pubkey, &err) < 0) {
+		if (err.code == VMM_E_IO) {
+			snprintf(err.message, sizeof(err.message), "cannot open --ssh-key file '%s': %s",
+				 ssh_key_path, strerror(err.sys_errno));
+			snprintf(err.hint, sizeof(err.hint), "check the path given to --ssh-key");
+		}
+		rc = cli_error(&err);
 		goto out;
-	if (ci.ssh_pubkey)
-		ci.ssh_pubkey[strcspn(ci.ssh_pubkey, "\r\n")] = '\0';
+	}
 
 	if (!(ctx = cli_ctx_open()))
 		goto out;
@@ -197,7 +203,7 @@ const struct cli_command cmd_create = {
 		"      --disk GB           Grow the VM's disk to GB gigabytes\n"
 		"      --bridge NAME       Use TAP networking on this bridge (default: user)\n"
 		"      --cloud-init FILE   Raw cloud-init user-data to pass to the guest\n"
-		"      --ssh-key FILE      SSH public key to authorize for the VM's user\n"
+		"      --ssh-key FILE      SSH public key(s) to authorize for the VM's user\n"
 		"      --start             Start the VM after creating it\n",
 	.run = run,
 };

@@ -311,13 +311,10 @@ static int spec_of(const struct vmm_vmfile_vm *def, const char *image_path,
 	    (rc = vmmi_read_file(def->cloud_init->user_data.path, &ci->user_data,
 				 &ci->user_data_len, err)) < 0)
 		return rc;
-	if (def->cloud_init->ssh_key.path) {
-		if ((rc = vmmi_read_file(def->cloud_init->ssh_key.path, &ci->ssh_pubkey, NULL,
-					 err)) < 0)
-			return rc;
-		/* keep the first line: a .pub file holds one key */
-		ci->ssh_pubkey[strcspn(ci->ssh_pubkey, "\r\n")] = '\0';
-	}
+	/* every line a key libssh can parse, all of them authorized */
+	if (def->cloud_init->ssh_key.path &&
+	    (rc = vmm_pubkey_file_read(def->cloud_init->ssh_key.path, &ci->ssh_pubkey, err)) < 0)
+		return rc;
 	return 0;
 }
 
