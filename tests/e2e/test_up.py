@@ -83,7 +83,11 @@ def up_phases(stdout):
 
 def test_up_ssh_provision_down_reload(qvm, tmp_path, guest_image):
     proj = write_project(tmp_path, guest_image, WEB)
-    p = qvm.run("up", cwd=proj, timeout=T, check=0)
+    p = qvm.run("up", cwd=proj, timeout=T, check=0, env={"VMCTL_LOG": "store=trace"})
+    # a new VM's up reads vms.json at most twice and writes it at most twice
+    reads = re.findall(r"^trace store: read ", p.stderr, re.M)
+    writes = re.findall(r"^trace store: wrote ", p.stderr, re.M)
+    assert len(reads) <= 2 and len(writes) <= 2, p.stderr
     # every phase, with its duration, in order
     assert up_phases(p.stdout) == ["overlay", "seed", "create", "boot", "ssh", "provision"]
     assert "[web] up in " in p.stdout and "(created)" in p.stdout
