@@ -531,6 +531,10 @@ int vmm_ssh_connect_retry(const struct vmm_ssh_config *cfg, const struct vmm_ssh
 	uint64_t start = vmmi_now_ms(), deadline = start + retry->timeout_ms;
 	unsigned attempts = 0;
 	enum attempt_fail fail = FAIL_RETRY;
+	/* the guest refused the key in an earlier attempt: that is the story to
+	 * tell, even if the last attempt, cut short by the deadline on a slow
+	 * host, did not get as far */
+	char refused[VMM_ERROR_MSG_MAX] = "";
 	int rc;
 
 	*out = NULL;
@@ -550,12 +554,18 @@ int vmm_ssh_connect_retry(const struct vmm_ssh_config *cfg, const struct vmm_ssh
 		rc = attempt(cfg, key, desc, budget, handshake, out, &fail, err);
 		if (rc == 0 || fail == FAIL_FATAL)
 			break;
+		if (fail == FAIL_AUTH && err)
+			snprintf(refused, sizeof(refused), "%s", err->message);
 		vmm_trace(MOD, "attempt %u: %s", attempts, err ? err->message : "failed");
 		now = vmmi_now_ms();
 		if (now + (t0 + interval > now ? t0 + interval - now : 0) >= deadline)
 			break;
 		if (t0 + interval > now)
 			vmmi_sleep_ms((unsigned)(t0 + interval - now));
+	}
+	if (rc < 0 && fail == FAIL_RETRY && refused[0]) {
+		fail = FAIL_AUTH;
+		snprintf(err->message, sizeof(err->message), "%s", refused);
 	}
 	if (rc < 0 && fail != FAIL_FATAL && retry->timeout_ms) {
 		char *ctx = retry->context ? retry->context(retry->context_userdata) : NULL;
