@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests: vms.json parsing, validation, round trips (every field of the
  * field table); the --json form; names; lifecycle. */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -84,9 +85,9 @@ static void test_reference_format(void **state)
 {
 	static const char text[] =
 		"{\"myvm\": {\"id\": \"abc123\", \"name\": \"myvm\", \"backend\": \"qemu\","
-		" \"work_dir\": \"/w/myvm\", \"overlay_path\": \"/w/myvm/overlay.qcow2\","
-		" \"seed_iso_path\": null, \"pid\": 12345, \"qmp_socket\": \"/w/q.sock\","
-		" \"console_socket\": \"/w/c.sock\", \"vnc_addr\": \"127.0.0.1:5900\","
+		" \"work_dir\": \"vms/myvm\", \"overlay_path\": \"vms/myvm/overlay.qcow2\","
+		" \"seed_iso_path\": null, \"pid\": 12345, \"qmp_socket\": \"vms/myvm/q.sock\","
+		" \"console_socket\": \"vms/myvm/c.sock\", \"vnc_addr\": \"127.0.0.1:5900\","
 		" \"vcpus\": 2, \"memory_mb\": 2048, \"disk_gb\": 20,"
 		" \"network\": {\"type\": \"Tap\", \"bridge\": \"br1\"},"
 		" \"ssh_host_port\": 10042, \"mac_addr\": \"52:54:00:ab:cd:ef\"}}";
@@ -149,10 +150,14 @@ static void test_roundtrip_keeps_unknown_fields(void **state)
 	}
 	/* no temp file is left behind */
 	{
-		char tmp[160];
+		DIR *d = opendir(tmpdir);
+		struct dirent *de;
 
-		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-		assert_int_equal(access(tmp, F_OK), -1);
+		assert_non_null(d);
+		while ((de = readdir(d)))
+			if (strstr(de->d_name, ".tmp."))
+				fail_msg("left behind: %s", de->d_name);
+		closedir(d);
 	}
 	vmmi_store_release(&st2);
 }
@@ -311,10 +316,11 @@ static const char every_field[] =
 	"{\"aaa_top\": [1, -2.5e3, \"s\", {\"n\": null}], \"version\": 1,"
 	" \"vms\": {"
 	"\"full\": {\"id\": \"id\\\"1\", \"name\": \"full\", \"backend\": \"qemu\","
-	" \"state\": \"suspended\", \"work_dir\": \"/w/caf\\u00e9\", \"image_path\": \"/i/\xc3\xa9\","
-	" \"image_url\": \"http://x/i\\/j\", \"overlay_path\": \"/o\", \"seed_iso_path\": \"/s\","
-	" \"pid\": 2147483647, \"pid_starttime\": 9223372036854775807, \"qmp_socket\": \"/q\","
-	" \"console_socket\": \"/c\", \"vnc_addr\": \"127.0.0.1:5901\", \"vcpus\": 65535,"
+	" \"state\": \"suspended\", \"work_dir\": \"vms/\\u0066ull\", \"image_path\": \"/i/\xc3\xa9\","
+	" \"image_url\": \"http://x/i\\/j\", \"overlay_path\": \"vms/full/o\\u00e9\","
+	" \"seed_iso_path\": \"vms/full/s\", \"pid\": 2147483647,"
+	" \"pid_starttime\": 9223372036854775807, \"qmp_socket\": \"vms/full/q\","
+	" \"console_socket\": \"vms/full/.c\", \"vnc_addr\": \"127.0.0.1:5901\", \"vcpus\": 65535,"
 	" \"memory_mb\": 9223372036854775807, \"disk_gb\": 4294967295,"
 	" \"network\": {\"type\": \"tap\", \"bridge\": \"br7\", \"mtu\": {\"x\": [1]}},"
 	" \"ssh_host_port\": 65535, \"mac_addr\": \"52:54:00:00:00:01\", \"ssh_user\": \"\\ud83d\\ude00\","
@@ -389,13 +395,17 @@ static void test_every_field_roundtrips(void **state)
 	struct vmmi_store st, st2;
 	struct vmm_error err;
 	struct vmm_vm *vm, *copy;
-	char path[128], path2[128], *text, *text2;
+	char path[128], path2[128], cwd[4096], *text, *text2;
 	size_t len, len2;
 	json_t *v;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/every.json", tmpdir);
-	snprintf(path2, sizeof(path2), "%s/every2.json", tmpdir);
+	/* read and written in the temp dir by relative names, so that the VMs'
+	 * directories are "vms/NAME" there too */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(tmpdir), 0);
+	snprintf(path, sizeof(path), "every.json");
+	snprintf(path2, sizeof(path2), "every2.json");
 	if (parse(every_field, &st, &err) < 0)
 		fail_msg("%s", err.message);
 	assert_int_equal(st.n, 5);
@@ -406,15 +416,15 @@ static void test_every_field_roundtrips(void **state)
 	assert_string_equal(vm->id, "id\"1");
 	assert_int_equal(vm->backend, VMM_BACKEND_QEMU);
 	assert_int_equal(vm->state, VMM_STATE_SUSPENDED);
-	assert_string_equal(vm->work_dir, "/w/caf\xc3\xa9");
+	assert_string_equal(vm->work_dir, "vms/full");
 	assert_string_equal(vm->image_path, "/i/\xc3\xa9");
 	assert_string_equal(vm->image_url, "http://x/i/j");
-	assert_string_equal(vm->overlay_path, "/o");
-	assert_string_equal(vm->seed_iso_path, "/s");
+	assert_string_equal(vm->overlay_path, "vms/full/o\xc3\xa9");
+	assert_string_equal(vm->seed_iso_path, "vms/full/s");
 	assert_int_equal(vm->pid, 2147483647);
 	assert_true(vm->pid_starttime == 9223372036854775807ULL);
-	assert_string_equal(vm->qmp_socket, "/q");
-	assert_string_equal(vm->console_socket, "/c");
+	assert_string_equal(vm->qmp_socket, "vms/full/q");
+	assert_string_equal(vm->console_socket, "vms/full/.c");
 	assert_string_equal(vm->vnc_addr, "127.0.0.1:5901");
 	assert_int_equal(vm->vcpus, 65535);
 	assert_true(vm->memory_mb == 9223372036854775807ULL);
@@ -491,6 +501,7 @@ static void test_every_field_roundtrips(void **state)
 	free(text2);
 	vmmi_store_release(&st);
 	vmmi_store_release(&st2);
+	assert_int_equal(chdir(cwd), 0);
 }
 
 /* The documented --json form, key by key in order. */
@@ -502,8 +513,9 @@ static void test_vm_json_form(void **state)
 		"4294967295, \"network\": {\"type\": \"tap\", \"bridge\": \"br7\"}, \"pid\": "
 		"2147483647, \"ssh_port\": 65535, \"ssh_user\": \"\\uD83D\\uDE00\", \"mac_addr\": "
 		"\"52:54:00:00:00:01\", \"vnc_addr\": \"127.0.0.1:5901\", \"work_dir\": "
-		"\"/w/caf\\u00E9\", \"image_path\": \"/i/\\u00E9\", \"image_url\": \"http://x/i/j\", "
-		"\"overlay_path\": \"/o\", \"seed_iso_path\": \"/s\", \"ssh_key_path\": \"/k\", "
+		"\"vms/full\", \"image_path\": \"/i/\\u00E9\", \"image_url\": \"http://x/i/j\", "
+		"\"overlay_path\": \"vms/full/o\\u00E9\", \"seed_iso_path\": \"vms/full/s\", "
+		"\"ssh_key_path\": \"/k\", "
 		"\"created_at\": \"2026-01-01T00:00:00Z\"}";
 	static const char want_dflt[] =
 		"{\"name\": \"dflt\", \"id\": null, \"backend\": \"noop\", \"state\": \"stopped\", "
