@@ -1142,7 +1142,13 @@ static void yajl_syntax_error(struct reader *r)
 	if (text_is(text, n, "premature EOF")) {
 		syntax_error(r, r->len, "the document ends too early (premature end of file)");
 	} else if (text_is(text, n, "trailing garbage")) {
-		syntax_error(r, off, "end of file expected after the top-level object, found more");
+		/* at what follows the value, not at its end */
+		size_t at = r->where == W_DONE && r->end ? r->end : off;
+
+		while (at < r->len && (r->data[at] == ' ' || r->data[at] == '\t' ||
+				       r->data[at] == '\r' || r->data[at] == '\n'))
+			at++;
+		syntax_error(r, at + 1, "end of file expected after the top-level object, found more");
 	} else if (text_is(text, n, "invalid bytes in UTF8 string")) {
 		syntax_error(r, off, "invalid UTF-8 in a string");
 	} else {
