@@ -714,7 +714,7 @@ static bool own_path(const struct reader *r, const char *name, const char *s, si
 		return p == end;
 	if (end - p < 2 || *p != '/')
 		return false;
-	for (p++; p <= end;) {
+	for (p++;; p++) {
 		const char *q = memchr(p, '/', (size_t)(end - p));
 		size_t n;
 
@@ -723,9 +723,10 @@ static bool own_path(const struct reader *r, const char *name, const char *s, si
 		n = (size_t)(q - p);
 		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
 			return false;
-		p = q + 1;
+		if (q == end)
+			return true;
+		p = q;
 	}
-	return true;
 }
 
 /* A path field of VMMI_VM_OWN_PATHS must be the VM's own (see there). */
