@@ -318,7 +318,8 @@ int vmmi_write_file_atomic(const char *path, const void *data, size_t len, mode_
 	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
-		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot open directory '%s'", dir);
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot create '%s' in directory '%s'",
+				     path, dir);
 		goto out;
 	}
 	/* Created exclusively, under a name nobody can guess, never through a
