@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* vmctl list: one line per registered VM. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -40,13 +41,51 @@ static void print_row(const char *const row[NCOLS], const size_t width[NCOLS])
 		put_cell(row[c], width[c], c == NCOLS - 1);
 }
 
-/* The numbers of a row, formatted; the other cells are the VM's strings. */
+/* The numbers of a row, formatted; the other cells are the VM's strings.
+ * name is the VM's name escaped when it holds a control character (a
+ * valid name cannot, but the table never sends one to the terminal). */
 struct numbers {
 	char vcpus[12], mem[24], pid[24], ssh[12];
+	char *name;
+	bool name_failed;
 };
+
+/* s with control characters (C0, DEL, C1) and backslashes escaped, or
+ * NULL when it has none (or, with *failed, on allocation failure). */
+static char *escaped(const char *s, bool *failed)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *out, *o;
+
+	*failed = false;
+	for (; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '\\' || (*p == 0xc2 && p[1] >= 0x80 &&
+								p[1] <= 0x9f))
+			break;
+	if (!*p)
+		return NULL;
+	if (!(out = malloc(6 * strlen(s) + 1))) {
+		*failed = true;
+		return NULL;
+	}
+	o = out;
+	for (p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\\')
+			o += sprintf(o, "\\\\");
+		else if (*p < 0x20 || *p == 0x7f)
+			o += sprintf(o, "\\x%02x", *p);
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			o += sprintf(o, "\\u%04x", *++p);
+		else
+			*o++ = (char)*p;
+	}
+	*o = '\0';
+	return out;
+}
 
 static void format_numbers(const struct vmm_vm *vm, struct numbers *num)
 {
+	num->name = escaped(vm->name, &num->name_failed);
 	snprintf(num->vcpus, sizeof(num->vcpus), "%u", vm->vcpus);
 	snprintf(num->mem, sizeof(num->mem), "%llu", (unsigned long long)vm->memory_mb);
 	if (vm->pid)
@@ -61,7 +100,7 @@ static void format_numbers(const struct vmm_vm *vm, struct numbers *num)
 
 static void fill_row(const struct vmm_vm *vm, const struct numbers *num, const char *row[NCOLS])
 {
-	row[0] = vm->name;
+	row[0] = num->name ? num->name : num->name_failed ? "?" : vm->name;
 	row[1] = vmm_backend_name(vm->backend);
 	row[2] = num->vcpus;
 	row[3] = num->mem;
@@ -97,6 +136,7 @@ static void print_table(struct vmm_vm **vms, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		fill_row(vms[i], &nums[i], row);
 		print_row(row, width);
+		free(nums[i].name);
 	}
 	free(nums);
 }

@@ -10,9 +10,28 @@ static const struct option longopts[] = {
 	{0},
 };
 
+/* A value as text that cannot drive the terminal: control characters
+ * (C0, DEL and the C1 range U+0080 to U+009F) and the backslash are
+ * escaped. */
+static void put_escaped(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\\')
+			fputs("\\\\", stdout);
+		else if (*p < 0x20 || *p == 0x7f)
+			printf("\\x%02x", *p);
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			printf("\\u%04x", *++p);
+		else
+			putchar(*p);
+	}
+}
+
 static void field(const char *key, const char *value)
 {
-	printf("%-12s %s\n", key, value && *value ? value : "-");
+	printf("%-12s ", key);
+	put_escaped(value && *value ? value : "-");
+	putchar('\n');
 }
 
 static void print_status(const struct vmm_vm *vm)

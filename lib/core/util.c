@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -271,89 +272,191 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+/* The directory part of path ("." for none, "/" for the root) and where the
+ * last component starts. NULL on allocation failure. */
+static char *split_dir(const char *path, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash) {
+		*base = path;
+		return strdup(".");
+	}
+	*base = slash + 1;
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+/* A name for a temporary file next to base that nobody can guess:
+ * "BASE.tmp.<16 hex digits>" from getrandom. */
+static char *temp_name(const char *base)
+{
+	unsigned char r[8];
+	char hex[2 * sizeof(r) + 1];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return NULL;
+	for (size_t i = 0; i < sizeof(r); i++)
+		snprintf(hex + 2 * i, 3, "%02x", r[i]);
+	return vmmi_asprintf("%s.tmp.%s", base, hex);
+}
+
 int vmmi_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			   struct vmm_error *err)
 {
-	char *tmp = vmmi_asprintf("%s.tmp.%ld", path, (long)getpid());
-	int fd, rc;
+	const char *base;
+	char *dir = split_dir(path, &base), *tmp = NULL;
+	int dfd = -1, fd = -1, rc;
 
-	if (!tmp)
+	if (!dir)
 		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0) {
-		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot create '%s'", tmp);
+	if (!*base) {
+		rc = vmm_error_set(err, VMM_E_IO, EISDIR, NULL, "cannot write '%s': not a file name",
+				   path);
 		goto out;
 	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot create '%s' in directory '%s'",
+				     path, dir);
+		goto out;
+	}
+	/* Created exclusively, under a name nobody can guess, never through a
+	 * symbolic link: nothing planted in the directory receives the data. */
+	for (int tries = 0; fd < 0; tries++) {
+		free(tmp);
+		if (!(tmp = temp_name(base))) {
+			rc = vmm_error_errno(err, VMM_E_IO, NULL,
+					     "cannot make a temporary name for '%s'", path);
+			goto out;
+		}
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+		if (fd < 0 && (errno != EEXIST || tries >= 100)) {
+			rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot create '%s/%s'", dir, tmp);
+			goto out;
+		}
+	}
 	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot write '%s'", tmp);
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot write '%s/%s'", dir, tmp);
 		close(fd);
-		unlink(tmp);
+		unlinkat(dfd, tmp, 0);
 		goto out;
 	}
 	if (close(fd) < 0) {
-		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot write '%s'", tmp);
-		unlink(tmp);
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot write '%s/%s'", dir, tmp);
+		unlinkat(dfd, tmp, 0);
 		goto out;
 	}
-	if (rename(tmp, path) < 0) {
-		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot rename '%s' to '%s'", tmp, path);
-		unlink(tmp);
+	if (renameat(dfd, tmp, dfd, base) < 0) {
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot rename '%s/%s' to '%s'", dir, tmp,
+				     path);
+		unlinkat(dfd, tmp, 0);
 		goto out;
 	}
-	rc = vmmi_fsync_parent(path, err);
+	rc = 0;
+	if (fsync(dfd) < 0 && errno != EINVAL)
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot sync directory '%s'", dir);
 out:
+	if (dfd >= 0)
+		close(dfd);
 	free(tmp);
+	free(dir);
 	return rc;
 }
 
+/* Remove name in the directory parent, and all under it. A directory is
+ * opened with O_NOFOLLOW and walked by its descriptor; anything that is
+ * not a directory, a symbolic link included, is unlinked, never followed:
+ * nothing outside the tree is touched. */
 static int rm_rf_at(int parent, const char *name, struct vmm_error *err, const char *top)
 {
-	struct stat st;
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dirent *de;
+	int rc = 0;
+	DIR *d;
 
-	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0
-				       : vmm_error_errno(err, VMM_E_IO, NULL, "cannot remove '%s'", top);
-	if (S_ISDIR(st.st_mode)) {
-		int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		DIR *d;
-		struct dirent *de;
-		int rc = 0;
-
-		if (fd < 0)
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno != ENOTDIR && errno != ELOOP)
 			return vmm_error_errno(err, VMM_E_IO, NULL, "cannot open '%s'", top);
-		d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			return vmm_error_errno(err, VMM_E_IO, NULL, "cannot open '%s'", top);
-		}
-		while (rc == 0 && (de = readdir(d))) {
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			rc = rm_rf_at(dirfd(d), de->d_name, err, top);
-		}
-		closedir(d);
-		if (rc < 0)
-			return rc;
-		if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		if (unlinkat(parent, name, 0) < 0 && errno != ENOENT)
 			return vmm_error_errno(err, VMM_E_IO, NULL, "cannot remove '%s'", top);
 		return 0;
 	}
-	if (unlinkat(parent, name, 0) < 0 && errno != ENOENT)
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return vmm_error_errno(err, VMM_E_IO, NULL, "cannot open '%s'", top);
+	}
+	while (rc == 0 && (errno = 0, de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		rc = rm_rf_at(dirfd(d), de->d_name, err, top);
+	}
+	if (rc == 0 && errno != 0)
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot read '%s'", top);
+	closedir(d);
+	if (rc < 0)
+		return rc;
+	if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		return vmm_error_errno(err, VMM_E_IO, NULL, "cannot remove '%s'", top);
 	return 0;
 }
 
 int vmmi_rm_rf(const char *path, struct vmm_error *err)
 {
-	return rm_rf_at(AT_FDCWD, path, err, path);
+	size_t n = strlen(path);
+	const char *base;
+	char *trimmed, *dir;
+	int dfd, rc;
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	if (!(trimmed = strndup(path, n)))
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	dir = split_dir(trimmed, &base);
+	if (!dir) {
+		free(trimmed);
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	}
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+		rc = vmm_error_set(err, VMM_E_IO, EINVAL, NULL,
+				   "refusing to remove '%s': it does not end in a name", path);
+		goto out;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = errno == ENOENT ? 0
+				     : vmm_error_errno(err, VMM_E_IO, NULL, "cannot open '%s'", dir);
+		goto out;
+	}
+	rc = rm_rf_at(dfd, base, err, path);
+	close(dfd);
+out:
+	free(dir);
+	free(trimmed);
+	return rc;
 }
 
 int vmmi_lock_path(const char *path, struct vmm_error *err)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	struct stat st;
 
+	if (fd < 0 && errno == ELOOP)
+		return vmm_error_set(err, VMM_E_LOCK, ELOOP,
+				     "remove it: a lock file is a plain file vmctl creates",
+				     "lock file '%s' is a symbolic link; not following it", path);
 	if (fd < 0)
 		return vmm_error_errno(err, VMM_E_LOCK, NULL, "cannot open lock file '%s'", path);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return vmm_error_set(err, VMM_E_LOCK, 0,
+				     "remove it: a lock file is a plain file vmctl creates",
+				     "lock file '%s' is not a regular file", path);
+	}
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno == EINTR)
 			continue;

@@ -47,6 +47,9 @@ int vmmi_read_file(const char *path, char **data, size_t *len, struct vmm_error 
 /*
  * Crash-safe replace: write to a temporary file in the same directory, fsync
  * it, rename over path, fsync the directory. Never leaves a partial path.
+ * The temporary file is "NAME.tmp.<random>", created with O_EXCL and
+ * O_NOFOLLOW with the given mode (0600 for secrets): a file or link planted
+ * in the directory never receives the data.
  */
 int vmmi_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			   struct vmm_error *err);
@@ -54,10 +57,13 @@ int vmmi_write_file_atomic(const char *path, const void *data, size_t len, mode_
 /* fsync the directory containing path (or path itself if it is a directory). */
 int vmmi_fsync_parent(const char *path, struct vmm_error *err);
 
-/* Remove a directory tree (like rm -rf); ENOENT is success. */
+/* Remove a directory tree (like rm -rf); ENOENT is success. It walks by
+ * descriptors (openat, unlinkat, O_NOFOLLOW) and never follows a symbolic
+ * link, path itself included: a link is removed, what it points at is not. */
 int vmmi_rm_rf(const char *path, struct vmm_error *err);
 
-/* Exclusive flock on path (created 0600 if missing). Returns fd >= 0 or <0. */
+/* Exclusive flock on path (created 0600 if missing). Returns fd >= 0 or <0.
+ * A symbolic link or anything but a regular file there is refused. */
 int vmmi_lock_path(const char *path, struct vmm_error *err);
 void vmmi_unlock(int fd);
 

@@ -468,9 +468,21 @@ int vmm_vm_destroy(struct vmm_ctx *ctx, const char *name, struct vmm_error *err)
 	if ((rc = be->destroy(ctx, vm, err)) < 0)
 		goto out;
 	/* Files first, then the entry: an interruption leaves an entry that a
-	 * second destroy finishes, never files nobody knows about. */
-	if (vm->work_dir && (rc = vmmi_rm_rf(vm->work_dir, err)) < 0)
-		goto out;
+	 * second destroy finishes, never files nobody knows about. What is
+	 * removed is the VM's own directory, never a path from the record
+	 * (the store refuses a work_dir that is not that directory). */
+	if (vm->work_dir) {
+		char *dir = vmm_paths_vm_dir(&ctx->paths, name);
+
+		if (!dir) {
+			rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+			goto out;
+		}
+		rc = vmmi_rm_rf(dir, err);
+		free(dir);
+		if (rc < 0)
+			goto out;
+	}
 	if ((rc = store_edit(ctx, edit_remove, (void *)name, err)) < 0)
 		goto out;
 	vmm_info(MOD, "destroyed VM '%s'", name);

@@ -61,6 +61,22 @@
 	X(STR, console_socket, "console_socket", NULL, 0, 0, 0)
 
 /*
+ * The paths of a record that vmctl removes, writes or binds: they must be
+ * the VM's own directory (<data dir>/vms/NAME) or inside it, or the record
+ * is refused when vms.json is read. image_path (the image cache or the
+ * user's image) and ssh_key_path (the user's --key, or the generated key in
+ * the work directory) are only read, and are not listed.
+ *
+ *   X(member, is_dir)   is_dir: the directory itself, else a file in it
+ */
+#define VMMI_VM_OWN_PATHS(X)                                                           \
+	X(work_dir, true)                                                               \
+	X(overlay_path, false)                                                          \
+	X(seed_iso_path, false)                                                         \
+	X(qmp_socket, false)                                                            \
+	X(console_socket, false)
+
+/*
  * The network object: {"type": "User"|"Tap"|"Vnic"|"None", ...} in
  * vms.json (the type is read in any case), the lowercase type name in the
  * `--json` form. Each row is a string member of struct vmm_network that

@@ -7,6 +7,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yajl/yajl_parse.h>
 
@@ -29,6 +31,9 @@
 #define HINT_FIELD                                                                         \
 	"fix or remove that field (a missing field takes its default), or move the file "  \
 	"aside to start with an empty registry; vmctl never overwrites it"
+#define HINT_EDITED                                                                        \
+	"vms.json was edited by hand or by another program: fix or remove the entry; "     \
+	"vmctl acts only on files in a VM's own directory, and never overwrites vms.json"
 
 _Static_assert(VMMI_F__COUNT <= 32, "a handle's seen fields fit a uint32_t");
 
@@ -84,6 +89,8 @@ struct version_seen {
 
 struct reader {
 	const char *file;
+	const char *vms_dir; /* <data dir>/vms: the VMs' own directories are in it */
+	size_t vms_dir_len;
 	const unsigned char *data;
 	size_t len;
 	yajl_handle h;
@@ -196,20 +203,40 @@ __attribute__((format(printf, 4, 5))) static int format_error(struct reader *r, 
 }
 
 /* "FILE: VM 'NAME': what (line L, column C)" for a wrong value in a handle. */
+static int vm_verror(struct reader *r, const char *vm, const char *hint, const char *fmt,
+		     va_list ap)
+{
+	char what[VMM_ERROR_MSG_MAX];
+	int line, col;
+
+	vsnprintf(what, sizeof(what), fmt, ap);
+	position(r, offset(r), &line, &col);
+	vmm_error_set(r->err, VMM_E_STORE_CORRUPT, 0, hint, "%s: VM '%s': %s (line %d, column %d)",
+		      r->file, vm, what, line, col);
+	r->failed = true;
+	return 0;
+}
+
 __attribute__((format(printf, 3, 4))) static int vm_error(struct reader *r, const char *vm,
 							  const char *fmt, ...)
 {
-	char what[VMM_ERROR_MSG_MAX];
 	va_list ap;
-	int line, col;
 
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
+	vm_verror(r, vm, HINT_FIELD, fmt, ap);
 	va_end(ap);
-	position(r, offset(r), &line, &col);
-	vmm_error_set(r->err, VMM_E_STORE_CORRUPT, 0, HINT_FIELD,
-		      "%s: VM '%s': %s (line %d, column %d)", r->file, vm, what, line, col);
-	r->failed = true;
+	return 0;
+}
+
+/* The same for a record vmctl did not write (the hint says so). */
+__attribute__((format(printf, 3, 4))) static int vm_edited(struct reader *r, const char *vm,
+							   const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vm_verror(r, vm, HINT_EDITED, fmt, ap);
+	va_end(ap);
 	return 0;
 }
 
@@ -668,6 +695,61 @@ static int net_finish(struct reader *r)
 	return 1;
 }
 
+/* Whether s (len bytes) is the VM's own directory, vms_dir/NAME (is_dir), or
+ * a file lexically inside it: no empty, "." or ".." component, so no "//"
+ * or "/../" leads out of it. Symbolic links inside are vmctl's business
+ * (vmmi_rm_rf never follows one). */
+static bool own_path(const struct reader *r, const char *name, const char *s, size_t len,
+		     bool is_dir)
+{
+	size_t vl = r->vms_dir_len, nl = strlen(name);
+	const char *p, *end;
+
+	if (len < vl + 1 + nl || memcmp(s, r->vms_dir, vl) != 0 || s[vl] != '/' ||
+	    memcmp(s + vl + 1, name, nl) != 0)
+		return false;
+	p = s + vl + 1 + nl;
+	end = s + len;
+	if (is_dir)
+		return p == end;
+	if (end - p < 2 || *p != '/')
+		return false;
+	for (p++;; p++) {
+		const char *q = memchr(p, '/', (size_t)(end - p));
+		size_t n;
+
+		if (!q)
+			q = end;
+		n = (size_t)(q - p);
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		if (q == end)
+			return true;
+		p = q;
+	}
+}
+
+/* A path field of VMMI_VM_OWN_PATHS must be the VM's own (see there). */
+static int check_own_path(struct reader *r, int field, const struct value *v)
+{
+#define OWN_PATH(member, dir) [VMMI_F_##member] = (dir) ? 2 : 1,
+	static const unsigned char own[VMMI_F__COUNT] = {VMMI_VM_OWN_PATHS(OWN_PATH)};
+#undef OWN_PATH
+	const char *name = r->vm->name;
+
+	if (!own[field] || own_path(r, name, v->s, v->len, own[field] == 2))
+		return 1;
+	if (own[field] == 2)
+		return vm_edited(r, name, "field \"%s\" is \"%.*s\"; it must be %s/%s, the VM's "
+				 "own directory",
+				 vmmi_vm_fields[field].key, v->len > 200 ? 200 : (int)v->len, v->s,
+				 r->vms_dir, name);
+	return vm_edited(r, name, "field \"%s\" is \"%.*s\"; it must be a file in %s/%s, the "
+			 "VM's own directory",
+			 vmmi_vm_fields[field].key, v->len > 200 ? 200 : (int)v->len, v->s,
+			 r->vms_dir, name);
+}
+
 static int handle_value(struct reader *r, const struct value *v)
 {
 	const struct vmmi_vm_field *f;
@@ -695,6 +777,8 @@ static int handle_value(struct reader *r, const struct value *v)
 	case VMMI_FK_STR:
 		if (v->type != JSON_STRING)
 			return bad_field(r, f->key, "a string", type_name(v->type));
+		if (!check_own_path(r, r->field, v))
+			return 0;
 		slot = vmmi_vm_str(vm, f);
 		return (*slot = strndup(v->s, v->len)) ? 1 : oom(r);
 	case VMMI_FK_INT:
@@ -848,6 +932,29 @@ static int cb_start_array(void *ctx)
 	return on_value(ctx, &v);
 }
 
+/* A key of "vms" is a VM name as vmctl takes it: one that is not (a "/",
+ * "..", a control character) can name no directory of its own, and no
+ * command could name it to remove it. */
+static int valid_name(struct reader *r, const unsigned char *key, size_t len)
+{
+	struct vmm_error why;
+	int line, col;
+
+	if (memchr(key, '\0', len) == NULL && vmm_vm_name_validate(r->name, &why) == 0)
+		return 1;
+	if (memchr(key, '\0', len))
+		snprintf(why.message, sizeof(why.message), "VM name contains a NUL byte");
+	position(r, offset(r), &line, &col);
+	vmm_error_set(r->err, VMM_E_STORE_CORRUPT, 0,
+		      "vms.json was edited by hand or by another program: rename or remove that "
+		      "entry (a VM name has letters, digits, '.', '_' and '-', and does not start "
+		      "with '.' or '-')",
+		      "%s:%d:%d: the key \"%.*s\" of \"vms\" is not a valid VM name: %s", r->file,
+		      line, col, len > 64 ? 64 : (int)len, (const char *)key, why.message);
+	r->failed = true;
+	return 0;
+}
+
 /* The names of "vms" are unique: while they come sorted (as written) each
  * is after the last; after that, a set of them tells. */
 static int vm_name_key(struct reader *r, const unsigned char *key, size_t len)
@@ -868,7 +975,9 @@ static int vm_name_key(struct reader *r, const unsigned char *key, size_t len)
 		if (json_object_setn_new(r->names, (const char *)key, len, json_null()) < 0)
 			return oom(r);
 	}
-	return (r->name = strndup((const char *)key, len)) ? 1 : oom(r);
+	if (!(r->name = strndup((const char *)key, len)))
+		return oom(r);
+	return valid_name(r, key, len);
 }
 
 static int cb_map_key(void *ctx, const unsigned char *key, size_t len)
@@ -1034,7 +1143,13 @@ static void yajl_syntax_error(struct reader *r)
 	if (text_is(text, n, "premature EOF")) {
 		syntax_error(r, r->len, "the document ends too early (premature end of file)");
 	} else if (text_is(text, n, "trailing garbage")) {
-		syntax_error(r, off, "end of file expected after the top-level object, found more");
+		/* at what follows the value, not at its end */
+		size_t at = r->where == W_DONE && r->end ? r->end : off;
+
+		while (at < r->len && (r->data[at] == ' ' || r->data[at] == '\t' ||
+				       r->data[at] == '\r' || r->data[at] == '\n'))
+			at++;
+		syntax_error(r, at + 1, "end of file expected after the top-level object, found more");
 	} else if (text_is(text, n, "invalid bytes in UTF8 string")) {
 		syntax_error(r, off, "invalid UTF-8 in a string");
 	} else {
@@ -1196,12 +1311,14 @@ static bool any_high_byte(const char *data, size_t len)
 
 /* Read data in the given format into st (released on failure). Sets
  * *need_format, with nothing filled, when the format is to be found first. */
-static int read_pass(const char *file, const char *data, size_t len, enum format format,
-		     const struct version_seen *ver, struct vmmi_store *st,
+static int read_pass(const char *file, const char *vms_dir, const char *data, size_t len,
+		     enum format format, const struct version_seen *ver, struct vmmi_store *st,
 		     struct vmm_error *err, bool *need_format)
 {
 	struct reader r = {
 		.file = file,
+		.vms_dir = vms_dir,
+		.vms_dir_len = strlen(vms_dir),
 		.data = (const unsigned char *)data,
 		.len = len,
 		.st = st,
@@ -1290,18 +1407,72 @@ out:
 	return rc;
 }
 
+/* A message quotes what the file holds: control characters in it are
+ * written as escapes, never raw (C1 controls, U+0080 to U+009F, too). */
+static void escape_message(char *msg, size_t size)
+{
+	char out[VMM_ERROR_MSG_MAX];
+	size_t o = 0;
+
+	if (size > sizeof(out))
+		size = sizeof(out);
+	for (const unsigned char *p = (const unsigned char *)msg; *p && o + 1 < size; p++) {
+		char esc[8];
+		size_t n;
+
+		if (*p < 0x20 || *p == 0x7f) {
+			n = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", *p);
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			n = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", p[1]);
+			p++;
+		} else {
+			out[o++] = (char)*p;
+			continue;
+		}
+		if (o + n + 1 > size)
+			break;
+		memcpy(out + o, esc, n);
+		o += n;
+	}
+	out[o] = '\0';
+	memcpy(msg, out, o + 1);
+}
+
+/* DIR/vms for the registry DIR/vms.json ("vms" for a bare name). */
+static char *vms_dir_of(const char *file)
+{
+	const char *slash = strrchr(file, '/');
+
+	if (!slash)
+		return strdup("vms");
+	return vmmi_asprintf("%.*s/vms", (int)(slash - file), file);
+}
+
+/* "FILE is N bytes; the limit is ..." */
+static int too_big(const char *file, unsigned long long size, struct vmm_error *err)
+{
+	return vmm_error_set(err, VMM_E_STORE_CORRUPT, EFBIG,
+			     "a registry of a thousand VMs is about 400 KB: this one was not "
+			     "written by vmctl; move it aside to start with an empty registry",
+			     "%s is %llu bytes; vmctl reads a registry of up to %u MiB", file, size,
+			     VMMI_STORE_MAX_SIZE >> 20);
+}
+
 int vmmi_store_parse(const char *file, const char *data, size_t len, struct vmmi_store *st,
 		     struct vmm_error *err)
 {
 	struct vmm_error scratch;
 	struct version_seen ver;
 	bool need_format, no_memory;
+	char *vms_dir;
 	size_t i = 0;
 	int rc;
 
 	if (!err)
 		err = &scratch;
 	memset(st, 0, sizeof(*st));
+	if (len > VMMI_STORE_MAX_SIZE)
+		return too_big(file, len, err);
 	while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
 		i++;
 	if (i == len) {
@@ -1312,14 +1483,23 @@ int vmmi_store_parse(const char *file, const char *data, size_t len, struct vmmi
 				     "an empty registry; vmctl never overwrites it",
 				     "%s is empty", file);
 	}
-	rc = read_pass(file, data, len, FMT_UNKNOWN, NULL, st, err, &need_format);
-	if (!need_format)
-		return rc;
-	if (has_version(data, len, &ver, &no_memory))
-		return read_pass(file, data, len, FMT_1, &ver, st, err, &need_format);
-	if (no_memory)
+	if (!(vms_dir = vms_dir_of(file)))
 		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
-	return read_pass(file, data, len, FMT_REFERENCE, NULL, st, err, &need_format);
+	rc = read_pass(file, vms_dir, data, len, FMT_UNKNOWN, NULL, st, err, &need_format);
+	if (need_format) {
+		if (has_version(data, len, &ver, &no_memory))
+			rc = read_pass(file, vms_dir, data, len, FMT_1, &ver, st, err,
+				       &need_format);
+		else if (no_memory)
+			rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		else
+			rc = read_pass(file, vms_dir, data, len, FMT_REFERENCE, NULL, st, err,
+				       &need_format);
+	}
+	free(vms_dir);
+	if (rc < 0)
+		escape_message(err->message, sizeof(err->message));
+	return rc;
 }
 
 /* ---- the writer ---------------------------------------------------------- */
@@ -1400,6 +1580,83 @@ void vmmi_store_release(struct vmmi_store *st)
 	memset(st, 0, sizeof(*st));
 }
 
+/* Read path whole, refusing anything but a regular file of up to
+ * VMMI_STORE_MAX_SIZE before it is read into memory. */
+static int read_registry(const char *path, char **data, size_t *len, struct vmm_error *err)
+{
+	struct stat sb;
+	size_t cap, n = 0;
+	char *buf;
+	int fd, rc;
+
+	*data = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return vmm_error_errno(err, VMM_E_STORE_CORRUPT, NULL, "cannot open '%s'", path);
+	if (fstat(fd, &sb) < 0) {
+		rc = vmm_error_errno(err, VMM_E_STORE_CORRUPT, NULL, "cannot read '%s'", path);
+		goto fail;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		rc = vmm_error_set(err, VMM_E_STORE_CORRUPT, 0,
+				   "move it aside: the registry is a plain file vmctl writes",
+				   "%s is not a regular file", path);
+		goto fail;
+	}
+	if ((unsigned long long)sb.st_size > VMMI_STORE_MAX_SIZE) {
+		rc = too_big(path, (unsigned long long)sb.st_size, err);
+		goto fail;
+	}
+	/* one byte more than the limit: a file that grew is seen */
+	cap = (size_t)sb.st_size + 1;
+	if (!(buf = malloc(cap + 1))) {
+		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory reading %s", path);
+		goto fail;
+	}
+	for (;;) {
+		ssize_t k;
+
+		if (n == cap) {
+			char *grown;
+
+			if (cap > VMMI_STORE_MAX_SIZE) {
+				free(buf);
+				rc = too_big(path, (unsigned long long)n, err);
+				goto fail;
+			}
+			cap = cap * 2 > VMMI_STORE_MAX_SIZE + 1 ? VMMI_STORE_MAX_SIZE + 1 : cap * 2;
+			if (!(grown = realloc(buf, cap + 1))) {
+				free(buf);
+				rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL,
+						   "out of memory reading %s", path);
+				goto fail;
+			}
+			buf = grown;
+		}
+		k = read(fd, buf + n, cap - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			free(buf);
+			rc = vmm_error_errno(err, VMM_E_STORE_CORRUPT, NULL, "cannot read '%s'",
+					     path);
+			goto fail;
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	close(fd);
+	buf[n] = '\0';
+	*data = buf;
+	*len = n;
+	return 0;
+fail:
+	close(fd);
+	return rc;
+}
+
 int vmmi_store_load(const char *path, struct vmmi_store *st, struct vmm_error *err)
 {
 	char *data = NULL;
@@ -1417,9 +1674,9 @@ int vmmi_store_load(const char *path, struct vmmi_store *st, struct vmm_error *e
 		vmm_trace(MOD, "read %s (absent: no VMs)", path);
 		return 0;
 	}
-	if ((rc = vmmi_read_file(path, &data, &len, err)) < 0) {
-		err->code = VMM_E_STORE_CORRUPT;
-		snprintf(err->hint, sizeof(err->hint), "check the permissions of %s", path);
+	if ((rc = read_registry(path, &data, &len, err)) < 0) {
+		if (err && err->code == VMM_E_STORE_CORRUPT && !err->hint[0])
+			snprintf(err->hint, sizeof(err->hint), "check the permissions of %s", path);
 		return rc;
 	}
 	rc = vmmi_store_parse(path, data, len, st, err);

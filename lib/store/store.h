@@ -29,6 +29,10 @@
 
 #define VMMI_STORE_VERSION 1
 
+/* The largest vms.json read: a thousand VMs take about 400 KB. A larger
+ * file is refused before it is read into memory. */
+#define VMMI_STORE_MAX_SIZE (64u << 20)
+
 struct vmmi_store {
 	void *root;          /* json_t*: the document, minus "vms" */
 	struct vmm_vm **vms; /* sorted by name */
@@ -36,9 +40,17 @@ struct vmmi_store {
 };
 
 /* Load path into st. A missing file is an empty store. A corrupt file is
- * VMM_E_STORE_CORRUPT naming the file, the position and what is wrong. */
+ * VMM_E_STORE_CORRUPT naming the file, the position and what is wrong.
+ *
+ * Nothing in it is trusted: a key of "vms" must be a valid VM name, and
+ * the paths vmctl removes or writes (work_dir, overlay_path,
+ * seed_iso_path, qmp_socket, console_socket) must be the VM's own
+ * directory, DIR/vms/NAME where DIR is the directory of path, or lexically
+ * inside it (no "..", ".", or empty component); a file over
+ * VMMI_STORE_MAX_SIZE is refused unread. */
 int vmmi_store_load(const char *path, struct vmmi_store *st, struct vmm_error *err);
-/* Parse a document held in memory (name is used in messages). */
+/* Parse a document held in memory (name is used in messages, and its
+ * directory is DIR above: "vms.json" is checked against "vms/NAME"). */
 int vmmi_store_parse(const char *name, const char *data, size_t len, struct vmmi_store *st,
 		     struct vmm_error *err);
 int vmmi_store_save(const char *path, const struct vmmi_store *st, struct vmm_error *err);

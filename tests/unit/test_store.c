@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests: vms.json parsing, validation, round trips (every field of the
  * field table); the --json form; names; lifecycle. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -84,9 +86,9 @@ static void test_reference_format(void **state)
 {
 	static const char text[] =
 		"{\"myvm\": {\"id\": \"abc123\", \"name\": \"myvm\", \"backend\": \"qemu\","
-		" \"work_dir\": \"/w/myvm\", \"overlay_path\": \"/w/myvm/overlay.qcow2\","
-		" \"seed_iso_path\": null, \"pid\": 12345, \"qmp_socket\": \"/w/q.sock\","
-		" \"console_socket\": \"/w/c.sock\", \"vnc_addr\": \"127.0.0.1:5900\","
+		" \"work_dir\": \"vms/myvm\", \"overlay_path\": \"vms/myvm/overlay.qcow2\","
+		" \"seed_iso_path\": null, \"pid\": 12345, \"qmp_socket\": \"vms/myvm/q.sock\","
+		" \"console_socket\": \"vms/myvm/c.sock\", \"vnc_addr\": \"127.0.0.1:5900\","
 		" \"vcpus\": 2, \"memory_mb\": 2048, \"disk_gb\": 20,"
 		" \"network\": {\"type\": \"Tap\", \"bridge\": \"br1\"},"
 		" \"ssh_host_port\": 10042, \"mac_addr\": \"52:54:00:ab:cd:ef\"}}";
@@ -149,10 +151,14 @@ static void test_roundtrip_keeps_unknown_fields(void **state)
 	}
 	/* no temp file is left behind */
 	{
-		char tmp[160];
+		DIR *d = opendir(tmpdir);
+		struct dirent *de;
 
-		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-		assert_int_equal(access(tmp, F_OK), -1);
+		assert_non_null(d);
+		while ((de = readdir(d)))
+			if (strstr(de->d_name, ".tmp."))
+				fail_msg("left behind: %s", de->d_name);
+		closedir(d);
 	}
 	vmmi_store_release(&st2);
 }
@@ -311,10 +317,11 @@ static const char every_field[] =
 	"{\"aaa_top\": [1, -2.5e3, \"s\", {\"n\": null}], \"version\": 1,"
 	" \"vms\": {"
 	"\"full\": {\"id\": \"id\\\"1\", \"name\": \"full\", \"backend\": \"qemu\","
-	" \"state\": \"suspended\", \"work_dir\": \"/w/caf\\u00e9\", \"image_path\": \"/i/\xc3\xa9\","
-	" \"image_url\": \"http://x/i\\/j\", \"overlay_path\": \"/o\", \"seed_iso_path\": \"/s\","
-	" \"pid\": 2147483647, \"pid_starttime\": 9223372036854775807, \"qmp_socket\": \"/q\","
-	" \"console_socket\": \"/c\", \"vnc_addr\": \"127.0.0.1:5901\", \"vcpus\": 65535,"
+	" \"state\": \"suspended\", \"work_dir\": \"vms/\\u0066ull\", \"image_path\": \"/i/\xc3\xa9\","
+	" \"image_url\": \"http://x/i\\/j\", \"overlay_path\": \"vms/full/o\\u00e9\","
+	" \"seed_iso_path\": \"vms/full/s\", \"pid\": 2147483647,"
+	" \"pid_starttime\": 9223372036854775807, \"qmp_socket\": \"vms/full/q\","
+	" \"console_socket\": \"vms/full/.c\", \"vnc_addr\": \"127.0.0.1:5901\", \"vcpus\": 65535,"
 	" \"memory_mb\": 9223372036854775807, \"disk_gb\": 4294967295,"
 	" \"network\": {\"type\": \"tap\", \"bridge\": \"br7\", \"mtu\": {\"x\": [1]}},"
 	" \"ssh_host_port\": 65535, \"mac_addr\": \"52:54:00:00:00:01\", \"ssh_user\": \"\\ud83d\\ude00\","
@@ -389,13 +396,17 @@ static void test_every_field_roundtrips(void **state)
 	struct vmmi_store st, st2;
 	struct vmm_error err;
 	struct vmm_vm *vm, *copy;
-	char path[128], path2[128], *text, *text2;
+	char path[128], path2[128], cwd[4096], *text, *text2;
 	size_t len, len2;
 	json_t *v;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/every.json", tmpdir);
-	snprintf(path2, sizeof(path2), "%s/every2.json", tmpdir);
+	/* read and written in the temp dir by relative names, so that the VMs'
+	 * directories are "vms/NAME" there too */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(tmpdir), 0);
+	snprintf(path, sizeof(path), "every.json");
+	snprintf(path2, sizeof(path2), "every2.json");
 	if (parse(every_field, &st, &err) < 0)
 		fail_msg("%s", err.message);
 	assert_int_equal(st.n, 5);
@@ -406,15 +417,15 @@ static void test_every_field_roundtrips(void **state)
 	assert_string_equal(vm->id, "id\"1");
 	assert_int_equal(vm->backend, VMM_BACKEND_QEMU);
 	assert_int_equal(vm->state, VMM_STATE_SUSPENDED);
-	assert_string_equal(vm->work_dir, "/w/caf\xc3\xa9");
+	assert_string_equal(vm->work_dir, "vms/full");
 	assert_string_equal(vm->image_path, "/i/\xc3\xa9");
 	assert_string_equal(vm->image_url, "http://x/i/j");
-	assert_string_equal(vm->overlay_path, "/o");
-	assert_string_equal(vm->seed_iso_path, "/s");
+	assert_string_equal(vm->overlay_path, "vms/full/o\xc3\xa9");
+	assert_string_equal(vm->seed_iso_path, "vms/full/s");
 	assert_int_equal(vm->pid, 2147483647);
 	assert_true(vm->pid_starttime == 9223372036854775807ULL);
-	assert_string_equal(vm->qmp_socket, "/q");
-	assert_string_equal(vm->console_socket, "/c");
+	assert_string_equal(vm->qmp_socket, "vms/full/q");
+	assert_string_equal(vm->console_socket, "vms/full/.c");
 	assert_string_equal(vm->vnc_addr, "127.0.0.1:5901");
 	assert_int_equal(vm->vcpus, 65535);
 	assert_true(vm->memory_mb == 9223372036854775807ULL);
@@ -491,6 +502,7 @@ static void test_every_field_roundtrips(void **state)
 	free(text2);
 	vmmi_store_release(&st);
 	vmmi_store_release(&st2);
+	assert_int_equal(chdir(cwd), 0);
 }
 
 /* The documented --json form, key by key in order. */
@@ -502,8 +514,9 @@ static void test_vm_json_form(void **state)
 		"4294967295, \"network\": {\"type\": \"tap\", \"bridge\": \"br7\"}, \"pid\": "
 		"2147483647, \"ssh_port\": 65535, \"ssh_user\": \"\\uD83D\\uDE00\", \"mac_addr\": "
 		"\"52:54:00:00:00:01\", \"vnc_addr\": \"127.0.0.1:5901\", \"work_dir\": "
-		"\"/w/caf\\u00E9\", \"image_path\": \"/i/\\u00E9\", \"image_url\": \"http://x/i/j\", "
-		"\"overlay_path\": \"/o\", \"seed_iso_path\": \"/s\", \"ssh_key_path\": \"/k\", "
+		"\"vms/full\", \"image_path\": \"/i/\\u00E9\", \"image_url\": \"http://x/i/j\", "
+		"\"overlay_path\": \"vms/full/o\\u00E9\", \"seed_iso_path\": \"vms/full/s\", "
+		"\"ssh_key_path\": \"/k\", "
 		"\"created_at\": \"2026-01-01T00:00:00Z\"}";
 	static const char want_dflt[] =
 		"{\"name\": \"dflt\", \"id\": null, \"backend\": \"noop\", \"state\": \"stopped\", "
@@ -772,6 +785,185 @@ static void test_names_roundtrip(void **state)
 	assert_int_equal(vmm_backend_parse("xen", &b), -1);
 }
 
+/* The paths vmctl removes or writes must be the VM's own: its directory,
+ * "vms/NAME" beside "vms.json", or a file lexically inside it. */
+static void test_paths_must_be_the_vms_own(void **state)
+{
+	static const char *const bad_dir[] = {
+		"/tmp/victim", "", "/", "vms", "vms/", "vms/b", "vms/ab", "vms/a/", "vms/a/.",
+		"vms/a/..", "vms//a", "./vms/a", "vms/./a", "vms/a/../a", "/vms/a", "xvms/a",
+	};
+	static const char *const bad_file[] = {
+		"/etc/passwd", "", "vms/a", "vms/a/", "vms/a//x", "vms/a/./x", "vms/a/../b/x",
+		"vms/a/x/..", "vms/a/x/", "vms/ab/x", "vms/b/x", "vms//a/x", "/tmp/vms/a/x",
+		"vms/a/..", "vms/a/.",
+	};
+	static const char *const fields[] = {"overlay_path", "seed_iso_path", "qmp_socket",
+					     "console_socket"};
+	struct vmmi_store st;
+	struct vmm_error err;
+	char text[512], want[128];
+
+	(void)state;
+	for (size_t i = 0; i < VMMI_ARRAY_SIZE(bad_dir); i++) {
+		snprintf(text, sizeof(text),
+			 "{\"version\":1, \"vms\": {\"a\": {\"backend\": \"noop\", \"work_dir\": "
+			 "\"%s\"}}}",
+			 bad_dir[i]);
+		expect_corrupt(text, "vms.json: VM 'a': field \"work_dir\"",
+			       "it must be vms/a, the VM's own directory");
+		assert_int_equal(parse(text, &st, &err), -(int)VMM_E_STORE_CORRUPT);
+		assert_non_null(strstr(err.hint, "edited by hand"));
+	}
+	for (size_t k = 0; k < VMMI_ARRAY_SIZE(fields); k++) {
+		for (size_t i = 0; i < VMMI_ARRAY_SIZE(bad_file); i++) {
+			snprintf(text, sizeof(text), V1("\"a\": {\"%s\": \"%s\"}"), fields[k],
+				 bad_file[i]);
+			snprintf(want, sizeof(want), "VM 'a': field \"%s\"", fields[k]);
+			expect_corrupt(text, want, "it must be a file in vms/a");
+		}
+	}
+	/* in the reference's format, and with an escape that spells "..": the
+	 * decoded text is checked */
+	expect_corrupt("{\"a\": {\"work_dir\": \"/etc\"}}", "field \"work_dir\"", NULL);
+	expect_corrupt(V1("\"a\": {\"overlay_path\": \"vms/a/\\u002e\\u002e/x\"}"),
+		       "field \"overlay_path\" is \"vms/a/../x\"", NULL);
+	/* the VM's own */
+	assert_int_equal(parse(V1("\"a\": {\"work_dir\": \"vms/a\", \"overlay_path\": "
+				  "\"vms/a/overlay.qcow2\", \"seed_iso_path\": \"vms/a/d/seed.iso\", "
+				  "\"qmp_socket\": \"vms/a/..q\", \"console_socket\": \"vms/a/.c\", "
+				  "\"image_path\": \"/anywhere/img\", \"ssh_key_path\": \"/home/k\"}"),
+			       &st, &err),
+			 0);
+	vmmi_store_release(&st);
+}
+
+/* A file read from disk: the VMs' directories are beside it. */
+static void test_paths_checked_on_load(void **state)
+{
+	struct vmmi_store st;
+	struct vmm_error err;
+	char path[128], text[512];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/vms.json", tmpdir);
+	snprintf(text, sizeof(text),
+		 "{\"version\":1, \"vms\": {\"a\": {\"work_dir\": \"%s/vms/a\", \"qmp_socket\": "
+		 "\"%s/vms/a/qmp.sock\"}}}\n",
+		 tmpdir, tmpdir);
+	assert_int_equal(vmmi_write_file_atomic(path, text, strlen(text), 0600, &err), 0);
+	assert_int_equal(vmmi_store_load(path, &st, &err), 0);
+	assert_int_equal(st.n, 1);
+	vmmi_store_release(&st);
+	/* the issue's reproduction */
+	snprintf(text, sizeof(text), "{\"version\":1,\"vms\":{\"evil\":{\"backend\":\"noop\","
+				     "\"state\":\"stopped\",\"work_dir\":\"/tmp/victim\"}}}");
+	assert_int_equal(vmmi_write_file_atomic(path, text, strlen(text), 0600, &err), 0);
+	assert_true(vmmi_store_load(path, &st, &err) < 0);
+	assert_int_equal(err.code, VMM_E_STORE_CORRUPT);
+	assert_non_null(strstr(err.message, path));
+	assert_non_null(strstr(err.message, "VM 'evil': field \"work_dir\" is \"/tmp/victim\""));
+	assert_non_null(strstr(err.message, "vms/evil"));
+	assert_null(st.vms);
+}
+
+/* A key of "vms" must be a valid VM name; a message never carries a
+ * control character from the file raw. */
+static void test_keys_must_be_vm_names(void **state)
+{
+	struct vmmi_store st;
+	struct vmm_error err;
+
+	(void)state;
+	expect_corrupt(V1("\"../../etc\": {}"),
+		       "vms.json:1:33: the key \"../../etc\" of \"vms\" is not a valid VM name",
+		       "must not start with '.'");
+	expect_corrupt(V1("\"etc/../..\": {}"), "key \"etc/../..\"", "contains '/'");
+	expect_corrupt(V1("\"ok\": {}, \"a/b\": {}"), "key \"a/b\"", NULL);
+	expect_corrupt(V1("\".hidden\": {}"), "key \".hidden\"", "must not start with '.'");
+	expect_corrupt(V1("\"-x\": {}"), "key \"-x\"", NULL);
+	expect_corrupt(V1("\"\": {}"), "key \"\" of \"vms\"", "empty");
+	expect_corrupt(V1("\"caf\xc3\xa9\": {}"), "not a valid VM name", NULL);
+	expect_corrupt("{\"../x\": {}}", "key \"../x\"", NULL); /* the reference's format */
+	assert_true(parse(V1("\"a\\u001b[2Jb\": {}"), &st, &err) < 0);
+	assert_non_null(strstr(err.message, "a\\x1b[2Jb"));
+	assert_null(strchr(err.message, '\x1b'));
+	assert_non_null(strstr(err.hint, "rename or remove that entry"));
+	/* C1 controls (U+009B is CSI) and DEL in another field's message */
+	assert_true(parse(V1("\"a\": {\"state\": \"\\u009b2J\\u007f\"}"), &st, &err) < 0);
+	assert_non_null(strstr(err.message, "\\u009b2J\\x7f"));
+	assert_null(strstr(err.message, "\xc2\x9b"));
+	assert_null(strchr(err.message, 0x7f));
+}
+
+static int parse_n(const char *text, size_t len, struct vmmi_store *st, struct vmm_error *err)
+{
+	return vmmi_store_parse("vms.json", text, len, st, err);
+}
+
+/* RFC 8259 and nothing more: what yajl alone would take is refused, with
+ * FILE:LINE:COL, and no such input is rewritten away. */
+static void test_strict_json(void **state)
+{
+	static const char nul[] = "{\"version\":1,\0\"vms\":{}}";
+	struct vmmi_store st;
+	struct vmm_error err;
+
+	(void)state;
+	expect_corrupt("{\"version\":1, \"vms\": {}} x", "vms.json:1:26: invalid JSON:",
+		       "end of file expected");
+	expect_corrupt("{\"version\":1, \"vms\": {}}{}", "vms.json:1:25: invalid JSON:",
+		       "end of file expected");
+	expect_corrupt("{\"version\":1,\f\"vms\": {}}", "vms.json:1:14: invalid JSON:",
+		       "control character 0x0c");
+	expect_corrupt("{\"version\":1, // c\n\"vms\": {}}", "vms.json:1:", "invalid JSON");
+	expect_corrupt("{\"version\":1, \"vms\": {}} /* c */", "vms.json:1:", "invalid JSON");
+	expect_corrupt("{\"version\":1, \"vms\": {}}\n// c\n", "vms.json:2:", "invalid JSON");
+	assert_true(parse_n(nul, sizeof(nul) - 1, &st, &err) < 0);
+	assert_int_equal(err.code, VMM_E_STORE_CORRUPT);
+	assert_non_null(strstr(err.message, "vms.json:1:"));
+	assert_non_null(strstr(err.message, "invalid JSON"));
+	assert_true(parse_n("{\"version\":1, \"vms\": {}}\0", 25, &st, &err) < 0);
+	assert_non_null(strstr(err.message, "vms.json:1:25: invalid JSON"));
+}
+
+/* A registry over VMMI_STORE_MAX_SIZE is refused before it is read. */
+static void test_size_cap(void **state)
+{
+	struct vmmi_store st;
+	struct vmm_error err;
+	char path[128];
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/vms.json", tmpdir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "{}", 2), 2);
+	assert_int_equal(ftruncate(fd, (off_t)VMMI_STORE_MAX_SIZE + 1), 0); /* sparse */
+	close(fd);
+	assert_true(vmmi_store_load(path, &st, &err) < 0);
+	assert_int_equal(err.code, VMM_E_STORE_CORRUPT);
+	assert_non_null(strstr(err.message, path));
+	assert_non_null(strstr(err.message, "is 67108865 bytes"));
+	assert_non_null(strstr(err.message, "up to 64 MiB"));
+	assert_true(strlen(err.hint) > 0);
+	assert_null(st.vms);
+	/* at the cap itself it is read (and judged as JSON) */
+	assert_int_equal(truncate(path, (off_t)VMMI_STORE_MAX_SIZE), 0);
+	assert_true(vmmi_store_load(path, &st, &err) < 0);
+	assert_non_null(strstr(err.message, "invalid JSON"));
+	/* not a regular file */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_true(vmmi_store_load(path, &st, &err) < 0);
+	assert_non_null(strstr(err.message, "is not a regular file"));
+	assert_int_equal(unlink(path), 0);
+	/* in memory, the same limit */
+	assert_true(parse_n("{}", (size_t)VMMI_STORE_MAX_SIZE + 1, &st, &err) < 0);
+	assert_non_null(strstr(err.message, "up to 64 MiB"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -790,6 +982,11 @@ int main(void)
 		cmocka_unit_test(test_name_validation),
 		cmocka_unit_test(test_lifecycle_table),
 		cmocka_unit_test(test_names_roundtrip),
+		cmocka_unit_test(test_paths_must_be_the_vms_own),
+		cmocka_unit_test(test_paths_checked_on_load),
+		cmocka_unit_test(test_keys_must_be_vm_names),
+		cmocka_unit_test(test_strict_json),
+		cmocka_unit_test(test_size_cap),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
