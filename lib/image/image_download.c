@@ -418,7 +418,7 @@ struct dl {
 	long status;
 	int64_t content_length;
 	int64_t range_start, range_total;
-	char *resp_etag, *resp_last_modified, *resp_type;
+	char *resp_etag, *resp_last_modified, *resp_type, *resp_location;
 	/* per attempt */
 	bool body_started;
 	bool fatal;            /* the attempt failed for good; err is filled */
@@ -486,6 +486,7 @@ static char *header_value(const char *line, size_t len, const char *name)
 {
 	size_t nl = strlen(name);
 	const char *v, *e;
+	char *r;
 
 	if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
 		return NULL;
@@ -495,7 +496,12 @@ static char *header_value(const char *line, size_t len, const char *name)
 		v++;
 	while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
 		e--;
-	return strndup(v, (size_t)(e - v));
+	/* a value may reach an error message: no control characters */
+	if ((r = strndup(v, (size_t)(e - v))))
+		for (char *c = r; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
+	return r;
 }
 
 static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
@@ -514,7 +520,8 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
 		free(s->resp_etag);
 		free(s->resp_last_modified);
 		free(s->resp_type);
-		s->resp_etag = s->resp_last_modified = s->resp_type = NULL;
+		free(s->resp_location);
+		s->resp_etag = s->resp_last_modified = s->resp_type = s->resp_location = NULL;
 		return len;
 	}
 	if ((v = header_value(buf, len, "Content-Length"))) {
@@ -540,6 +547,9 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
 	} else if ((v = header_value(buf, len, "Content-Type"))) {
 		free(s->resp_type);
 		s->resp_type = v;
+	} else if ((v = header_value(buf, len, "Location"))) {
+		free(s->resp_location);
+		s->resp_location = v;
 	}
 	return len;
 }
@@ -886,9 +896,8 @@ static int attempt(struct dl *s, struct vmm_error *err)
 		return -1;
 	}
 	if (res == CURLE_UNSUPPORTED_PROTOCOL && status >= 300 && status <= 399) {
-		char *to = NULL;
+		const char *to = s->resp_location;
 
-		curl_easy_getinfo(s->curl, CURLINFO_REDIRECT_URL, &to);
 		return vmm_error_set(err, VMM_E_DOWNLOAD, 0,
 				     "a download follows redirects to http:// and https:// "
 				     "only; to pull a local file, give its file:// URL yourself",
@@ -1199,5 +1208,6 @@ out:
 	free(s.resp_etag);
 	free(s.resp_last_modified);
 	free(s.resp_type);
+	free(s.resp_location);
 	return rc;
 }
