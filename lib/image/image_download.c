@@ -107,8 +107,10 @@ static void fmt_size(uint64_t b, char *buf, size_t size)
 {
 	if (b >= 1024ull * 1024 * 1024)
 		snprintf(buf, size, "%.1f GiB", (double)b / (1024.0 * 1024 * 1024));
-	else
+	else if (b >= 1024 * 1024)
 		snprintf(buf, size, "%.1f MiB", (double)b / (1024.0 * 1024));
+	else
+		snprintf(buf, size, "%.1f KiB", (double)b / 1024.0);
 }
 
 /* Refuse to write len more bytes if that would leave less than the reserve

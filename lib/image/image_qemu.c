@@ -84,17 +84,18 @@ int vmmi_image_sniff(const char *path, struct vmm_error *err)
 				     "`vmctl image pull` fetch the compressed URL",
 				     "'%s' is %s-compressed data, not a disk image", path,
 				     vmmi_compression_name(c));
-	if (vmmi_looks_like_markup(buf, (size_t)n))
-		return vmm_error_set(err, VMM_E_FORMAT, 0, not_image_hint,
-				     "'%s' starts like an HTML or XML document (an error page?), "
-				     "not a disk image",
-				     path);
 	for (ssize_t i = 0; i < n && text; i++)
 		text = (buf[i] >= 0x20 && buf[i] < 0x7f) || buf[i] == '\n' || buf[i] == '\r' ||
 		       buf[i] == '\t';
 	if (text)
 		return vmm_error_set(err, VMM_E_FORMAT, 0, not_image_hint,
 				     "'%s' is text (an HTML page or a message?), not a disk image",
+				     path);
+	/* markup with a non-ASCII byte (a copyright sign) is no image either */
+	if (vmmi_looks_like_markup(buf, (size_t)n))
+		return vmm_error_set(err, VMM_E_FORMAT, 0, not_image_hint,
+				     "'%s' starts like an HTML or XML document (an error page?), "
+				     "not a disk image",
 				     path);
 	return 0;
 }

@@ -830,6 +830,11 @@ def test_markup_by_file_url_is_refused(vmctl, files, hostile):
     p = vmctl.run("image", "pull", "-q", url, check=1)
     assert FMT_ERR in p.stderr and f"{url} starts like an HTML" in p.stderr
     assert_nothing_cached(vmctl)
+    # nor is it a disk for inspect or create --image
+    path = str(files["root"] / "page200.html")
+    p = vmctl.run("image", "inspect", path, check=1)
+    assert FMT_ERR in p.stderr
+    assert f"'{path}' starts like an HTML or XML document" in p.stderr
 
 
 @pytest.mark.parametrize("ctype", ["", "application/octet-stream", "binary/octet-stream",
