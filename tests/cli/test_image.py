@@ -775,6 +775,7 @@ def hostile(files):
     for name, data in pages.items():
         assert len(data) % 512 == 0
         (root / name).write_bytes(data)
+    (root / "tiny.img").write_bytes(bytes(range(256)) * 6)
     # 50 MiB of zeros made small: the bombs a hostile server would send
     (root / "zeros").write_bytes(b"")
     with open(root / "zeros", "wb") as f:
@@ -975,7 +976,7 @@ def test_killed_bomb_pull_is_listed_partial(vmctl, server, hostile):
     assert_nothing_cached(vmctl)
 
 
-def test_low_speed_limit_catches_a_trickle(vmctl, server):
+def test_low_speed_limit_catches_a_trickle(vmctl, server, hostile):
     rel = "big.img?rate=1&case=trickle"
     t0 = time.monotonic()
     p = pull(vmctl, server, rel, "--low-speed-limit", "1000", "--low-speed-time", "1",
@@ -988,8 +989,14 @@ def test_low_speed_limit_catches_a_trickle(vmctl, server):
     assert took < 30
     assert entries(vmctl) == []
     # a limit of 0 turns the check off: the stall timer alone watches
-    rel = "disk.img?rate=1000000&case=nolimit"
-    pull(vmctl, server, rel, "--low-speed-limit", "0")
+    rel = "tiny.img?rate=500&case=nolimit"
+    t0 = time.monotonic()
+    path = pull(vmctl, server, rel, "--low-speed-limit", "0", "--low-speed-time", "1",
+                timeout=60).stdout.strip()
+    assert time.monotonic() - t0 > 2  # slower than 1000 bytes/s for more than 1 s
+    with open(path, "rb") as f:
+        assert f.read() == bytes(range(256)) * 6
+    assert server.count(rel) == 1
 
 
 def test_redirect_to_file_url_is_refused_and_says_so(vmctl, server):
