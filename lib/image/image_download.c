@@ -611,8 +611,9 @@ static const char *redirected_to(struct dl *s)
 	return eff && strcmp(eff, s->d->url) ? eff : NULL;
 }
 
-/* A body of more bytes as published than the size limit. */
-static int too_big(struct dl *s, struct vmm_error *err, const char *how)
+/* A body of more bytes as published than the size limit: the server
+ * "announces" or "sent" bytes. */
+static int too_big(struct dl *s, struct vmm_error *err, const char *how, uint64_t bytes)
 {
 	char m[32];
 
@@ -620,9 +621,8 @@ static int too_big(struct dl *s, struct vmm_error *err, const char *how)
 	fmt_size(s->max_size, m, sizeof(m));
 	return vmm_error_set(err, VMM_E_DOWNLOAD, EFBIG, SIZE_HINT,
 			     "%s %s %llu bytes, more than the size limit of %s (%llu bytes)",
-			     s->d->url, how,
-			     (unsigned long long)(s->total > s->max_size ? s->total : s->received),
-			     m, (unsigned long long)s->max_size);
+			     s->d->url, how, (unsigned long long)bytes, m,
+			     (unsigned long long)s->max_size);
 }
 
 static const char *PAGE_HINT = "the URL leads to a web page (a login, download or error "
@@ -706,7 +706,7 @@ static int body_start(struct dl *s, struct vmm_error *err)
 	s->total = s->content_length > 0 ? (uint64_t)s->content_length : 0;
 	take_validators(s);
 	if (s->total > s->max_size)
-		return too_big(s, err, "announces");
+		return too_big(s, err, "announces", s->total);
 	return 0;
 }
 
@@ -790,8 +790,7 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 		goto fatal;
 	}
 	if (s->received + len > s->max_size) {
-		s->received += len;
-		too_big(s, &s->ferr, "sent");
+		too_big(s, &s->ferr, "sent", s->received + len);
 		goto fatal;
 	}
 	if (consume(s, (const unsigned char *)ptr, len, &s->ferr) < 0)
