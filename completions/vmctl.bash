@@ -31,13 +31,13 @@ _vmctl()
 	case $prev in
 	--image|--cloud-init|--ssh-key|--key|--file|-f)
 		COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	--name|--vcpus|--memory|--disk|--bridge|--image-url|--sha256|--timeout|-t|--tail|-n|--user|--stall-timeout)
+	--name|--vcpus|--memory|--disk|--bridge|--image-url|--sha256|--timeout|-t|--tail|-n|--user|--stall-timeout|--max-size|--low-speed-limit|--low-speed-time)
 		return ;;
 	esac
 
 	local opts=""
 	case $cmd in
-	create) opts="--name --image --image-url --sha256 --vcpus --memory --disk --bridge
+	create) opts="--name --image --image-url --sha256 --max-size --vcpus --memory --disk --bridge
 		--cloud-init --ssh-key --start" ;;
 	stop) opts="--timeout" ;;
 	list) opts="--json" ;;
@@ -55,7 +55,8 @@ _vmctl()
 			return
 		fi
 		case $sub in
-		pull) opts="--name --sha256 --quiet --stall-timeout" ;;
+		pull) opts="--name --sha256 --quiet --stall-timeout --max-size --low-speed-limit
+			--low-speed-time" ;;
 		list) opts="--json --digests" ;;
 		inspect) opts="--json"; [[ $cur != -* ]] && { COMPREPLY=($(compgen -f -- "$cur")); return; } ;;
 		rm) [[ $cur != -* ]] && { COMPREPLY=($(compgen -W "$(vmctl image list 2>/dev/null | awk 'NR > 1 && !/^Total: / { print $1 }')" -- "$cur")); return; } ;;

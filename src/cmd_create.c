@@ -15,6 +15,7 @@ enum {
 	OPT_IMAGE,
 	OPT_IMAGE_URL,
 	OPT_SHA256,
+	OPT_MAX_SIZE,
 	OPT_VCPUS,
 	OPT_MEMORY,
 	OPT_DISK,
@@ -29,6 +30,7 @@ static const struct option longopts[] = {
 	{"image", required_argument, NULL, OPT_IMAGE},
 	{"image-url", required_argument, NULL, OPT_IMAGE_URL},
 	{"sha256", required_argument, NULL, OPT_SHA256},
+	{"max-size", required_argument, NULL, OPT_MAX_SIZE},
 	{"vcpus", required_argument, NULL, OPT_VCPUS},
 	{"memory", required_argument, NULL, OPT_MEMORY},
 	{"disk", required_argument, NULL, OPT_DISK},
@@ -65,6 +67,7 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	struct vmm_vm *vm = NULL;
 	struct vmm_error err;
 	const char *sha256 = NULL;
+	uint64_t max_size = 0;
 	char *fetched = NULL;
 	int c, rc = CLI_EXIT_ERROR;
 
@@ -83,6 +86,11 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 			break;
 		case OPT_SHA256:
 			sha256 = optarg;
+			break;
+		case OPT_MAX_SIZE:
+			if (vmm_image_parse_size(optarg, &max_size, &err) < 0)
+				return cli_usage_error(cmd, "--max-size: %s; %s", err.message,
+						       err.hint);
 			break;
 		case OPT_VCPUS:
 			spec.vcpus = (unsigned)cli_parse_u64(cmd, "--vcpus", optarg, 1, VMM_VM_MAX_VCPUS);
@@ -118,6 +126,8 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 		return cli_usage_error(cmd, "give exactly one of --image and --image-url");
 	if (sha256 && !spec.image_url)
 		return cli_usage_error(cmd, "--sha256 checks a download: it needs --image-url");
+	if (max_size && !spec.image_url)
+		return cli_usage_error(cmd, "--max-size limits a download: it needs --image-url");
 	if (cloud_init_path && ssh_key_path)
 		return cli_usage_error(cmd, "--cloud-init and --ssh-key cannot be combined: raw "
 					    "user-data must set up SSH access itself");
@@ -152,6 +162,8 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 		vmm_image_pull_opts_init(&po);
 		cli_progress_init(&progress, false);
 		po.sha256 = sha256;
+		if (max_size)
+			po.max_size = max_size;
 		po.progress = cli_progress_draw;
 		po.progress_data = &progress;
 		rc = vmm_image_fetch(vmm_ctx_paths(ctx), spec.image_url, &po, &fetched, &err);
@@ -188,7 +200,8 @@ const struct cli_command cmd_create = {
 	.name = "create",
 	.summary = "Create a new VM and optionally start it",
 	.usage = "  vmctl create --name NAME --image PATH [OPTIONS]\n"
-		 "  vmctl create --name NAME --image-url URL [--sha256 HEX] [OPTIONS]",
+		 "  vmctl create --name NAME --image-url URL [--sha256 HEX]\n"
+		 "               [--max-size SIZE|none] [OPTIONS]",
 	.help = "Registers a VM, makes a copy-on-write overlay of the image and a cloud-init\n"
 		"seed (with a generated SSH key unless --ssh-key or --cloud-init is given).\n"
 		"One of --image and --image-url is required.\n"
@@ -198,6 +211,9 @@ const struct cli_command cmd_create = {
 		"      --image PATH        Local disk image to base the VM on\n"
 		"      --image-url URL     Image to download (once: it is cached) and use\n"
 		"      --sha256 HEX        Expected sha256 of the download (with --image-url)\n"
+		"      --max-size SIZE|none\n"
+		"                          Stop a download larger than SIZE (10M, 20G;\n"
+		"                          default 256G) (with --image-url)\n"
 		"      --vcpus N           Number of virtual CPUs (default: 1)\n"
 		"      --memory MB         Memory in MB (default: 1024)\n"
 		"      --disk GB           Grow the VM's disk to GB gigabytes\n"

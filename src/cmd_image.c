@@ -25,12 +25,15 @@ static void fmt_bytes(uint64_t b, char *buf, size_t size)
 
 static int cmd_pull(const struct cli_command *cmd, int argc, char **argv)
 {
-	enum { OPT_NAME = 1, OPT_SHA, OPT_QUIET, OPT_STALL };
+	enum { OPT_NAME = 1, OPT_SHA, OPT_QUIET, OPT_STALL, OPT_MAX, OPT_LSL, OPT_LST };
 	static const struct option longopts[] = {
 		{"name", required_argument, NULL, OPT_NAME},
 		{"sha256", required_argument, NULL, OPT_SHA},
 		{"quiet", no_argument, NULL, OPT_QUIET},
 		{"stall-timeout", required_argument, NULL, OPT_STALL},
+		{"max-size", required_argument, NULL, OPT_MAX},
+		{"low-speed-limit", required_argument, NULL, OPT_LSL},
+		{"low-speed-time", required_argument, NULL, OPT_LST},
 		{0},
 	};
 	struct vmm_image_pull_opts opts;
@@ -58,6 +61,19 @@ static int cmd_pull(const struct cli_command *cmd, int argc, char **argv)
 		case OPT_STALL:
 			opts.stall_timeout_s =
 				(unsigned)cli_parse_u64(cmd, "--stall-timeout", optarg, 1, 3600);
+			break;
+		case OPT_MAX:
+			if (vmm_image_parse_size(optarg, &opts.max_size, &err) < 0)
+				return cli_usage_error(cmd, "--max-size: %s; %s", err.message,
+						       err.hint);
+			break;
+		case OPT_LSL:
+			opts.low_speed_limit = (unsigned)cli_parse_u64(cmd, "--low-speed-limit",
+								       optarg, 0, 1u << 30);
+			break;
+		case OPT_LST:
+			opts.low_speed_time_s =
+				(unsigned)cli_parse_u64(cmd, "--low-speed-time", optarg, 1, 3600);
 			break;
 		}
 	}
@@ -397,11 +413,17 @@ static const struct cli_command sub_pull = {
 	.name = "image pull",
 	.summary = "Download an image into the cache",
 	.usage = "  vmctl image pull [--name NAME] [--sha256 HEX] [-q|--quiet]\n"
-		 "                   [--stall-timeout SECONDS] URL",
+		 "                   [--stall-timeout SECONDS] [--max-size SIZE|none]\n"
+		 "                   [--low-speed-limit BYTES] [--low-speed-time SECONDS] URL",
 	.help = "Downloads URL into the image cache (decompressing .zst, .xz and .gz images\n"
 		"on the fly) and prints the cached image's path. An image already cached\n"
 		"for URL is not downloaded again. Concurrent pulls of one URL download it\n"
 		"once; an interrupted download is resumed by the next pull.\n\n"
+		"A server is not trusted: a web page or text (by its Content-Type or its\n"
+		"first bytes), a redirect off http(s), a file:// URL that is not a regular\n"
+		"file are refused; a download stops at the size limit, or when it would\n"
+		"leave less than 1 GiB (or 5 % if less) free on the cache's filesystem.\n"
+		"Nothing is cached then, and no partial file is kept.\n\n"
 		"Options:\n"
 		"      --name NAME         Name to show for the image (default: the URL's\n"
 		"                          file name without a compression suffix)\n"
@@ -412,7 +434,17 @@ static const struct cli_command sub_pull = {
 		"  -q, --quiet             No progress output\n"
 		"      --stall-timeout SECONDS\n"
 		"                          Retry a connection that sends nothing for\n"
-		"                          SECONDS seconds (default 30)\n",
+		"                          SECONDS seconds (default 30)\n"
+		"      --max-size SIZE|none\n"
+		"                          Stop if the image, as published or decompressed,\n"
+		"                          is larger than SIZE (bytes, or with a K, M, G or\n"
+		"                          T suffix: 10M, 20G; default 256G); none: no\n"
+		"                          limit\n"
+		"      --low-speed-limit BYTES\n"
+		"      --low-speed-time SECONDS\n"
+		"                          Retry a connection slower than BYTES per second\n"
+		"                          for SECONDS seconds (defaults 1024 and 60; a\n"
+		"                          limit of 0 turns the check off)\n",
 	.run = cmd_pull,
 };
 
@@ -495,7 +527,8 @@ const struct cli_command cmd_image = {
 	.name = "image",
 	.summary = "Manage VM disk images (pull, list, inspect, rm, prune)",
 	.usage = "  vmctl image pull [--name NAME] [--sha256 HEX] [-q|--quiet]\n"
-		 "                   [--stall-timeout SECONDS] URL\n"
+		 "                   [--stall-timeout SECONDS] [--max-size SIZE|none]\n"
+		 "                   [--low-speed-limit BYTES] [--low-speed-time SECONDS] URL\n"
 		 "  vmctl image list [--json] [--digests]\n"
 		 "  vmctl image inspect [--json] PATH\n"
 		 "  vmctl image rm NAME|URL|PATH\n"

@@ -67,10 +67,30 @@ struct vmm_image_pull_opts {
 	unsigned connect_timeout_s; /* default 30 */
 	unsigned attempts;          /* failed transfers in a row without progress
 				       before giving up (default 4) */
+	uint64_t max_size;          /* bytes the image may have, as published and
+				       decompressed: a download that would pass it
+				       stops (VMM_E_DOWNLOAD) and leaves nothing.
+				       0: VMM_IMAGE_MAX_SIZE_DEFAULT;
+				       VMM_IMAGE_MAX_SIZE_NONE: no limit */
+	unsigned low_speed_limit;   /* bytes per second: a transfer slower than this
+				       for low_speed_time_s seconds is a stall
+				       (default 1024; 0: no such check) */
+	unsigned low_speed_time_s;  /* default 60 */
 };
+
+#define VMM_IMAGE_MAX_SIZE_DEFAULT (256ull << 30) /* 256 GiB */
+#define VMM_IMAGE_MAX_SIZE_NONE UINT64_MAX
 
 /* Defaults as documented above. */
 void vmm_image_pull_opts_init(struct vmm_image_pull_opts *opts);
+
+/*
+ * Parse a size limit as the CLI takes it: a number of bytes with an
+ * optional binary suffix K, M, G or T (KiB, MiB, ...; case-insensitive,
+ * "10M", "256G", "1.5G"), or "none" (VMM_IMAGE_MAX_SIZE_NONE). Zero, junk
+ * and sizes past 2^63 are VMM_E_USAGE with a hint.
+ */
+int vmm_image_parse_size(const char *text, uint64_t *out, struct vmm_error *err);
 
 /* What an entry directory holds. */
 enum vmm_image_state {
@@ -125,7 +145,14 @@ void vmm_cached_image_list_free(struct vmm_cached_image **imgs, size_t n);
  * (starting over if the server sends the whole file). A partial download
  * left by a killed process is resumed the same way (uncompressed images)
  * or started over (compressed ones).
- * Errors: VMM_E_DOWNLOAD (HTTP status, network, stall), VMM_E_CHECKSUM,
+ * What a server sends is not trusted: a text or HTML response (by its
+ * Content-Type, or a body that starts like markup), a file:// URL that is
+ * not a regular file and a redirect to anything but http(s) are refused; a
+ * download stops when it would pass opts->max_size or leave less than a
+ * reserve of free space (1 GiB or 5 % of the cache's filesystem, whichever
+ * is smaller), checked as it writes. Such a failure leaves nothing behind.
+ * Errors: VMM_E_DOWNLOAD (HTTP status, network, stall, refused responses,
+ * size limit), VMM_E_IO (disk full, free-space reserve), VMM_E_CHECKSUM,
  * VMM_E_FORMAT (corrupt compressed data, not a disk image), VMM_E_IO,
  * VMM_E_LOCK, VMM_E_USAGE (bad URL, name or sha256). Nothing is cached on
  * error. opts may be NULL for the defaults.

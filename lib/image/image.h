@@ -82,6 +82,21 @@ int vmmi_image_name_validate(const char *name, struct vmm_error *err);
  * URL with a path. */
 bool vmmi_url_valid(const char *url);
 
+/* ---- what a server sends ---- */
+
+/* How many first bytes of a body vmmi_looks_like_markup looks at. */
+#define VMMI_SNIFF_MAX 512
+/* Whether data (the first bytes of a body or file) starts like markup: after
+ * an optional UTF-8 or UTF-16 byte order mark and whitespace, "<!DOCTYPE",
+ * "<html", "<?xml", "<head" or "<body" (case-insensitive). */
+bool vmmi_looks_like_markup(const void *data, size_t len);
+/* Whether a Content-Type value names a document rather than a file: text/...
+ * or application/xhtml+xml (parameters, case and spaces ignored). */
+bool vmmi_content_type_is_document(const char *content_type);
+/* The free space a download leaves on a filesystem of fs_size bytes: 1 GiB
+ * or 5 % of it, whichever is smaller. */
+uint64_t vmmi_space_reserve(uint64_t fs_size);
+
 /* ---- download ---- */
 
 struct vmmi_download {

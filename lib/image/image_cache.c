@@ -33,6 +33,9 @@ void vmm_image_pull_opts_init(struct vmm_image_pull_opts *opts)
 	opts->stall_timeout_s = 30;
 	opts->connect_timeout_s = 30;
 	opts->attempts = 4;
+	opts->max_size = VMM_IMAGE_MAX_SIZE_DEFAULT;
+	opts->low_speed_limit = 1024;
+	opts->low_speed_time_s = 60;
 }
 
 const char *vmm_image_state_name(enum vmm_image_state state)
@@ -527,6 +530,10 @@ int vmm_image_pull(const struct vmm_paths *paths, const char *url,
 		opts.stall_timeout_s = 30;
 	if (opts.connect_timeout_s == 0)
 		opts.connect_timeout_s = 30;
+	if (opts.max_size == 0)
+		opts.max_size = VMM_IMAGE_MAX_SIZE_DEFAULT;
+	if (opts.low_speed_time_s == 0)
+		opts.low_speed_time_s = 60;
 	if ((rc = vmm_paths_ensure(paths, err)) < 0)
 		return rc;
 	vmm_image_url_key(url, key);

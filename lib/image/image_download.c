@@ -16,6 +16,13 @@
  * can be resumed, since it holds exactly the bytes received; a compressed
  * one is started over. A server that answers a Range request with the whole
  * file (200) is followed: the transfer starts over.
+ *
+ * Nothing a server sends is trusted: a text or HTML response (its
+ * Content-Type, or the first bytes of its body), a redirect off http(s) and
+ * a file:// URL that is not a regular file are refused, and the writer
+ * stops at the size limit and before the cache's filesystem runs short of
+ * its free-space reserve (checked at every buffer it writes), whatever the
+ * compression makes of the bytes.
  */
 #include "image/image.h"
 
@@ -26,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -43,12 +51,20 @@
 #define WRITEBACK_LAG (128ull * 1024 * 1024)
 #define PIPE_SIZE (4 * 1024 * 1024)
 #define PIPE_TAKE (256 * 1024)
+#define MAX_REDIRECTS 10
+
+static const char *SIZE_HINT = "if the image is really this big, raise the limit "
+				"(--max-size SIZE, or none); otherwise the server sent "
+				"something else than an image (a decompression bomb?)";
 
 /* ---- the part-file writer ---- */
 
 struct writer {
 	int fd;
 	const char *path;
+	const char *url;    /* for messages */
+	uint64_t max_size;  /* bytes the output may have */
+	bool discard;       /* a limit was hit: the part is of no use to anyone */
 	unsigned char *buf;
 	size_t len;
 	uint64_t pos;       /* logical offset of buf[0] */
@@ -87,11 +103,51 @@ static int pwrite_all(int fd, const unsigned char *p, size_t n, uint64_t off)
 	return 0;
 }
 
+static void fmt_size(uint64_t b, char *buf, size_t size)
+{
+	if (b >= 1024ull * 1024 * 1024)
+		snprintf(buf, size, "%.1f GiB", (double)b / (1024.0 * 1024 * 1024));
+	else if (b >= 1024 * 1024)
+		snprintf(buf, size, "%.1f MiB", (double)b / (1024.0 * 1024));
+	else
+		snprintf(buf, size, "%.1f KiB", (double)b / 1024.0);
+}
+
+/* Refuse to write len more bytes if that would leave less than the reserve
+ * free on the part file's filesystem. */
+static int check_space(struct writer *w, size_t len, struct vmm_error *err)
+{
+	struct statvfs vfs;
+	uint64_t avail, reserve;
+	char a[32], r[32];
+
+	if (fstatvfs(w->fd, &vfs) < 0)
+		return 0; /* cannot tell: the write itself reports a full disk */
+	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	reserve = vmmi_space_reserve((uint64_t)vfs.f_blocks * vfs.f_frsize);
+	if (avail >= reserve && avail - reserve >= len)
+		return 0;
+	w->discard = true;
+	fmt_size(avail, a, sizeof(a));
+	fmt_size(reserve, r, sizeof(r));
+	return vmm_error_set(err, VMM_E_IO, ENOSPC,
+			     "free space on the image cache's filesystem (`vmctl image prune "
+			     "--all` removes the images no VM uses), or check that the URL is "
+			     "the image you mean",
+			     "stopped downloading %s after %llu bytes: the image cache's "
+			     "filesystem has %s free, and a download leaves at least %s "
+			     "(1 GiB or 5 %% of the filesystem)",
+			     w->url, (unsigned long long)(w->pos + w->len), a, r);
+}
+
 static int writer_flush(struct writer *w, struct vmm_error *err)
 {
 	size_t i = 0, run_start = 0;
 	bool in_run = false, last_zero = false;
+	int rc;
 
+	if (w->len && (rc = check_space(w, w->len, err)) < 0)
+		return rc;
 	while (i < w->len) {
 		size_t n = w->len - i < BLOCK ? w->len - i : BLOCK;
 		bool zero = all_zero(w->buf + i, n);
@@ -144,6 +200,17 @@ static int writer_sink(void *userdata, const void *data, size_t len, struct vmm_
 	struct writer *w = userdata;
 	const unsigned char *p = data;
 
+	if (w->pos + w->len + len > w->max_size) {
+		char m[32];
+
+		w->discard = true;
+		fmt_size(w->max_size, m, sizeof(m));
+		return vmm_error_set(err, VMM_E_DOWNLOAD, EFBIG, SIZE_HINT,
+				     "%s is larger than the size limit of %s (%llu bytes): "
+				     "stopped after writing %llu bytes of it",
+				     w->url, m, (unsigned long long)w->max_size,
+				     (unsigned long long)(w->pos + w->len));
+	}
 	while (len) {
 		size_t n = WBUF_SIZE - w->len < len ? WBUF_SIZE - w->len : len;
 		int rc;
@@ -340,8 +407,9 @@ struct dl {
 	enum vmmi_compression declared; /* by the URL's suffix */
 	bool is_file;                   /* a file:// URL */
 	bool comp_known;
-	unsigned char magic[VMMI_MAGIC_MAX];
-	size_t magic_len;
+	unsigned char head[VMMI_SNIFF_MAX]; /* the first bytes, until they are judged */
+	size_t head_len;
+	uint64_t max_size;
 	uint64_t received;  /* bytes as published, accepted so far */
 	uint64_t total;     /* expected total, 0 unknown */
 	char *etag;
@@ -352,7 +420,7 @@ struct dl {
 	long status;
 	int64_t content_length;
 	int64_t range_start, range_total;
-	char *resp_etag, *resp_last_modified;
+	char *resp_etag, *resp_last_modified, *resp_type, *resp_location;
 	/* per attempt */
 	bool body_started;
 	bool fatal;            /* the attempt failed for good; err is filled */
@@ -360,6 +428,7 @@ struct dl {
 
 	uint64_t last_data_ms; /* when the last byte arrived (or the attempt began) */
 	bool stalled;
+	bool too_slow;         /* below the low-speed limit for too long */
 
 	/* progress */
 	uint64_t last_report_ms;
@@ -419,6 +488,7 @@ static char *header_value(const char *line, size_t len, const char *name)
 {
 	size_t nl = strlen(name);
 	const char *v, *e;
+	char *r;
 
 	if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
 		return NULL;
@@ -428,7 +498,12 @@ static char *header_value(const char *line, size_t len, const char *name)
 		v++;
 	while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
 		e--;
-	return strndup(v, (size_t)(e - v));
+	/* a value may reach an error message: no control characters */
+	if ((r = strndup(v, (size_t)(e - v))))
+		for (char *c = r; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
+	return r;
 }
 
 static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
@@ -446,7 +521,9 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
 		s->range_start = s->range_total = -1;
 		free(s->resp_etag);
 		free(s->resp_last_modified);
-		s->resp_etag = s->resp_last_modified = NULL;
+		free(s->resp_type);
+		free(s->resp_location);
+		s->resp_etag = s->resp_last_modified = s->resp_type = s->resp_location = NULL;
 		return len;
 	}
 	if ((v = header_value(buf, len, "Content-Length"))) {
@@ -469,6 +546,12 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
 	} else if ((v = header_value(buf, len, "Last-Modified"))) {
 		free(s->resp_last_modified);
 		s->resp_last_modified = v;
+	} else if ((v = header_value(buf, len, "Content-Type"))) {
+		free(s->resp_type);
+		s->resp_type = v;
+	} else if ((v = header_value(buf, len, "Location"))) {
+		free(s->resp_location);
+		s->resp_location = v;
 	}
 	return len;
 }
@@ -511,12 +594,56 @@ static int start_over(struct dl *s, struct vmm_error *err)
 		return rc;
 	s->received = 0;
 	s->total = 0;
-	s->magic_len = 0;
+	s->head_len = 0;
 	s->comp_known = false;
 	vmmi_decomp_free(s->dec);
 	s->dec = NULL;
 	vmmi_sha256_final_hex(&s->sha, (char[65]){0}); /* resets it */
 	return writer_reset(&s->w, err);
+}
+
+/* The URL a redirect led to, if it did (else NULL). */
+static const char *redirected_to(struct dl *s)
+{
+	char *eff = NULL;
+
+	curl_easy_getinfo(s->curl, CURLINFO_EFFECTIVE_URL, &eff);
+	return eff && strcmp(eff, s->d->url) ? eff : NULL;
+}
+
+/* A body of more bytes as published than the size limit: the server
+ * "announces" or "sent" bytes. */
+static int too_big(struct dl *s, struct vmm_error *err, const char *how, uint64_t bytes)
+{
+	char m[32];
+
+	s->w.discard = true;
+	fmt_size(s->max_size, m, sizeof(m));
+	return vmm_error_set(err, VMM_E_DOWNLOAD, EFBIG, SIZE_HINT,
+			     "%s %s %llu bytes, more than the size limit of %s (%llu bytes)",
+			     s->d->url, how, (unsigned long long)bytes, m,
+			     (unsigned long long)s->max_size);
+}
+
+static const char *PAGE_HINT = "the URL leads to a web page (a login, download or error "
+			       "page?), not to the image: open it in a browser and use the "
+			       "direct link to the image file";
+
+/* A response that says it is a document (text/html, text/plain, ...) is an
+ * error page or a download page, never an image, whatever its bytes. */
+static int check_type(struct dl *s, struct vmm_error *err)
+{
+	const char *eff;
+
+	if (s->is_file || !vmmi_content_type_is_document(s->resp_type))
+		return 0;
+	eff = redirected_to(s);
+	s->w.discard = true;
+	return vmm_error_set(err, VMM_E_FORMAT, 0, PAGE_HINT,
+			     "%s%s%s%s: HTTP %ld with Content-Type '%s' is a document, not a "
+			     "disk image",
+			     s->d->url, eff ? " (redirected to " : "", eff ? eff : "",
+			     eff ? ")" : "", s->status, s->resp_type);
 }
 
 /* The first bytes of a body: check the status and where it starts. */
@@ -550,10 +677,12 @@ static int body_start(struct dl *s, struct vmm_error *err)
 		}
 		vmm_debug(MOD, "resuming %s at byte %llu", s->d->url,
 			  (unsigned long long)s->received);
-		return 0;
+		return check_type(s, err);
 	}
 	if (!status_ok(s))
 		return 0; /* reported when the transfer ends */
+	if ((rc = check_type(s, err)) < 0)
+		return rc;
 	if (s->content_length < 0) {
 		/* file:// says the size only this way */
 		curl_off_t cl = -1;
@@ -576,15 +705,32 @@ static int body_start(struct dl *s, struct vmm_error *err)
 	}
 	s->total = s->content_length > 0 ? (uint64_t)s->content_length : 0;
 	take_validators(s);
+	if (s->total > s->max_size)
+		return too_big(s, err, "announces", s->total);
 	return 0;
 }
 
-/* Decide the compression from the first bytes and start the decompressor. */
+/* Judge the first bytes: refuse markup, decide the compression and start
+ * the decompressor. */
 static int magic_flush(struct dl *s, struct vmm_error *err)
 {
-	enum vmmi_compression m = vmmi_compression_from_magic(s->magic, s->magic_len);
+	enum vmmi_compression m = vmmi_compression_from_magic(s->head, s->head_len);
 	int rc;
 
+	if (vmmi_looks_like_markup(s->head, s->head_len)) {
+		const char *eff = s->is_file ? NULL : redirected_to(s);
+		char what[96] = "";
+
+		if (!s->is_file)
+			snprintf(what, sizeof(what), " (HTTP %ld, Content-Type '%s')", s->status,
+				 s->resp_type ? s->resp_type : "none");
+		s->w.discard = true;
+		return vmm_error_set(err, VMM_E_FORMAT, 0, PAGE_HINT,
+				     "%s%s%s%s%s starts like an HTML or XML document, not a "
+				     "disk image",
+				     s->d->url, eff ? " (redirected to " : "", eff ? eff : "",
+				     eff ? ")" : "", what);
+	}
 	if (s->declared != VMMI_COMP_NONE && m != s->declared)
 		return vmm_error_set(err, VMM_E_FORMAT, 0,
 				     "check the URL: the server may have sent an error page "
@@ -601,7 +747,7 @@ static int magic_flush(struct dl *s, struct vmm_error *err)
 	 * uncompressed), so say what it is. */
 	if ((rc = write_state(s, err)) < 0)
 		return rc;
-	return pipe_push(&s->pipe, s->magic, s->magic_len, err);
+	return pipe_push(&s->pipe, s->head, s->head_len, err);
 }
 
 static int consume(struct dl *s, const unsigned char *p, size_t len, struct vmm_error *err)
@@ -611,15 +757,15 @@ static int consume(struct dl *s, const unsigned char *p, size_t len, struct vmm_
 	vmmi_sha256_update(&s->sha, p, len);
 	s->received += len;
 	if (!s->comp_known) {
-		size_t n = VMMI_MAGIC_MAX - s->magic_len;
+		size_t n = VMMI_SNIFF_MAX - s->head_len;
 
 		if (n > len)
 			n = len;
-		memcpy(s->magic + s->magic_len, p, n);
-		s->magic_len += n;
+		memcpy(s->head + s->head_len, p, n);
+		s->head_len += n;
 		p += n;
 		len -= n;
-		if (s->magic_len < VMMI_MAGIC_MAX)
+		if (s->head_len < VMMI_SNIFF_MAX)
 			return 0;
 		if ((rc = magic_flush(s, err)) < 0)
 			return rc;
@@ -641,6 +787,10 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 		vmm_error_set(&s->ferr, VMM_E_DOWNLOAD, 0, NULL,
 			      "%s sent more than the %llu bytes it announced", s->d->url,
 			      (unsigned long long)s->total);
+		goto fatal;
+	}
+	if (s->received + len > s->max_size) {
+		too_big(s, &s->ferr, "sent", s->received + len);
 		goto fatal;
 	}
 	if (consume(s, (const unsigned char *)ptr, len, &s->ferr) < 0)
@@ -696,18 +846,24 @@ static int attempt(struct dl *s, struct vmm_error *err)
 	s->content_length = -1;
 	s->range_start = s->range_total = -1;
 	s->stalled = false;
+	s->too_slow = false;
 	s->last_data_ms = vmmi_now_ms();
 	vmm_error_clear(&s->ferr);
 	curl_easy_reset(s->curl);
 	curl_easy_setopt(s->curl, CURLOPT_URL, s->d->url);
 	curl_easy_setopt(s->curl, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(s->curl, CURLOPT_MAXREDIRS, 10L);
+	curl_easy_setopt(s->curl, CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
 	curl_easy_setopt(s->curl, CURLOPT_PROTOCOLS_STR, "http,https,file");
 	curl_easy_setopt(s->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(s->curl, CURLOPT_USERAGENT, "vmctl/" VMM_VERSION);
 	curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT, (long)s->opts->connect_timeout_s);
+	if (s->opts->low_speed_limit) {
+		/* a trickle keeps the stall timer quiet; this catches it */
+		curl_easy_setopt(s->curl, CURLOPT_LOW_SPEED_LIMIT, (long)s->opts->low_speed_limit);
+		curl_easy_setopt(s->curl, CURLOPT_LOW_SPEED_TIME, (long)s->opts->low_speed_time_s);
+	}
 	curl_easy_setopt(s->curl, CURLOPT_BUFFERSIZE, 256L * 1024);
 	curl_easy_setopt(s->curl, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(s->curl, CURLOPT_HEADERDATA, s);
@@ -740,6 +896,26 @@ static int attempt(struct dl *s, struct vmm_error *err)
 		*err = s->ferr;
 		return -1;
 	}
+	if (res == CURLE_UNSUPPORTED_PROTOCOL && status >= 300 && status <= 399) {
+		const char *to = s->resp_location;
+
+		return vmm_error_set(err, VMM_E_DOWNLOAD, 0,
+				     "a download follows redirects to http:// and https:// "
+				     "only; to pull a local file, give its file:// URL yourself",
+				     "%s: refused the HTTP %ld redirect to %s: not an http(s) "
+				     "URL",
+				     s->d->url, status, to && *to ? to : "another protocol");
+	}
+	if (res == CURLE_TOO_MANY_REDIRECTS) {
+		const char *eff = redirected_to(s);
+
+		return vmm_error_set(err, VMM_E_DOWNLOAD, 0,
+				     "the server keeps redirecting (a redirect loop?): check "
+				     "the URL, e.g. with `curl -IL URL`",
+				     "%s: gave up after %ld redirects (the last to %s)",
+				     s->d->url, (long)MAX_REDIRECTS,
+				     eff ? eff : s->d->url);
+	}
 	if (status == 416 && s->received > 0) {
 		/* nothing left after the part we have: it is not the file the
 		 * server has now (or is all of it, unverified); start over */
@@ -771,6 +947,16 @@ static int attempt(struct dl *s, struct vmm_error *err)
 		vmm_error_set(err, VMM_E_DOWNLOAD, 0, NET_HINT,
 			      "%s: the download stalled: no data for %u s after %llu bytes",
 			      s->d->url, s->opts->stall_timeout_s,
+			      (unsigned long long)s->received);
+		return 1;
+	}
+	if (res == CURLE_OPERATION_TIMEDOUT && (s->status || s->body_started)) {
+		/* a response began, so this is not the connect timeout */
+		s->too_slow = true;
+		vmm_error_set(err, VMM_E_DOWNLOAD, 0, NET_HINT,
+			      "%s: the download was too slow: less than %u bytes/s for %u s "
+			      "(after %llu bytes)",
+			      s->d->url, s->opts->low_speed_limit, s->opts->low_speed_time_s,
 			      (unsigned long long)s->received);
 		return 1;
 	}
@@ -869,6 +1055,43 @@ out:
 	return rc;
 }
 
+/* A file:// URL must name a regular file (a symlink to one will do): a
+ * device (/dev/urandom, /dev/zero) or a FIFO never ends, a directory is no
+ * image. A missing file is left to curl to report. */
+static int check_file_url(const char *url, struct vmm_error *err)
+{
+	CURLU *u = curl_url();
+	char *path = NULL;
+	struct stat st;
+	const char *what;
+	int rc = 0;
+
+	if (!u)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK) {
+		rc = vmm_error_set(err, VMM_E_USAGE, 0, "give a file:///ABSOLUTE/PATH URL",
+				   "'%s' is not a valid file URL", url);
+		goto out;
+	}
+	if (stat(path, &st) < 0 || S_ISREG(st.st_mode))
+		goto out;
+	what = S_ISDIR(st.st_mode)    ? "a directory"
+	       : S_ISCHR(st.st_mode)  ? "a character device"
+	       : S_ISBLK(st.st_mode)  ? "a block device"
+	       : S_ISFIFO(st.st_mode) ? "a FIFO"
+	       : S_ISSOCK(st.st_mode) ? "a socket"
+				      : "not a regular file";
+	rc = vmm_error_set(err, VMM_E_DOWNLOAD, 0,
+			   "a file:// URL must name a regular file (an image file); to use "
+			   "a disk device, give it to `vmctl create --image` instead",
+			   "%s: refused: '%s' is %s, not a regular file", url, path, what);
+out:
+	curl_free(path);
+	curl_url_cleanup(u);
+	return rc;
+}
+
 int vmmi_download(struct vmmi_download *d, struct vmm_error *caller_err)
 {
 	struct vmm_error local, *err = caller_err ? caller_err : &local;
@@ -882,10 +1105,15 @@ int vmmi_download(struct vmmi_download *d, struct vmm_error *caller_err)
 	s.opts = d->opts;
 	s.w.fd = -1;
 	s.w.path = d->part_path;
+	s.w.url = d->url;
+	s.max_size = s.opts->max_size ? s.opts->max_size : VMM_IMAGE_MAX_SIZE_DEFAULT;
+	s.w.max_size = s.max_size;
 	s.declared = vmmi_compression_from_suffix(d->url);
 	s.is_file = strncasecmp(d->url, "file://", 7) == 0;
 	max_attempts = s.opts->attempts ? s.opts->attempts : 1;
 	d->compression = VMMI_COMP_NONE;
+	if (s.is_file && (rc = check_file_url(d->url, err)) < 0)
+		return rc;
 	if ((rc = vmmi_sha256_init(&s.sha, err)) < 0)
 		return rc;
 	if (!(s.w.buf = malloc(WBUF_SIZE))) {
@@ -910,8 +1138,9 @@ int vmmi_download(struct vmmi_download *d, struct vmm_error *caller_err)
 		rc = attempt(&s, err);
 		if (rc <= 0)
 			break;
-		/* a retryable failure: only failures without progress count */
-		failures = s.received > before ? 1 : failures + 1;
+		/* a retryable failure: only failures without progress count (a
+		 * trickle below the low-speed limit is none) */
+		failures = s.received > before && !s.too_slow ? 1 : failures + 1;
 		total_attempts++;
 		if (failures >= max_attempts || total_attempts >= 8 * max_attempts) {
 			rc = -(int)err->code;
@@ -962,7 +1191,8 @@ out:
 	/* the worker writes to the part file: stop it before anything else */
 	pipe_stop(&s.pipe);
 	if (rc < 0 && s.w.fd >= 0 &&
-	    !(s.state_written && d->compression == VMMI_COMP_NONE && s.received > 0)) {
+	    (s.w.discard ||
+	     !(s.state_written && d->compression == VMMI_COMP_NONE && s.received > 0))) {
 		/* nothing a later run could resume */
 		unlink(d->part_path);
 		unlink(d->state_path);
@@ -978,5 +1208,7 @@ out:
 	free(s.last_modified);
 	free(s.resp_etag);
 	free(s.resp_last_modified);
+	free(s.resp_type);
+	free(s.resp_location);
 	return rc;
 }

@@ -91,6 +91,12 @@ int vmmi_image_sniff(const char *path, struct vmm_error *err)
 		return vmm_error_set(err, VMM_E_FORMAT, 0, not_image_hint,
 				     "'%s' is text (an HTML page or a message?), not a disk image",
 				     path);
+	/* markup with a non-ASCII byte (a copyright sign) is no image either */
+	if (vmmi_looks_like_markup(buf, (size_t)n))
+		return vmm_error_set(err, VMM_E_FORMAT, 0, not_image_hint,
+				     "'%s' starts like an HTML or XML document (an error page?), "
+				     "not a disk image",
+				     path);
 	return 0;
 }
 

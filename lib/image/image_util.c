@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Image module helpers: sha256 (libcrypto), compression magic, names. */
+/* Image module helpers: sha256 (libcrypto), compression magic, names, what
+ * a server sends (markup, document types), the free-space reserve. */
 #include "image/image.h"
 
 #include <ctype.h>
@@ -257,4 +258,106 @@ bool vmmi_url_valid(const char *url)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)
 			return false;
 	return true;
+}
+
+static bool starts_with_tag(const unsigned char *p, size_t len)
+{
+	static const char *const tags[] = {"<!doctype", "<html", "<?xml", "<head", "<body"};
+	size_t i = 0;
+
+	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n' ||
+			   p[i] == '\f' || p[i] == '\v'))
+		i++;
+	for (size_t t = 0; t < sizeof(tags) / sizeof(tags[0]); t++) {
+		size_t n = strlen(tags[t]);
+
+		if (len - i >= n && strncasecmp((const char *)p + i, tags[t], n) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool vmmi_looks_like_markup(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	unsigned char narrow[VMMI_SNIFF_MAX / 2];
+	size_t n = 0;
+
+	if (len > VMMI_SNIFF_MAX)
+		len = VMMI_SNIFF_MAX;
+	if (len >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
+		return starts_with_tag(p + 3, len - 3);
+	if (len >= 2 && ((p[0] == 0xff && p[1] == 0xfe) || (p[0] == 0xfe && p[1] == 0xff))) {
+		/* UTF-16 (little or big endian): ASCII units, as bytes */
+		bool le = p[0] == 0xff;
+
+		for (size_t i = 2; i + 1 < len; i += 2) {
+			unsigned char lo = le ? p[i] : p[i + 1], hi = le ? p[i + 1] : p[i];
+
+			narrow[n++] = hi || lo >= 0x80 ? 0x80 : lo;
+		}
+		return starts_with_tag(narrow, n);
+	}
+	return starts_with_tag(p, len);
+}
+
+bool vmmi_content_type_is_document(const char *ct)
+{
+	size_t n;
+
+	if (!ct)
+		return false;
+	ct += strspn(ct, " \t");
+	n = strcspn(ct, "; \t");
+	return (n >= 5 && strncasecmp(ct, "text/", 5) == 0) ||
+	       (n == 21 && strncasecmp(ct, "application/xhtml+xml", 21) == 0);
+}
+
+uint64_t vmmi_space_reserve(uint64_t fs_size)
+{
+	uint64_t five = fs_size / 20, gib = 1ull << 30;
+
+	return five < gib ? five : gib;
+}
+
+int vmm_image_parse_size(const char *text, uint64_t *out, struct vmm_error *err)
+{
+	static const char units[] = "KMGT";
+	const char *hint = "give a size in bytes with an optional binary suffix (K, M, G, T: "
+			   "10M, 20G, 1.5T) or 'none' for no limit";
+	const char *p = text ? text : "", *u;
+	unsigned shift = 0;
+	double v;
+	char *end;
+
+	*out = 0;
+	if (strcasecmp(p, "none") == 0) {
+		*out = VMM_IMAGE_MAX_SIZE_NONE;
+		return 0;
+	}
+	if (!isdigit((unsigned char)p[0]))
+		goto bad;
+	errno = 0;
+	v = strtod(p, &end);
+	/* digits and a point only: no exponent, no hex */
+	if (errno || end == p || end != p + strspn(p, "0123456789."))
+		goto bad;
+	if (*end && (u = strchr(units, toupper((unsigned char)*end)))) {
+		shift = 10 * (unsigned)(u - units + 1);
+		end++;
+		if (strcasecmp(end, "iB") == 0 || strcasecmp(end, "B") == 0)
+			end += strlen(end);
+	} else if (strcasecmp(end, "B") == 0) {
+		end++;
+	}
+	if (*end)
+		goto bad;
+	v *= (double)(1ull << shift);
+	if (v < 1 || v >= 9223372036854775808.0)
+		return vmm_error_set(err, VMM_E_USAGE, 0, hint,
+				     "size '%s' is out of range (1 byte to 8 EiB)", text);
+	*out = (uint64_t)v;
+	return 0;
+bad:
+	return vmm_error_set(err, VMM_E_USAGE, 0, hint, "'%s' is not a size", p);
 }

@@ -744,3 +744,278 @@ def test_usage_lines_list_every_option(vmctl):
         assert opts <= set(re.findall(r"--[a-z][a-z0-9-]*", own)), (sub, own)
     pull_usage = [u for u in top if u.startswith("vmctl image pull ")][0]
     assert "--stall-timeout SECONDS" in pull_usage
+
+
+# ---- hostile servers: documents served as images, bombs, devices, trickles,
+# redirects off http(s) ----
+
+IO_ERR = "error[vm_manager::io]"
+FMT_ERR = "error[vm_manager::image::format_detection_failed]"
+
+
+def page(head, size=4096):
+    """An error page as a server sends it: markup, a non-ASCII byte (so it is
+    not plain ASCII text), padded to a multiple of 512 bytes (so it would
+    pass for a raw disk)."""
+    body = head + "<p>Sign in \u00a9 2026 Example Corp</p>\n".encode() * 4
+    return body + b" " * (size - len(body))
+
+
+@pytest.fixture(scope="module")
+def hostile(files):
+    root = files["root"]
+    pages = {
+        "page200.html": page(b"<!DOCTYPE html>\n<html><head><title>x</title></head>"),
+        "bom.img": page(b"\xef\xbb\xbf \r\n\t<HTML lang=en>"),
+        "xml.img": page(b"<?xml version='1.0'?><error/>"),
+        "head.img": page(b"\n\n<head><meta charset=utf-8>"),
+        "body.img": page(b"<BoDy>"),
+        "utf16.img": page("\ufeff<html><body>".encode("utf-16-le")),
+    }
+    for name, data in pages.items():
+        assert len(data) % 512 == 0
+        (root / name).write_bytes(data)
+    (root / "tiny.img").write_bytes(bytes(range(256)) * 6)
+    # 50 MiB of zeros made small: the bombs a hostile server would send
+    (root / "zeros").write_bytes(b"")
+    with open(root / "zeros", "wb") as f:
+        f.truncate(50 * MIB)
+    subprocess.run(["zstd", "-q", "-f", str(root / "zeros"), "-o", str(root / "bomb.img.zst")],
+                   check=True)
+    with gzip.GzipFile(root / "bomb.img.gz", "wb", 9) as g:
+        for _ in range(50):
+            g.write(b"\0" * MIB)
+    with lzma.LZMAFile(root / "bomb.img.xz", "wb", preset=0) as x:
+        for _ in range(50):
+            x.write(b"\0" * MIB)
+    os.unlink(root / "zeros")
+    # 100 MiB of a non-zero byte: a bomb that takes disk space (no holes)
+    with open(root / "ones.img.zst", "wb") as f:
+        z = subprocess.Popen(["zstd", "-q", "-c"], stdin=subprocess.PIPE, stdout=f)
+        for _ in range(100):
+            z.stdin.write(b"\1" * MIB)
+        z.stdin.close()
+        assert z.wait() == 0
+    return pages
+
+
+@pytest.mark.parametrize("ctype", ["text/html", "text/html; charset=utf-8", "TEXT/HTML",
+                                   "text/plain", "application/xhtml+xml"])
+def test_document_content_type_is_refused(vmctl, server, hostile, ctype):
+    rel = "disk.img?ctype=" + ctype.replace(" ", "%20").replace(";", "%3B").replace(
+        "+", "%2B")
+    p = pull(vmctl, server, rel, check=1)
+    assert FMT_ERR in p.stderr
+    assert f"{server.url(rel)}: HTTP 200 with Content-Type '{ctype}'" in p.stderr
+    assert "not a disk image" in p.stderr and "\nhelp: " in p.stderr
+    assert_nothing_cached(vmctl)
+    assert server.count(rel) == 1  # not retried
+
+
+@pytest.mark.parametrize("name", ["page200.html", "bom.img", "xml.img", "head.img",
+                                  "body.img", "utf16.img"])
+@pytest.mark.parametrize("ctype", ["application/octet-stream", ""])
+def test_body_that_starts_like_markup_is_refused(vmctl, server, hostile, name, ctype):
+    rel = f"{name}?ctype={ctype}"
+    p = pull(vmctl, server, rel, check=1)
+    assert FMT_ERR in p.stderr
+    shown = ctype or "none"
+    assert (f"{server.url(rel)} (HTTP 200, Content-Type '{shown}') starts like an HTML or "
+            "XML document, not a disk image") in p.stderr
+    assert "\nhelp: " in p.stderr
+    assert_nothing_cached(vmctl)
+
+
+def test_markup_by_file_url_is_refused(vmctl, files, hostile):
+    url = "file://" + str(files["root"] / "page200.html")
+    p = vmctl.run("image", "pull", "-q", url, check=1)
+    assert FMT_ERR in p.stderr and f"{url} starts like an HTML" in p.stderr
+    assert_nothing_cached(vmctl)
+    # nor is it a disk for inspect or create --image
+    path = str(files["root"] / "page200.html")
+    p = vmctl.run("image", "inspect", path, check=1)
+    assert FMT_ERR in p.stderr
+    assert f"'{path}' starts like an HTML or XML document" in p.stderr
+
+
+@pytest.mark.parametrize("ctype", ["", "application/octet-stream", "binary/octet-stream",
+                                   "application/x-qemu-disk"])
+def test_real_image_without_a_document_type_is_pulled(vmctl, server, files, ctype):
+    p = pull(vmctl, server, f"disk.img.zst?ctype={ctype}")
+    with open(p.stdout.strip(), "rb") as f:
+        assert f.read() == files["raw"]
+
+
+@pytest.mark.parametrize("bomb", ["bomb.img.zst", "bomb.img.gz", "bomb.img.xz"])
+def test_max_size_stops_a_decompression_bomb(vmctl, server, hostile, bomb):
+    t0 = time.monotonic()
+    p = pull(vmctl, server, bomb, "--max-size", "10M", check=1)
+    assert time.monotonic() - t0 < 10
+    assert DL_ERR in p.stderr
+    assert (f"{server.url(bomb)} is larger than the size limit of 10.0 MiB (10485760 bytes)"
+            in p.stderr)
+    assert "help: if the image is really this big, raise the limit (--max-size" in p.stderr
+    assert_nothing_cached(vmctl)
+    assert server.count(bomb) == 1  # not retried
+
+
+def test_max_size_none_and_a_limit_it_fits(vmctl, server, hostile):
+    for i, limit in enumerate(["none", "50M", "52428800"]):
+        rel = f"bomb.img.zst?case=fits{i}"
+        path = pull(vmctl, server, rel, "--max-size", limit).stdout.strip()
+        assert os.path.getsize(path) == 50 * MIB
+        assert os.stat(path).st_blocks == 0  # zeros stay holes
+    p = pull(vmctl, server, "bomb.img.zst?case=fits3", "--max-size", "52428799", check=1)
+    assert "larger than the size limit" in p.stderr
+
+
+def test_max_size_refuses_an_announced_length(vmctl, server):
+    rel = "big.img?case=announced"
+    p = pull(vmctl, server, rel, "--max-size", "1M", check=1)
+    assert (f"{server.url(rel)} announces 8388608 bytes, more than the size limit of 1.0 MiB "
+            "(1048576 bytes)") in p.stderr
+    assert_nothing_cached(vmctl)
+    # without a length it stops as it writes, and keeps no part to resume
+    rel = "big.img?nolength=1&case=unannounced"
+    p = pull(vmctl, server, rel, "--max-size", "1M", check=1)
+    assert f"{server.url(rel)} sent " in p.stderr
+    assert "bytes, more than the size limit of 1.0 MiB (1048576 bytes)" in p.stderr
+    assert_nothing_cached(vmctl)
+    assert server.count(rel) == 1
+
+
+def test_create_image_url_max_size(vmctl, server, hostile):
+    url = server.url("bomb.img.zst?case=create")
+    p = vmctl.run("create", "--name", "bombed", "--image-url", url, "--max-size", "10M",
+                  check=1)
+    assert DL_ERR in p.stderr and "larger than the size limit of 10.0 MiB" in p.stderr
+    assert_nothing_cached(vmctl)
+    assert "bombed" not in vmctl.run("list", check=0).stdout
+    p = vmctl.run("create", "--name", "x", "--image", "/nonexistent", "--max-size", "1G",
+                  check=2)
+    assert "--max-size limits a download: it needs --image-url" in p.stderr
+
+
+@pytest.mark.parametrize("bad", ["0", "abc", "1e3", "0x10", "-1", "10Q", "", "9E"])
+def test_max_size_usage_errors(vmctl, bad):
+    p = vmctl.run("image", "pull", "--max-size", bad, "http://127.0.0.1:1/x.img", check=2)
+    assert p.stderr.startswith("vmctl image pull: --max-size: ")
+    assert "none" in p.stderr  # the hint says how to turn it off
+
+
+def test_file_url_refuses_devices_fifos_and_directories(vmctl, tmp_path, files):
+    fifo = tmp_path / "fifo.img"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.img"
+    os.symlink(files["root"] / "disk.img", link)
+    for path, what in [("/dev/zero", "a character device"),
+                       ("/dev/urandom", "a character device"),
+                       (str(fifo), "a FIFO"), (str(tmp_path), "a directory")]:
+        url = "file://" + path
+        t0 = time.monotonic()
+        p = vmctl.run("image", "pull", "-q", url, check=1, timeout=20)
+        assert time.monotonic() - t0 < 5
+        assert DL_ERR in p.stderr
+        assert f"{url}: refused: '{path}' is {what}, not a regular file" in p.stderr
+        assert "\nhelp: " in p.stderr
+        assert_nothing_cached(vmctl)
+    # a symlink to a regular file is a regular file
+    p = vmctl.run("image", "pull", "-q", "file://" + str(link), check=0)
+    with open(p.stdout.strip(), "rb") as f:
+        assert f.read() == files["raw"]
+
+
+def run_on_small_fs(vmctl, size_mib, script):
+    """Run a shell script with XDG_DATA_HOME on a fresh tmpfs of size_mib
+    MiB, in a private mount namespace (unshare: as root, or in a user
+    namespace otherwise). Returns the CompletedProcess."""
+    env = dict(vmctl.env, VMCTL=vmctl.bin)
+    cmd = ["unshare", "--mount"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
+    full = (f'mount -t tmpfs -o size={size_mib}m tmpfs "$XDG_DATA_HOME" || exit 99\n'
+            + script)
+    p = subprocess.run(cmd + ["sh", "-c", full], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode != 99, p.stderr
+    return p
+
+
+def test_free_space_reserve_stops_a_bomb(vmctl, server, hostile, files):
+    url = server.url("ones.img.zst")
+    small = server.url("disk.img?case=smallfs")
+    p = run_on_small_fs(vmctl, 64, f"""
+        "$VMCTL" image pull -q --max-size none '{url}'; echo "rc=$?"
+        "$VMCTL" image list --json
+        stat -f -c 'free=%a*%S' "$XDG_DATA_HOME"
+        "$VMCTL" image pull -q '{small}'; echo "rc=$?"
+        """)
+    out = p.stdout.splitlines()
+    assert out[0] == "rc=1", p.stderr
+    assert IO_ERR in p.stderr
+    assert (f"stopped downloading {url} after" in p.stderr and
+            "filesystem has" in p.stderr and
+            "a download leaves at least 3.2 MiB (1 GiB or 5 % of the filesystem)" in p.stderr)
+    assert "help: free space on the image cache's filesystem" in p.stderr
+    # nothing left, the space is back, and an image that fits is pulled
+    assert json.loads("\n".join(out[1:-3])) == []
+    free = eval(out[-3].split("=", 1)[1])
+    assert free > 60 * MIB
+    assert out[-1] == "rc=0", p.stderr
+    assert out[-2].endswith("/disk.img")
+
+
+def test_killed_bomb_pull_is_listed_partial(vmctl, server, hostile):
+    rel = "bomb.img.zst?rate=100&case=killedbomb"
+    part = kill_mid_pull(vmctl, server, rel)
+    [e] = all_entries(vmctl)
+    assert e["state"] == "partial" and e["path"] == part and e["name"] == "bomb.img"
+    assert e["size"] == os.path.getsize(part) and e["size"] >= MIB
+    assert e["compression"] == "zstd" and e["url"] == server.url(rel)
+    rows, _ = list_rows(vmctl)
+    assert rows[0][:2] == ["bomb.img", "partial"]
+    vmctl.run("image", "rm", "bomb.img", check=0)
+    assert_nothing_cached(vmctl)
+
+
+def test_low_speed_limit_catches_a_trickle(vmctl, server, hostile):
+    rel = "big.img?rate=1&case=trickle"
+    t0 = time.monotonic()
+    p = pull(vmctl, server, rel, "--low-speed-limit", "1000", "--low-speed-time", "1",
+             check=1, timeout=60)
+    took = time.monotonic() - t0
+    assert DL_ERR in p.stderr
+    assert (f"{server.url(rel)}: the download was too slow: less than 1000 bytes/s for 1 s"
+            in p.stderr)
+    assert "giving up after 4 attempts" in p.stderr
+    assert took < 30
+    assert entries(vmctl) == []
+    # a limit of 0 turns the check off: the stall timer alone watches
+    rel = "tiny.img?rate=500&case=nolimit"
+    t0 = time.monotonic()
+    path = pull(vmctl, server, rel, "--low-speed-limit", "0", "--low-speed-time", "1",
+                timeout=60).stdout.strip()
+    assert time.monotonic() - t0 > 2  # slower than 1000 bytes/s for more than 1 s
+    with open(path, "rb") as f:
+        assert f.read() == bytes(range(256)) * 6
+    assert server.count(rel) == 1
+
+
+def test_redirect_to_file_url_is_refused_and_says_so(vmctl, server):
+    rel = "disk.img?location=file:///etc/passwd"
+    p = pull(vmctl, server, rel, check=1)
+    assert DL_ERR in p.stderr
+    assert (f"{server.url(rel)}: refused the HTTP 302 redirect to file:///etc/passwd: not an "
+            "http(s) URL") in p.stderr
+    assert "help: a download follows redirects to http:// and https:// only" in p.stderr
+    assert "HTTP 302 from" not in p.stderr
+    assert_nothing_cached(vmctl)
+    assert server.count(rel) == 1
+
+
+def test_redirect_loop_says_so(vmctl, server):
+    rel = "disk.img?loop=1"
+    p = pull(vmctl, server, rel, check=1)
+    assert DL_ERR in p.stderr
+    assert (f"{server.url(rel)}: gave up after 10 redirects (the last to {server.url(rel)})"
+            in p.stderr)
+    assert "redirect loop" in p.stderr and "HTTP 302 from" not in p.stderr
+    assert_nothing_cached(vmctl)

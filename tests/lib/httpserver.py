@@ -9,6 +9,10 @@ chosen per URL by query parameters, so one server covers every case:
   range=0        ignore Range headers (answer 200 with the whole file)
   status=N       answer with status N and a small HTML body
   redirect=N     answer 302 to the same URL with redirect=N-1 (a chain of N)
+  location=URL   answer 302 to URL (any scheme)
+  loop=1         answer 302 to the very URL asked (a redirect loop)
+  ctype=T        serve the file with Content-Type T (empty: no Content-Type;
+                 default application/octet-stream)
   truncate=N     announce the full Content-Length, close after byte N
   stall=N        send up to byte N, then send nothing for stall_s seconds
   stall_s=S      (default 60)
@@ -64,7 +68,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.server.stats.clear()
             return self._simple(200, b"{}", "application/json")
 
-        q = dict(urllib.parse.parse_qsl(url.query))
+        q = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         key = self.path
         rng = self.headers.get("Range")
         with self.server.lock:
@@ -82,6 +86,12 @@ class Handler(BaseHTTPRequestHandler):
             loc = url.path + ("?" + urllib.parse.urlencode(q2) if q2 else "")
             self.send_response(302)
             self.send_header("Location", loc)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if "location" in q or q.get("loop") == "1":
+            self.send_response(302)
+            self.send_header("Location", q.get("location", self.path))
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
@@ -128,7 +138,9 @@ class Handler(BaseHTTPRequestHandler):
         if q.get("noetag") != "1":
             self.send_header("ETag", etag)
             self.send_header("Last-Modified", lastmod)
-        self.send_header("Content-Type", "application/octet-stream")
+        ctype = q.get("ctype", "application/octet-stream")
+        if ctype:
+            self.send_header("Content-Type", ctype)
         self.end_headers()
         if head:
             return

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests: the pure parts of the image module - sha256, compression
- * magic and suffixes, names from URLs, streaming decompression - and the
+ * magic and suffixes, names from URLs, streaming decompression, what a
+ * server sends (markup, document types), size limits - and the
  * cache's entry locks and incomplete entries, in a scratch directory. */
 #include <pthread.h>
 #include <setjmp.h>
@@ -456,6 +457,111 @@ static void test_incomplete_entries(void **state)
 	rmtree(dir);
 }
 
+static void test_markup(void **state)
+{
+	static const unsigned char utf16le[] = {0xff, 0xfe, '<', 0, 'h', 0, 't', 0, 'm', 0,
+						'l', 0, '>', 0};
+	static const unsigned char utf16be[] = {0xfe, 0xff, 0, ' ', 0, '<', 0, 'B', 0, 'O',
+						0, 'D', 0, 'Y'};
+	static const unsigned char utf16_wide[] = {0xff, 0xfe, '<', 0x01, 'h', 0, 't', 0,
+						   'm', 0, 'l', 0};
+	static const unsigned char qcow[] = {'Q', 'F', 'I', 0xfb, 0, 0, 0, 3};
+	char big[VMMI_SNIFF_MAX + 16];
+
+	(void)state;
+	assert_true(vmmi_looks_like_markup("<!DOCTYPE html>", 15));
+	assert_true(vmmi_looks_like_markup("<!doctype HTML>", 15));
+	assert_true(vmmi_looks_like_markup("<html>", 6));
+	assert_true(vmmi_looks_like_markup("<HTML", 5));
+	assert_true(vmmi_looks_like_markup("<?xml version", 13));
+	assert_true(vmmi_looks_like_markup("<head>", 6));
+	assert_true(vmmi_looks_like_markup("<BODY onload=x>", 15));
+	assert_true(vmmi_looks_like_markup(" \t\r\n\f\v<html>", 12));
+	assert_true(vmmi_looks_like_markup("\xef\xbb\xbf<html>", 9));
+	assert_true(vmmi_looks_like_markup("\xef\xbb\xbf \n<html>", 11));
+	assert_true(vmmi_looks_like_markup(utf16le, sizeof(utf16le)));
+	assert_true(vmmi_looks_like_markup(utf16be, sizeof(utf16be)));
+	/* not markup: other tags, binary, cut-short tags, a UTF-16 unit that is
+	 * not ASCII, empty */
+	assert_false(vmmi_looks_like_markup("<div>", 5));
+	assert_false(vmmi_looks_like_markup("<htm", 4));
+	assert_false(vmmi_looks_like_markup("x<html>", 7));
+	assert_false(vmmi_looks_like_markup(qcow, sizeof(qcow)));
+	assert_false(vmmi_looks_like_markup(utf16_wide, sizeof(utf16_wide)));
+	assert_false(vmmi_looks_like_markup("", 0));
+	assert_false(vmmi_looks_like_markup("\xef\xbb\xbf", 3));
+	/* whitespace past the window: not judged markup */
+	memset(big, ' ', sizeof(big));
+	memcpy(big + VMMI_SNIFF_MAX, "<html>", 6);
+	assert_false(vmmi_looks_like_markup(big, sizeof(big)));
+	memcpy(big + VMMI_SNIFF_MAX - 6, "<html>", 6);
+	assert_true(vmmi_looks_like_markup(big, sizeof(big)));
+}
+
+static void test_content_type(void **state)
+{
+	(void)state;
+	assert_true(vmmi_content_type_is_document("text/html"));
+	assert_true(vmmi_content_type_is_document("text/html; charset=utf-8"));
+	assert_true(vmmi_content_type_is_document("  TEXT/PLAIN"));
+	assert_true(vmmi_content_type_is_document("text/xml;x"));
+	assert_true(vmmi_content_type_is_document("application/xhtml+xml"));
+	assert_true(vmmi_content_type_is_document("Application/XHTML+XML ; charset=x"));
+	assert_false(vmmi_content_type_is_document(NULL));
+	assert_false(vmmi_content_type_is_document(""));
+	assert_false(vmmi_content_type_is_document("application/octet-stream"));
+	assert_false(vmmi_content_type_is_document("application/x-qemu-disk"));
+	assert_false(vmmi_content_type_is_document("application/xhtml+xmlx"));
+	assert_false(vmmi_content_type_is_document("textual/html"));
+	assert_false(vmmi_content_type_is_document("application/zstd"));
+}
+
+static void test_parse_size(void **state)
+{
+	struct vmm_error err;
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(vmm_image_parse_size("1", &v, NULL), 0);
+	assert_true(v == 1);
+	assert_int_equal(vmm_image_parse_size("10M", &v, NULL), 0);
+	assert_true(v == 10ull << 20);
+	assert_int_equal(vmm_image_parse_size("10MiB", &v, NULL), 0);
+	assert_true(v == 10ull << 20);
+	assert_int_equal(vmm_image_parse_size("256g", &v, NULL), 0);
+	assert_true(v == 256ull << 30);
+	assert_int_equal(vmm_image_parse_size("1.5T", &v, NULL), 0);
+	assert_true(v == 3ull << 39);
+	assert_int_equal(vmm_image_parse_size("4k", &v, NULL), 0);
+	assert_true(v == 4096);
+	assert_int_equal(vmm_image_parse_size("512B", &v, NULL), 0);
+	assert_true(v == 512);
+	assert_int_equal(vmm_image_parse_size("None", &v, NULL), 0);
+	assert_true(v == VMM_IMAGE_MAX_SIZE_NONE);
+	assert_true(VMM_IMAGE_MAX_SIZE_DEFAULT == 256ull << 30);
+	static const char *const bad[] = {"", "0", "0.1", "-1", "+1", " 1", "1 ", "abc",
+					  "1e3", "0x10", "10Q", "10MB5", "inf", "nan",
+					  "8388608T", ".5G", "1..5G"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		vmm_error_clear(&err);
+		assert_int_equal(vmm_image_parse_size(bad[i], &v, &err), -VMM_E_USAGE);
+		assert_int_equal(err.code, VMM_E_USAGE);
+		assert_non_null(strstr(err.hint, "none"));
+		assert_true(v == 0);
+	}
+	assert_int_equal(vmm_image_parse_size(NULL, &v, NULL), -VMM_E_USAGE);
+}
+
+static void test_space_reserve(void **state)
+{
+	(void)state;
+	/* 5 % of a small filesystem, 1 GiB of a big one */
+	assert_true(vmmi_space_reserve(64ull << 20) == (64ull << 20) / 20);
+	assert_true(vmmi_space_reserve(20ull << 30) == 1ull << 30);
+	assert_true(vmmi_space_reserve(10ull << 40) == 1ull << 30);
+	assert_true(vmmi_space_reserve(0) == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +573,10 @@ int main(void)
 		cmocka_unit_test(test_decompress_empty),
 		cmocka_unit_test(test_entry_lock_file_removed_while_waited_for),
 		cmocka_unit_test(test_incomplete_entries),
+		cmocka_unit_test(test_markup),
+		cmocka_unit_test(test_content_type),
+		cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_space_reserve),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
