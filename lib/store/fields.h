@@ -128,6 +128,16 @@ extern const struct vmmi_net_field vmmi_net_fields[VMMI_NF__COUNT];
 /* The type's name in vms.json: "User", "Tap", "Vnic", "None". */
 const char *vmmi_net_type_store_name(enum vmm_net_type t);
 
+/* The two JSON forms of a record, both by the table: as vms.json records it
+ * (keys, unset fields omitted, unknown fields kept, network type "User")
+ * and as `list --json` / `status --json` show it (cli keys, unset fields
+ * null, network type "user"). A new object, or NULL when out of memory. */
+enum vmmi_vm_json_form {
+	VMMI_JSON_STORE,
+	VMMI_JSON_CLI,
+};
+struct json_t *vmmi_vm_json(const struct vmm_vm *vm, enum vmmi_vm_json_form form);
+
 /* A VMMI_FK_INT field's value, and setting it (v within its range). */
 long long vmmi_vm_int_get(const struct vmm_vm *vm, enum vmmi_vm_field_id id);
 void vmmi_vm_int_set(struct vmm_vm *vm, enum vmmi_vm_field_id id, long long v);
