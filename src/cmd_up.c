@@ -49,7 +49,9 @@ int cli_up_or_reload(const struct cli_command *cmd, int argc, char **argv, bool 
 		else
 			printf("[%s] %s in %.2fs (%s)\n", name, reload ? "reloaded" : "up",
 			       (double)(cli_now_ms() - t0) / 1000.0,
-			       res == VMM_UP_CREATED ? "created" : "restarted");
+			       res == VMM_UP_CREATED    ? "created"
+			       : res == VMM_UP_RESTORED ? "restored"
+							: "restarted");
 	}
 	rc = CLI_EXIT_OK;
 out:

@@ -28,6 +28,7 @@ enum vmm_vm_state {
 	VMM_STATE_STOPPED,
 	VMM_STATE_FAILED,
 	VMM_STATE_DESTROYED,
+	VMM_STATE_SAVED, /* not running; its RAM and devices saved to restore */
 };
 
 /* Lifecycle operations, for vmm_lifecycle_check. */
@@ -37,6 +38,7 @@ enum vmm_vm_op {
 	VMM_OP_SUSPEND,
 	VMM_OP_RESUME,
 	VMM_OP_DESTROY,
+	VMM_OP_SAVE, /* stop --save: write the running state, then stop */
 };
 
 const char *vmm_vm_state_name(enum vmm_vm_state s); /* lowercase, e.g. "running" */
@@ -54,6 +56,9 @@ int vmm_lifecycle_check(const char *vm_name, enum vmm_vm_state from, enum vmm_vm
 /* Validate a VM name: 1..63 of [A-Za-z0-9._-], not starting with '.' or '-'.
  * It becomes a directory name, so this is checked everywhere. */
 int vmm_vm_name_validate(const char *name, struct vmm_error *err);
+
+/* Validate a snapshot tag by the same rules (VMM_E_INVALID_CONFIG). */
+int vmm_snapshot_tag_validate(const char *tag, struct vmm_error *err);
 
 enum vmm_backend_tag {
 	VMM_BACKEND_NOOP = 0,
