@@ -320,6 +320,17 @@ int vmmi_qemu_save(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *err
 	if ((rc = meta_build(vm, &meta, err)) < 0)
 		goto out;
 	vmmi_qemu_saved_discard(ctx, vm);
+	/* The guest's memory is as private as its disk: 0600 before a byte is
+	 * written (dd keeps the mode of the file it truncates). */
+	{
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (fd < 0) {
+			rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot create '%s'", tmp);
+			goto out;
+		}
+		close(fd);
+	}
 	/* dd fsyncs what it wrote before it exits; the rename tells that it
 	 * has, as QEMU does not wait for its exec: child. */
 	if (!(uri = vmmi_asprintf("exec:dd of=%s bs=1M conv=fsync status=none && mv -f %s %s",
