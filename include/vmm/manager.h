@@ -102,15 +102,6 @@ int vmm_vm_start_ex(struct vmm_ctx *ctx, const char *name, const struct vmm_star
 int vmm_vm_save(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
 		struct vmm_error *err);
 
-/* A snapshot of a VM (internal to its disk). */
-struct vmm_snapshot {
-	char *tag;
-	char *date;           /* "YYYY-MM-DD HH:MM:SS" UTC; may be NULL */
-	uint64_t vm_state_size; /* bytes of RAM and device state; 0: disk only */
-	bool ram;             /* includes RAM: restoring it continues the VM */
-};
-void vmm_snapshot_list_free(struct vmm_snapshot *snaps, size_t n);
-
 /*
  * Snapshots. On a running (or paused) VM, disk and RAM together; on a
  * stopped one, the disk only. tag is validated like a VM name

@@ -139,6 +139,15 @@ struct vmm_vm {
 	void *extra;            /* unknown JSON fields, kept verbatim (opaque) */
 };
 
+/* A snapshot of a VM (internal to its disk; see vmm_snapshot_list). */
+struct vmm_snapshot {
+	char *tag;
+	char *date;             /* "YYYY-MM-DD HH:MM:SS" UTC; may be NULL */
+	uint64_t vm_state_size; /* bytes of RAM and device state; 0: disk only */
+	bool ram;               /* includes RAM: restoring it continues the VM */
+};
+void vmm_snapshot_list_free(struct vmm_snapshot *snaps, size_t n);
+
 struct vmm_vm *vmm_vm_new(void);
 void vmm_vm_free(struct vmm_vm *vm);  /* NULL is a no-op */
 struct vmm_vm *vmm_vm_dup(const struct vmm_vm *vm);

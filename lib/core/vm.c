@@ -454,3 +454,14 @@ void vmm_vm_list_free(struct vmm_vm **vms, size_t n)
 		vmm_vm_free(vms[i]);
 	free(vms);
 }
+
+void vmm_snapshot_list_free(struct vmm_snapshot *snaps, size_t n)
+{
+	if (!snaps)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(snaps[i].tag);
+		free(snaps[i].date);
+	}
+	free(snaps);
+}

@@ -599,17 +599,6 @@ void vmm_console_endpoint_release(struct vmm_console_endpoint *ep)
 
 /* ---- snapshots ------------------------------------------------------------ */
 
-void vmm_snapshot_list_free(struct vmm_snapshot *snaps, size_t n)
-{
-	if (!snaps)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		free(snaps[i].tag);
-		free(snaps[i].date);
-	}
-	free(snaps);
-}
-
 enum snap_op { SNAP_CREATE, SNAP_LIST, SNAP_RESTORE, SNAP_DELETE };
 
 /* Which states a snapshot operation takes; live: the VM's process runs. */
