@@ -595,7 +595,8 @@ static int live_job(struct vmm_vm *vm, const char *command, const char *tag, boo
 	}
 	if ((rc = run_job(q, vm, command, args, err)) < 0)
 		goto out;
-	if (strcmp(command, "snapshot-load") == 0)
+	/* A paused VM stays paused; a running one runs on. */
+	if (strcmp(command, "snapshot-load") == 0 && vm->state != VMM_STATE_SUSPENDED)
 		rc = ensure_running(q, err);
 out:
 	json_decref(args);
