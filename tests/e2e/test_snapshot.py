@@ -4,7 +4,8 @@
 Saved state: `up`, a marker in the guest's tmpfs and a counting process,
 `stop --save` (QEMU gone), `start` (marker, process and SSH still there),
 `down --save` + `up` (restored, not provisioned again), a truncated state
-file and a changed memory size (both boot cold with a warning saying why).
+file, a changed memory size and a state without its description (each boots
+cold with a warning saying why), `start --cold`.
 
 Snapshots: a marker written to the disk (raw, past the guest's only
 partition, so the guest's file system is never involved), a snapshot with
@@ -70,10 +71,15 @@ def wait_up(qvm, name):
 
 def qemu_pid_gone(vm):
     """No process runs with the VM's QMP socket on its command line."""
-    sock = os.path.join(vm["work_dir"], "qmp.sock")
-    p = subprocess.run(["pgrep", "-f", "qemu-system.*" + re.escape(sock)],
-                       capture_output=True, text=True)
-    return p.returncode == 1
+    sock = os.path.join(vm["work_dir"], "qmp.sock").encode()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                if sock in f.read():
+                    return False
+        except OSError:
+            pass
+    return True
 
 
 VMFILE = """
@@ -156,6 +162,15 @@ def test_saved_state(qvm, tmp_path, guest_image):
     wait_up(qvm, "sv")
     # booted cold: the tmpfs is new
     assert ssh(qvm, "sv", "cat /tmp/marker 2>/dev/null || echo none") == "none\n"
+
+    # a state without its description (a save killed between the two
+    # renames) is never restored
+    qvm.run("stop", "--save", "sv", timeout=T, check=0)
+    os.unlink(os.path.join(vm["work_dir"], "saved.json"))
+    p = qvm.run("start", "sv", timeout=T, check=0)
+    assert re.search(r"warning: .*its description .*saved.json is missing.*booting cold",
+                     p.stderr), p.stderr
+    assert not os.path.exists(state)
 
     # start --cold discards a state that fits; destroy removes a saved VM
     qvm.run("stop", "--save", "sv", timeout=T, check=0)
