@@ -70,8 +70,10 @@ const struct cli_command cmd_up = {
 	.usage = "  vmctl up [--file PATH] [--name NAME] [--no-provision]",
 	.help = "For each VM of the VMFile, in order: a VM that does not exist is created,\n"
 		"started and provisioned; a stopped one is started and provisioned again; a\n"
-		"running one is skipped. Each phase is printed with its duration. Images\n"
-		"named by image-url come from the image cache (downloaded once).\n"
+		"saved one (`vmctl down --save`) continues from its saved state, without\n"
+		"provisioning; a running one is skipped. Each phase is printed with its\n"
+		"duration. Images named by image-url come from the image cache (downloaded\n"
+		"once).\n"
 		"\n"
 		"Options:\n"
 		CLI_VMFILE_OPTIONS_HELP
