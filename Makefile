@@ -8,7 +8,7 @@ PYTEST     ?= $(PYTHON) -m pytest
 
 .PHONY: all deps build check check-fresh check-unit check-asan check-py check-py-asan demo clean guest \
 	fuzz-build fuzz-smoke fuzz bench-kdl bench-image bench-sftp bench-list bench-up \
-	bench-vmfile-scale
+	bench-vmfile-scale bench-resume
 
 all: build
 
@@ -69,6 +69,11 @@ bench-vmfile-scale: build
 # Not part of check: time to SSH of `vmctl up` against bare QEMU.
 bench-up: build
 	bench/up.sh $(BUILD)
+
+# Not part of check: time to SSH of `vmctl start` of a saved VM against a
+# cold start of the same VM.
+bench-resume: build
+	bench/resume.sh $(BUILD)
 
 # Not part of check: vmctl's SFTP upload against OpenSSH scp (256 MiB).
 bench-sftp: build

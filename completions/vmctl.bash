@@ -13,8 +13,8 @@ _vmctl()
 	COMPREPLY=()
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
-	local commands="create start stop destroy list status suspend resume log image
-		console ssh up down reload provision validate version help"
+	local commands="create start stop destroy list status suspend resume snapshot log
+		image console ssh up down reload provision validate version help"
 
 	cmd=""
 	for ((i = 1; i < COMP_CWORD; i++)); do
@@ -39,13 +39,14 @@ _vmctl()
 	case $cmd in
 	create) opts="--name --image --image-url --sha256 --max-size --vcpus --memory --disk --bridge
 		--cloud-init --ssh-key --start" ;;
-	stop) opts="--timeout" ;;
+	start) opts="--cold" ;;
+	stop) opts="--timeout --save" ;;
 	list) opts="--json" ;;
 	status) opts="--json" ;;
 	log) opts="--console --provision --tail" ;;
 	ssh) opts="--name --user --key --file" ;;
 	up|reload) opts="--file --name --no-provision" ;;
-	down) opts="--file --name --destroy" ;;
+	down) opts="--file --name --save --destroy" ;;
 	provision) opts="--file --name" ;;
 	validate) opts="--file --json" ;;
 	image)
@@ -62,6 +63,21 @@ _vmctl()
 		rm) [[ $cur != -* ]] && { COMPREPLY=($(compgen -W "$(vmctl image list 2>/dev/null | awk 'NR > 1 && !/^Total: / { print $1 }')" -- "$cur")); return; } ;;
 		prune) opts="--all --dry-run --json" ;;
 		esac ;;
+	snapshot)
+		local sub=${COMP_WORDS[i+1]}
+		if ((COMP_CWORD == i + 1)); then
+			COMPREPLY=($(compgen -W "create list restore rm" -- "$cur"))
+			return
+		fi
+		[[ $sub == list ]] && opts="--json"
+		if [[ $cur != -* ]]; then
+			if ((COMP_CWORD == i + 2)); then
+				COMPREPLY=($(compgen -W "$(_vmctl_vms)" -- "$cur"))
+			elif ((COMP_CWORD == i + 3)) && [[ $sub == restore || $sub == rm ]]; then
+				COMPREPLY=($(compgen -W "$(vmctl snapshot list "${COMP_WORDS[i+2]}" 2>/dev/null | awk 'NR > 1 { print $1 }')" -- "$cur"))
+			fi
+			return
+		fi ;;
 	help) COMPREPLY=($(compgen -W "$commands" -- "$cur")); return ;;
 	esac
 

@@ -49,7 +49,9 @@ int cli_up_or_reload(const struct cli_command *cmd, int argc, char **argv, bool 
 		else
 			printf("[%s] %s in %.2fs (%s)\n", name, reload ? "reloaded" : "up",
 			       (double)(cli_now_ms() - t0) / 1000.0,
-			       res == VMM_UP_CREATED ? "created" : "restarted");
+			       res == VMM_UP_CREATED    ? "created"
+			       : res == VMM_UP_RESTORED ? "restored"
+							: "restarted");
 	}
 	rc = CLI_EXIT_OK;
 out:
@@ -68,8 +70,10 @@ const struct cli_command cmd_up = {
 	.usage = "  vmctl up [--file PATH] [--name NAME] [--no-provision]",
 	.help = "For each VM of the VMFile, in order: a VM that does not exist is created,\n"
 		"started and provisioned; a stopped one is started and provisioned again; a\n"
-		"running one is skipped. Each phase is printed with its duration. Images\n"
-		"named by image-url come from the image cache (downloaded once).\n"
+		"saved one (`vmctl down --save`) continues from its saved state, without\n"
+		"provisioning; a running one is skipped. Each phase is printed with its\n"
+		"duration. Images named by image-url come from the image cache (downloaded\n"
+		"once).\n"
 		"\n"
 		"Options:\n"
 		CLI_VMFILE_OPTIONS_HELP

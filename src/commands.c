@@ -9,6 +9,7 @@ extern const struct cli_command cmd_start;
 extern const struct cli_command cmd_stop;
 extern const struct cli_command cmd_suspend;
 extern const struct cli_command cmd_resume;
+extern const struct cli_command cmd_snapshot;
 extern const struct cli_command cmd_destroy;
 extern const struct cli_command cmd_list;
 extern const struct cli_command cmd_status;
@@ -32,6 +33,7 @@ const struct cli_command *const cli_commands[] = {
 	&cmd_status,
 	&cmd_suspend,
 	&cmd_resume,
+	&cmd_snapshot,
 	&cmd_log,
 	&cmd_image,
 	&cmd_console,

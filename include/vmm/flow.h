@@ -55,6 +55,8 @@ enum vmm_up_result {
 	VMM_UP_CREATED = 0, /* it did not exist: created, started (, provisioned) */
 	VMM_UP_STARTED,     /* it was stopped: started (, provisioned) */
 	VMM_UP_SKIPPED,     /* it was already running */
+	VMM_UP_RESTORED,    /* its state was saved: it continued from there (not
+			       provisioned again) */
 };
 
 struct vmm_up_opts {
@@ -65,8 +67,9 @@ struct vmm_up_opts {
 void vmm_up_opts_init(struct vmm_up_opts *opts);
 
 /*
- * Bring one VM of the VMFile up: create it if absent, start it if stopped,
- * skip it if running; provision it if it was created or started. On a
+ * Bring one VM of the VMFile up: create it if absent, start it if stopped
+ * (restore it if its state is saved), skip it if running; provision it if
+ * it was created or started cold. On a
  * failure after the VM was created, the VM stays (for `vmctl log` and a
  * retry), its state recorded.
  */
@@ -97,11 +100,20 @@ enum vmm_down_result {
 	VMM_DOWN_DESTROYED,
 	VMM_DOWN_ALREADY_STOPPED, /* nothing to do */
 	VMM_DOWN_ABSENT,          /* not registered: nothing to do */
+	VMM_DOWN_SAVED,           /* its state saved, then stopped */
 };
 
 /* Stop the VM gracefully (VMM_FLOW_DOWN_TIMEOUT_S), or destroy it. */
 int vmm_flow_down(struct vmm_ctx *ctx, const char *name, bool destroy,
 		  enum vmm_down_result *result, struct vmm_error *err);
+
+enum vmm_down_how {
+	VMM_DOWN_STOP = 0,
+	VMM_DOWN_DESTROY,
+	VMM_DOWN_SAVE, /* save its state (vmm_vm_save): the next up restores it */
+};
+int vmm_flow_down_ex(struct vmm_ctx *ctx, const char *name, enum vmm_down_how how,
+		     enum vmm_down_result *result, struct vmm_error *err);
 
 /* Everything needed to reach a VM over SSH, resolved. */
 struct vmm_ssh_target {

@@ -74,6 +74,51 @@ int vmm_vm_suspend(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
 int vmm_vm_resume(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
 		  struct vmm_error *err);
 
+/* How to start a VM (vmm_vm_start_ex). */
+struct vmm_start_opts {
+	bool cold; /* discard a saved state and boot */
+};
+
+/* How a start went. */
+enum vmm_start_result {
+	VMM_START_BOOTED = 0, /* booted cold (there was no saved state) */
+	VMM_START_RESTORED,   /* continued from its saved state */
+	VMM_START_COLD,       /* a saved state was discarded (--cold, or it did not
+				 fit: the warning says why) and the VM booted */
+};
+
+/*
+ * Start a VM; a VM whose state is saved continues from it, unless opts->cold
+ * (opts may be NULL). A saved state that no longer fits the VM (binary,
+ * vCPUs, memory, devices, a missing or truncated file) is found before the
+ * hypervisor starts: the VM then boots cold with a warning saying why.
+ * *result (may be NULL) says which.
+ */
+int vmm_vm_start_ex(struct vmm_ctx *ctx, const char *name, const struct vmm_start_opts *opts,
+		    struct vmm_vm **out, enum vmm_start_result *result, struct vmm_error *err);
+
+/* Save a running or paused VM's RAM and device state in its work directory
+ * and end its process: the VM is "saved" until the next start. */
+int vmm_vm_save(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
+		struct vmm_error *err);
+
+/*
+ * Snapshots. On a running (or paused) VM, disk and RAM together; on a
+ * stopped one, the disk only. tag is validated like a VM name
+ * (vmm_snapshot_tag_validate); NULL to create: one made of the time. A VM
+ * whose state is saved must be started first (its disk belongs to that
+ * state). Restoring a snapshot with RAM onto a VM that is not running
+ * starts it from that moment (*started, may be NULL).
+ */
+int vmm_snapshot_create(struct vmm_ctx *ctx, const char *name, const char *tag, char **tag_out,
+			struct vmm_error *err);
+int vmm_snapshot_list(struct vmm_ctx *ctx, const char *name, struct vmm_snapshot **out,
+		      size_t *n, struct vmm_error *err);
+int vmm_snapshot_restore(struct vmm_ctx *ctx, const char *name, const char *tag, bool *started,
+			 struct vmm_error *err);
+int vmm_snapshot_delete(struct vmm_ctx *ctx, const char *name, const char *tag,
+			struct vmm_error *err);
+
 /* Stop (if running), remove every file of the VM and its store entry. */
 int vmm_vm_destroy(struct vmm_ctx *ctx, const char *name, struct vmm_error *err);
 

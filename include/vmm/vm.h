@@ -34,6 +34,7 @@ enum vmm_vm_state {
 	VMM_STATE_STOPPED,
 	VMM_STATE_FAILED,
 	VMM_STATE_DESTROYED,
+	VMM_STATE_SAVED, /* not running; its RAM and devices saved to restore */
 };
 
 /* Lifecycle operations, for vmm_lifecycle_check. */
@@ -43,6 +44,7 @@ enum vmm_vm_op {
 	VMM_OP_SUSPEND,
 	VMM_OP_RESUME,
 	VMM_OP_DESTROY,
+	VMM_OP_SAVE, /* stop --save: write the running state, then stop */
 };
 
 const char *vmm_vm_state_name(enum vmm_vm_state s); /* lowercase, e.g. "running" */
@@ -60,6 +62,9 @@ int vmm_lifecycle_check(const char *vm_name, enum vmm_vm_state from, enum vmm_vm
 /* Validate a VM name: 1..63 of [A-Za-z0-9._-], not starting with '.' or '-'.
  * It becomes a directory name, so this is checked everywhere. */
 int vmm_vm_name_validate(const char *name, struct vmm_error *err);
+
+/* Validate a snapshot tag by the same rules (VMM_E_INVALID_CONFIG). */
+int vmm_snapshot_tag_validate(const char *tag, struct vmm_error *err);
 
 enum vmm_backend_tag {
 	VMM_BACKEND_NOOP = 0,
@@ -139,6 +144,15 @@ struct vmm_vm {
 	char *created_at;       /* RFC 3339 UTC */
 	void *extra;            /* unknown JSON fields, kept verbatim (opaque) */
 };
+
+/* A snapshot of a VM (internal to its disk; see vmm_snapshot_list). */
+struct vmm_snapshot {
+	char *tag;
+	char *date;             /* "YYYY-MM-DD HH:MM:SS" UTC; may be NULL */
+	uint64_t vm_state_size; /* bytes of RAM and device state; 0: disk only */
+	bool ram;               /* includes RAM: restoring it continues the VM */
+};
+void vmm_snapshot_list_free(struct vmm_snapshot *snaps, size_t n);
 
 struct vmm_vm *vmm_vm_new(void);
 void vmm_vm_free(struct vmm_vm *vm);  /* NULL is a no-op */

@@ -102,6 +102,37 @@ struct vmm_backend_ops {
 			struct vmm_error *err);
 	int (*console_endpoint)(struct vmm_ctx *ctx, const struct vmm_vm *vm,
 				struct vmm_console_endpoint *out, struct vmm_error *err);
+
+	/*
+	 * Saved state and snapshots; NULL in a backend that cannot (the
+	 * manager then reports backend::not_available with a hint).
+	 *
+	 * save: write the running VM's RAM and device state beside it
+	 * (crash-safe), then end its process. saved_fits: 1 if the saved state
+	 * can be restored as the VM is configured now, else 0 with the reason
+	 * in why (checked before any process is started). restore: start the
+	 * VM from its saved state, which is consumed. saved_discard: remove the
+	 * saved state, if any.
+	 */
+	int (*save)(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *err);
+	int (*saved_fits)(struct vmm_ctx *ctx, const struct vmm_vm *vm, char *why, size_t n);
+	int (*restore)(struct vmm_ctx *ctx, struct vmm_vm *vm, const struct vmmi_ports_taken *taken,
+		       struct vmm_error *err);
+	void (*saved_discard)(struct vmm_ctx *ctx, const struct vmm_vm *vm);
+	/*
+	 * Snapshots of the VM's disk, with its RAM when live (the VM runs or
+	 * is paused). Restoring a snapshot with RAM onto a VM that does not
+	 * run starts it from that moment (*started).
+	 */
+	int (*snapshot_create)(struct vmm_ctx *ctx, struct vmm_vm *vm, const char *tag, bool live,
+			       struct vmm_error *err);
+	int (*snapshot_list)(struct vmm_ctx *ctx, const struct vmm_vm *vm,
+			     struct vmm_snapshot **out, size_t *n, struct vmm_error *err);
+	int (*snapshot_restore)(struct vmm_ctx *ctx, struct vmm_vm *vm, const char *tag, bool live,
+				const struct vmmi_ports_taken *taken, bool *started,
+				struct vmm_error *err);
+	int (*snapshot_delete)(struct vmm_ctx *ctx, struct vmm_vm *vm, const char *tag, bool live,
+			       struct vmm_error *err);
 };
 
 extern const struct vmm_backend_ops vmmi_backend_noop;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,12 +16,13 @@ static const char *const state_names[] = {
 	[VMM_STATE_PREPARING] = "preparing", [VMM_STATE_PREPARED] = "prepared",
 	[VMM_STATE_RUNNING] = "running",     [VMM_STATE_SUSPENDED] = "suspended",
 	[VMM_STATE_STOPPED] = "stopped",     [VMM_STATE_FAILED] = "failed",
-	[VMM_STATE_DESTROYED] = "destroyed",
+	[VMM_STATE_DESTROYED] = "destroyed", [VMM_STATE_SAVED] = "saved",
 };
 
 static const char *const op_names[] = {
 	[VMM_OP_START] = "start",     [VMM_OP_STOP] = "stop",       [VMM_OP_SUSPEND] = "suspend",
 	[VMM_OP_RESUME] = "resume",   [VMM_OP_DESTROY] = "destroy",
+	[VMM_OP_SAVE] = "save",
 };
 
 const char *vmm_vm_state_name(enum vmm_vm_state s)
@@ -60,11 +62,12 @@ struct transition {
 
 #define S(x) (1u << VMM_STATE_##x)
 static const struct transition transitions[] = {
-	[VMM_OP_START] = {S(PREPARED) | S(STOPPED) | S(FAILED), VMM_STATE_RUNNING},
-	[VMM_OP_STOP] = {S(RUNNING) | S(SUSPENDED) | S(FAILED), VMM_STATE_STOPPED},
+	[VMM_OP_START] = {S(PREPARED) | S(STOPPED) | S(FAILED) | S(SAVED), VMM_STATE_RUNNING},
+	[VMM_OP_STOP] = {S(RUNNING) | S(SUSPENDED) | S(FAILED) | S(SAVED), VMM_STATE_STOPPED},
 	[VMM_OP_SUSPEND] = {S(RUNNING), VMM_STATE_SUSPENDED},
 	[VMM_OP_RESUME] = {S(SUSPENDED), VMM_STATE_RUNNING},
 	[VMM_OP_DESTROY] = {~0u, VMM_STATE_DESTROYED},
+	[VMM_OP_SAVE] = {S(RUNNING) | S(SUSPENDED), VMM_STATE_SAVED},
 };
 #undef S
 
@@ -81,6 +84,8 @@ static const char *invalid_hint(enum vmm_vm_state from, enum vmm_vm_op op)
 	case VMM_OP_SUSPEND:
 		if (from == VMM_STATE_PREPARED || from == VMM_STATE_STOPPED)
 			return "it is not running: run `vmctl start NAME` first";
+		if (from == VMM_STATE_SAVED)
+			return "its state is saved: `vmctl start NAME` restores it";
 		if (from == VMM_STATE_SUSPENDED)
 			return "it is already paused: run `vmctl resume NAME` to continue it";
 		break;
@@ -88,6 +93,10 @@ static const char *invalid_hint(enum vmm_vm_state from, enum vmm_vm_op op)
 		if (from == VMM_STATE_RUNNING)
 			return "it is already running";
 		return "only a suspended VM can be resumed; `vmctl start NAME` boots a stopped one";
+	case VMM_OP_SAVE:
+		if (from == VMM_STATE_SAVED)
+			return "its state is already saved: `vmctl start NAME` restores it";
+		return "only a running VM has a state to save: `vmctl start NAME` first";
 	case VMM_OP_DESTROY:
 		break;
 	}
@@ -112,20 +121,22 @@ int vmm_lifecycle_check(const char *vm_name, enum vmm_vm_state from, enum vmm_vm
 			     vmm_vm_state_name(from));
 }
 
-int vmm_vm_name_validate(const char *name, struct vmm_error *err)
+/* A name that becomes a file or directory name: `what` says which kind. */
+static int name_validate(const char *what, enum vmm_errcode code, const char *name,
+			 struct vmm_error *err)
 {
 	size_t len;
 
 	if (!name || !*name)
-		return vmm_error_set(err, VMM_E_VM_INVALID_NAME, 0, NULL, "VM name is empty");
+		return vmm_error_set(err, code, 0, NULL, "%s is empty", what);
 	len = strlen(name);
 	if (len > VMM_NAME_MAX)
-		return vmm_error_set(err, VMM_E_VM_INVALID_NAME, 0, NULL,
-				     "VM name '%.20s...' is %zu characters long; the limit is %d",
-				     name, len, VMM_NAME_MAX);
+		return vmm_error_set(err, code, 0, NULL,
+				     "%s '%.20s...' is %zu characters long; the limit is %d",
+				     what, name, len, VMM_NAME_MAX);
 	if (name[0] == '.' || name[0] == '-')
-		return vmm_error_set(err, VMM_E_VM_INVALID_NAME, 0, NULL,
-				     "VM name '%s' must not start with '%c'", name, name[0]);
+		return vmm_error_set(err, code, 0, NULL,
+				     "%s '%s' must not start with '%c'", what, name, name[0]);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)name[i];
 
@@ -133,13 +144,29 @@ int vmm_vm_name_validate(const char *name, struct vmm_error *err)
 		    c == '.' || c == '_' || c == '-')
 			continue;
 		if (c < 0x20 || c >= 0x7f)
-			return vmm_error_set(err, VMM_E_VM_INVALID_NAME, 0, NULL,
-					     "VM name contains the byte 0x%02x at position %zu", c,
+			return vmm_error_set(err, code, 0, NULL,
+					     "%s contains the byte 0x%02x at position %zu", what, c,
 					     i + 1);
-		return vmm_error_set(err, VMM_E_VM_INVALID_NAME, 0, NULL,
-				     "VM name '%s' contains '%c' at position %zu", name, c, i + 1);
+		return vmm_error_set(err, code, 0, NULL,
+				     "%s '%s' contains '%c' at position %zu", what, name, c, i + 1);
 	}
 	return 0;
+}
+
+int vmm_vm_name_validate(const char *name, struct vmm_error *err)
+{
+	return name_validate("VM name", VMM_E_VM_INVALID_NAME, name, err);
+}
+
+int vmm_snapshot_tag_validate(const char *tag, struct vmm_error *err)
+{
+	int rc = name_validate("snapshot tag", VMM_E_INVALID_CONFIG, tag, err);
+
+	if (rc < 0 && err)
+		snprintf(err->hint, sizeof(err->hint),
+			 "a tag is 1 to %d of A-Z a-z 0-9 . _ -, not starting with '.' or '-'",
+			 VMM_NAME_MAX);
+	return rc;
 }
 
 static const char *const backend_names[] = {
@@ -444,4 +471,15 @@ void vmm_vm_list_free(struct vmm_vm **vms, size_t n)
 	for (size_t i = 0; i < n; i++)
 		vmm_vm_free(vms[i]);
 	free(vms);
+}
+
+void vmm_snapshot_list_free(struct vmm_snapshot *snaps, size_t n)
+{
+	if (!snaps)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(snaps[i].tag);
+		free(snaps[i].date);
+	}
+	free(snaps);
 }

@@ -413,14 +413,16 @@ out:
 	return rc;
 }
 
-static int start_vm(struct vmm_ctx *ctx, const char *name, const struct vmm_flow_events *ev,
-		    struct vmm_vm **vm, struct vmm_error *err)
+/* Start the VM ("boot"; "restore" when it has a saved state). */
+static int start_vm(struct vmm_ctx *ctx, const char *name, bool saved,
+		    const struct vmm_flow_events *ev, struct vmm_vm **vm,
+		    enum vmm_start_result *how, struct vmm_error *err)
 {
 	struct phase ph;
 	int rc;
 
-	phase_begin(&ph, ev, name, "boot");
-	rc = vmm_vm_start(ctx, name, vm, err);
+	phase_begin(&ph, ev, name, saved ? "restore" : "boot");
+	rc = vmm_vm_start_ex(ctx, name, NULL, vm, how, err);
 	phase_end(&ph, rc == 0, rc == 0 ? ssh_detail(*vm) : NULL);
 	return rc;
 }
@@ -433,6 +435,8 @@ int vmm_flow_up(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
 	struct vmm_up_opts defaults;
 	struct vmm_vm *vm = NULL;
 	struct vmm_error lookup_err;
+	enum vmm_start_result how = VMM_START_BOOTED;
+	bool saved = false;
 	int rc;
 
 	(void)vf;
@@ -459,6 +463,7 @@ int vmm_flow_up(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
 					     "NAME` (or `vmctl reload`) starts over",
 					     "VM '%s' is still being created", def->name);
 		default:
+			saved = vm->state == VMM_STATE_SAVED;
 			*result = VMM_UP_STARTED;
 			break;
 		}
@@ -469,9 +474,12 @@ int vmm_flow_up(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
 			return rc;
 		*result = VMM_UP_CREATED;
 	}
-	if (!vm && (rc = start_vm(ctx, def->name, ev, &vm, err)) < 0)
+	if (!vm && (rc = start_vm(ctx, def->name, saved, ev, &vm, &how, err)) < 0)
 		return rc;
-	if (opts->provision && def->n_provisions > 0)
+	/* A restored VM continues where it was: provisioned already. */
+	if (how == VMM_START_RESTORED)
+		*result = VMM_UP_RESTORED;
+	else if (opts->provision && def->n_provisions > 0)
 		rc = provision_vm(ctx, vm, def, ev, err);
 	vmm_vm_free(vm);
 	return rc;
@@ -530,6 +538,14 @@ int vmm_flow_provision(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
 int vmm_flow_down(struct vmm_ctx *ctx, const char *name, bool destroy,
 		  enum vmm_down_result *result, struct vmm_error *err)
 {
+	return vmm_flow_down_ex(ctx, name, destroy ? VMM_DOWN_DESTROY : VMM_DOWN_STOP, result,
+				err);
+}
+
+int vmm_flow_down_ex(struct vmm_ctx *ctx, const char *name, enum vmm_down_how how,
+		     enum vmm_down_result *result, struct vmm_error *err)
+{
+	bool destroy = how == VMM_DOWN_DESTROY;
 	struct vmm_vm *vm = NULL;
 	struct vmm_error lookup_err;
 	int rc;
@@ -556,6 +572,12 @@ int vmm_flow_down(struct vmm_ctx *ctx, const char *name, bool destroy,
 		return 0;
 	}
 	vmm_vm_free(vm);
+	if (how == VMM_DOWN_SAVE) {
+		if ((rc = vmm_vm_save(ctx, name, NULL, err)) < 0)
+			return rc;
+		*result = VMM_DOWN_SAVED;
+		return 0;
+	}
 	if ((rc = vmm_vm_stop(ctx, name, VMM_FLOW_DOWN_TIMEOUT_S, NULL, err)) < 0)
 		return rc;
 	*result = VMM_DOWN_STOPPED;

@@ -362,11 +362,74 @@ static int lock_recorded(struct vmm_ctx *ctx, const char *name, struct vmm_vm **
 	return lock;
 }
 
-/* The common shape of start/stop/suspend/resume: lock the VM, read its live
- * state, check the transition, let the backend act, record the result. */
+/* The hint for an operation the VM's backend does not have. */
+static int not_available(const struct vmm_backend_ops *be, const char *what,
+			 struct vmm_error *err)
+{
+	return vmm_error_set(err, VMM_E_BACKEND, 0,
+			     "saved states and snapshots need the qemu backend; "
+			     "`vmctl stop NAME` stops the VM without saving it",
+			     "the %s backend cannot %s", be->name, what);
+}
+
+/*
+ * Start a VM whose state is saved: restore it if it still fits, else (or
+ * with cold) discard it and boot. A restore that fails once QEMU runs is
+ * also turned into a cold boot, with a warning: never a hung VM.
+ */
+static int start_saved(struct vmm_ctx *ctx, const struct vmm_backend_ops *be, struct vmm_vm *vm,
+		       bool cold, enum vmm_start_result *result, struct vmm_error *err)
+{
+	char why[512] = "";
+	unsigned *ports;
+	size_t n;
+	int rc;
+
+	*result = VMM_START_COLD;
+	if (cold || !be->restore || !be->saved_fits) {
+		vmm_info(MOD, "VM '%s': discarding its saved state, booting cold", vm->name);
+	} else if (be->saved_fits(ctx, vm, why, sizeof(why)) != 1) {
+		vmm_warn(MOD, "VM '%s': its saved state cannot be restored (%s); booting cold",
+			 vm->name, why);
+	} else {
+		struct vmm_error rerr;
+
+		if ((rc = ports_taken(ctx, vm->name, &ports, &n, err)) < 0)
+			return rc;
+		vmm_error_clear(&rerr);
+		rc = be->restore(ctx, vm, &(struct vmmi_ports_taken){ports, n}, &rerr);
+		free(ports);
+		if (rc == 0) {
+			*result = VMM_START_RESTORED;
+			return 0;
+		}
+		vmm_warn(MOD, "VM '%s': restoring its saved state failed (%s); booting cold",
+			 vm->name, rerr.message);
+	}
+	if (be->saved_discard)
+		be->saved_discard(ctx, vm);
+	return boot(ctx, be, vm, err);
+}
+
+/* The common shape of start/stop/suspend/resume/save: lock the VM, read its
+ * live state, check the transition, let the backend act, record the result. */
+static int lifecycle_op_ex(struct vmm_ctx *ctx, const char *name, enum vmm_vm_op op,
+			   unsigned timeout_s, const struct vmm_start_opts *sopts,
+			   enum vmm_start_result *result, struct vmm_vm **out,
+			   struct vmm_error *err);
+
 static int lifecycle_op(struct vmm_ctx *ctx, const char *name, enum vmm_vm_op op,
 			unsigned timeout_s, struct vmm_vm **out, struct vmm_error *err)
 {
+	return lifecycle_op_ex(ctx, name, op, timeout_s, NULL, NULL, out, err);
+}
+
+static int lifecycle_op_ex(struct vmm_ctx *ctx, const char *name, enum vmm_vm_op op,
+			   unsigned timeout_s, const struct vmm_start_opts *sopts,
+			   enum vmm_start_result *result, struct vmm_vm **out,
+			   struct vmm_error *err)
+{
+	enum vmm_start_result started = VMM_START_BOOTED;
 	const struct vmm_backend_ops *be;
 	struct vmm_vm *vm = NULL;
 	enum vmm_vm_state to;
@@ -390,10 +453,23 @@ static int lifecycle_op(struct vmm_ctx *ctx, const char *name, enum vmm_vm_op op
 		goto out;
 	switch (op) {
 	case VMM_OP_START:
+		if (vm->state == VMM_STATE_SAVED) {
+			rc = start_saved(ctx, be, vm, sopts && sopts->cold, &started, err);
+			break;
+		}
+		/* A state saved by a run that was not recorded as saved belongs
+		 * to another disk than this one: never restore it later. */
+		if (be->saved_discard)
+			be->saved_discard(ctx, vm);
 		rc = boot(ctx, be, vm, err);
 		break;
 	case VMM_OP_STOP:
+		if (be->saved_discard)
+			be->saved_discard(ctx, vm);
 		rc = be->stop(ctx, vm, timeout_s, err);
+		break;
+	case VMM_OP_SAVE:
+		rc = be->save ? be->save(ctx, vm, err) : not_available(be, "save a VM's state", err);
 		break;
 	case VMM_OP_SUSPEND:
 		rc = be->suspend(ctx, vm, err);
@@ -411,7 +487,9 @@ static int lifecycle_op(struct vmm_ctx *ctx, const char *name, enum vmm_vm_op op
 		goto out;
 	}
 	vm->state = to;
-	if (to == VMM_STATE_STOPPED) {
+	if (result)
+		*result = started;
+	if (to == VMM_STATE_STOPPED || to == VMM_STATE_SAVED) {
 		vm->pid = 0;
 		vm->pid_starttime = 0;
 	}
@@ -433,6 +511,18 @@ int vmm_vm_start(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
 		 struct vmm_error *err)
 {
 	return lifecycle_op(ctx, name, VMM_OP_START, 0, out, err);
+}
+
+int vmm_vm_start_ex(struct vmm_ctx *ctx, const char *name, const struct vmm_start_opts *opts,
+		    struct vmm_vm **out, enum vmm_start_result *result, struct vmm_error *err)
+{
+	return lifecycle_op_ex(ctx, name, VMM_OP_START, 0, opts, result, out, err);
+}
+
+int vmm_vm_save(struct vmm_ctx *ctx, const char *name, struct vmm_vm **out,
+		struct vmm_error *err)
+{
+	return lifecycle_op(ctx, name, VMM_OP_SAVE, 0, out, err);
 }
 
 int vmm_vm_stop(struct vmm_ctx *ctx, const char *name, unsigned timeout_s,
@@ -520,4 +610,252 @@ void vmm_console_endpoint_release(struct vmm_console_endpoint *ep)
 	free(ep->path);
 	ep->path = NULL;
 	ep->kind = VMM_CONSOLE_NONE;
+}
+
+/* ---- snapshots ------------------------------------------------------------ */
+
+enum snap_op { SNAP_CREATE, SNAP_LIST, SNAP_RESTORE, SNAP_DELETE };
+
+/* Which states a snapshot operation takes; live: the VM's process runs. */
+static int snapshot_state(const struct vmm_vm *vm, enum snap_op op, bool *live,
+			  struct vmm_error *err)
+{
+	static const char *const verbs[] = {"snapshot", "list the snapshots of", "restore a snapshot of",
+					    "delete a snapshot of"};
+
+	switch (vm->state) {
+	case VMM_STATE_RUNNING:
+	case VMM_STATE_SUSPENDED:
+		*live = true;
+		return 0;
+	case VMM_STATE_PREPARED:
+	case VMM_STATE_STOPPED:
+		*live = false;
+		return 0;
+	case VMM_STATE_SAVED:
+		*live = false;
+		if (op == SNAP_LIST)
+			return 0;
+		return vmm_error_set(err, VMM_E_INVALID_STATE, 0,
+				     "its disk belongs to the saved state: `vmctl start NAME` "
+				     "(or `vmctl start --cold NAME` to discard the state) first",
+				     "cannot %s VM '%s': it is saved", verbs[op], vm->name);
+	default:
+		break;
+	}
+	return vmm_error_set(err, VMM_E_INVALID_STATE, 0,
+			     "run `vmctl status NAME`; `vmctl stop NAME` cleans up a failed VM",
+			     "cannot %s VM '%s': it is %s", verbs[op], vm->name,
+			     vmm_vm_state_name(vm->state));
+}
+
+static bool snapshot_exists(const struct vmm_snapshot *s, size_t n, const char *tag,
+			    const struct vmm_snapshot **found)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(s[i].tag, tag) == 0) {
+			if (found)
+				*found = &s[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A tag made of the time: "snap-YYYYMMDD-HHMMSS". */
+static char *default_tag(void)
+{
+	char buf[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "snap-%Y%m%d-%H%M%S", &tm);
+	return strdup(buf);
+}
+
+/* Lock the VM, read its live state and check it for op; *be its backend. */
+static int snapshot_begin(struct vmm_ctx *ctx, const char *name, enum snap_op op,
+			  struct vmm_vm **vm, const struct vmm_backend_ops **be, bool *live,
+			  struct vmm_error *err)
+{
+	int lock, rc;
+
+	if ((lock = lock_recorded(ctx, name, vm, err)) < 0)
+		return lock;
+	if ((rc = vmmi_vm_live_state(ctx, *vm, err)) < 0 ||
+	    (rc = snapshot_state(*vm, op, live, err)) < 0)
+		goto fail;
+	if (!(*be = vmmi_backend_for((*vm)->backend, err))) {
+		rc = -(int)VMM_E_BACKEND;
+		goto fail;
+	}
+	if (!(*be)->snapshot_list) {
+		rc = not_available(*be, "take snapshots", err);
+		goto fail;
+	}
+	return lock;
+fail:
+	vmm_vm_free(*vm);
+	*vm = NULL;
+	vmmi_unlock(lock);
+	return rc;
+}
+
+int vmm_snapshot_list(struct vmm_ctx *ctx, const char *name, struct vmm_snapshot **out,
+		      size_t *n, struct vmm_error *err)
+{
+	const struct vmm_backend_ops *be;
+	struct vmm_vm *vm;
+	bool live;
+	int lock, rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((lock = snapshot_begin(ctx, name, SNAP_LIST, &vm, &be, &live, err)) < 0)
+		return lock;
+	rc = be->snapshot_list(ctx, vm, out, n, err);
+	vmm_vm_free(vm);
+	vmmi_unlock(lock);
+	return rc;
+}
+
+int vmm_snapshot_create(struct vmm_ctx *ctx, const char *name, const char *tag, char **tag_out,
+			struct vmm_error *err)
+{
+	const struct vmm_backend_ops *be;
+	struct vmm_snapshot *snaps = NULL;
+	struct vmm_vm *vm;
+	char *t = NULL;
+	size_t n = 0;
+	bool live;
+	int lock, rc;
+
+	if (tag_out)
+		*tag_out = NULL;
+	if (tag && (rc = vmm_snapshot_tag_validate(tag, err)) < 0)
+		return rc;
+	if (!(t = tag ? strdup(tag) : default_tag()))
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	if ((lock = snapshot_begin(ctx, name, SNAP_CREATE, &vm, &be, &live, err)) < 0) {
+		free(t);
+		return lock;
+	}
+	if ((rc = be->snapshot_list(ctx, vm, &snaps, &n, err)) < 0)
+		goto out;
+	if (snapshot_exists(snaps, n, t, NULL)) {
+		rc = vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
+				   "choose another tag, or remove the old one with `vmctl snapshot "
+				   "rm NAME TAG`",
+				   "VM '%s' already has a snapshot tagged '%s'", name, t);
+		goto out;
+	}
+	if ((rc = be->snapshot_create(ctx, vm, t, live, err)) < 0)
+		goto out;
+	vmm_info(MOD, "VM '%s': snapshot '%s' created (%s)", name, t,
+		 live ? "disk and RAM" : "disk only");
+	if (tag_out) {
+		*tag_out = t;
+		t = NULL;
+	}
+out:
+	vmm_snapshot_list_free(snaps, n);
+	free(t);
+	vmm_vm_free(vm);
+	vmmi_unlock(lock);
+	return rc;
+}
+
+/* The snapshot tagged tag, or VMM_E_INVALID_CONFIG naming the VM. */
+static int find_snapshot(struct vmm_ctx *ctx, const struct vmm_backend_ops *be,
+			 const struct vmm_vm *vm, const char *tag, bool *ram,
+			 struct vmm_error *err)
+{
+	struct vmm_snapshot *snaps = NULL;
+	const struct vmm_snapshot *s = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = be->snapshot_list(ctx, vm, &snaps, &n, err)) < 0)
+		return rc;
+	if (!snapshot_exists(snaps, n, tag, &s))
+		rc = vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
+				   "run `vmctl snapshot list NAME` to see its snapshots",
+				   "VM '%s' has no snapshot tagged '%s'", vm->name, tag);
+	else if (ram)
+		*ram = s->ram;
+	vmm_snapshot_list_free(snaps, n);
+	return rc;
+}
+
+int vmm_snapshot_restore(struct vmm_ctx *ctx, const char *name, const char *tag, bool *started,
+			 struct vmm_error *err)
+{
+	const struct vmm_backend_ops *be;
+	struct vmm_vm *vm;
+	unsigned *ports = NULL;
+	size_t n = 0;
+	bool live, ram = false, st = false;
+	int lock, rc;
+
+	if (started)
+		*started = false;
+	if ((rc = vmm_snapshot_tag_validate(tag, err)) < 0)
+		return rc;
+	if ((lock = snapshot_begin(ctx, name, SNAP_RESTORE, &vm, &be, &live, err)) < 0)
+		return lock;
+	if ((rc = find_snapshot(ctx, be, vm, tag, &ram, err)) < 0)
+		goto out;
+	if (live && !ram) {
+		rc = vmm_error_set(err, VMM_E_INVALID_STATE, 0,
+				   "stop the VM first (`vmctl stop NAME`), then restore it",
+				   "snapshot '%s' of VM '%s' holds the disk only: it cannot be "
+				   "restored under a running VM",
+				   tag, name);
+		goto out;
+	}
+	if (!live && ram && be->check_start && (rc = be->check_start(err)) < 0)
+		goto out;
+	if ((rc = ports_taken(ctx, vm->name, &ports, &n, err)) < 0)
+		goto out;
+	rc = be->snapshot_restore(ctx, vm, tag, live, &(struct vmmi_ports_taken){ports, n}, &st,
+				  err);
+	free(ports);
+	if (rc < 0) {
+		if (!live && ram)
+			record_failed_start(ctx, vm);
+		goto out;
+	}
+	if (st) {
+		vm->state = VMM_STATE_RUNNING;
+		if ((rc = store_put(ctx, vm, false, err)) < 0)
+			goto out;
+	}
+	if (started)
+		*started = st;
+	vmm_info(MOD, "VM '%s': snapshot '%s' restored%s", name, tag, st ? ", VM started" : "");
+out:
+	vmm_vm_free(vm);
+	vmmi_unlock(lock);
+	return rc;
+}
+
+int vmm_snapshot_delete(struct vmm_ctx *ctx, const char *name, const char *tag,
+			struct vmm_error *err)
+{
+	const struct vmm_backend_ops *be;
+	struct vmm_vm *vm;
+	bool live;
+	int lock, rc;
+
+	if ((rc = vmm_snapshot_tag_validate(tag, err)) < 0)
+		return rc;
+	if ((lock = snapshot_begin(ctx, name, SNAP_DELETE, &vm, &be, &live, err)) < 0)
+		return lock;
+	if ((rc = find_snapshot(ctx, be, vm, tag, NULL, err)) == 0 &&
+	    (rc = be->snapshot_delete(ctx, vm, tag, live, err)) == 0)
+		vmm_info(MOD, "VM '%s': snapshot '%s' deleted", name, tag);
+	vmm_vm_free(vm);
+	vmmi_unlock(lock);
+	return rc;
 }

@@ -724,24 +724,25 @@ static void test_name_validation(void **state)
 static void test_lifecycle_table(void **state)
 {
 	/* expected[op][state]: resulting state, or -1 if refused */
-	static const int expected[5][7] = {
-		/*            PREPARING PREPARED RUNNING SUSPENDED STOPPED FAILED DESTROYED */
+	static const int expected[6][8] = {
+		/*            PREPARING PREPARED RUNNING SUSPENDED STOPPED FAILED DESTROYED SAVED */
 		[VMM_OP_START] = {-1, VMM_STATE_RUNNING, -1, -1, VMM_STATE_RUNNING,
-				  VMM_STATE_RUNNING, -1},
+				  VMM_STATE_RUNNING, -1, VMM_STATE_RUNNING},
 		[VMM_OP_STOP] = {-1, -1, VMM_STATE_STOPPED, VMM_STATE_STOPPED, -1,
-				 VMM_STATE_STOPPED, -1},
-		[VMM_OP_SUSPEND] = {-1, -1, VMM_STATE_SUSPENDED, -1, -1, -1, -1},
-		[VMM_OP_RESUME] = {-1, -1, -1, VMM_STATE_RUNNING, -1, -1, -1},
+				 VMM_STATE_STOPPED, -1, VMM_STATE_STOPPED},
+		[VMM_OP_SUSPEND] = {-1, -1, VMM_STATE_SUSPENDED, -1, -1, -1, -1, -1},
+		[VMM_OP_RESUME] = {-1, -1, -1, VMM_STATE_RUNNING, -1, -1, -1, -1},
 		[VMM_OP_DESTROY] = {VMM_STATE_DESTROYED, VMM_STATE_DESTROYED,
 				    VMM_STATE_DESTROYED, VMM_STATE_DESTROYED,
 				    VMM_STATE_DESTROYED, VMM_STATE_DESTROYED,
-				    VMM_STATE_DESTROYED},
+				    VMM_STATE_DESTROYED, VMM_STATE_DESTROYED},
+		[VMM_OP_SAVE] = {-1, -1, VMM_STATE_SAVED, VMM_STATE_SAVED, -1, -1, -1, -1},
 	};
 	struct vmm_error err;
 
 	(void)state;
-	for (int op = 0; op < 5; op++) {
-		for (int s = 0; s < 7; s++) {
+	for (int op = 0; op <= VMM_OP_SAVE; op++) {
+		for (int s = 0; s <= VMM_STATE_SAVED; s++) {
 			enum vmm_vm_state to = VMM_STATE_DESTROYED;
 			int rc = vmm_lifecycle_check("v", (enum vmm_vm_state)s, (enum vmm_vm_op)op,
 						     &to, &err);
@@ -769,7 +770,7 @@ static void test_names_roundtrip(void **state)
 	enum vmm_net_type n;
 
 	(void)state;
-	for (int i = 0; i <= VMM_STATE_DESTROYED; i++) {
+	for (int i = 0; i <= VMM_STATE_SAVED; i++) {
 		assert_int_equal(vmm_vm_state_parse(vmm_vm_state_name((enum vmm_vm_state)i), &s), 0);
 		assert_int_equal(s, i);
 	}

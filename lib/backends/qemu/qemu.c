@@ -442,8 +442,40 @@ static int qemu_check_start(struct vmm_error *err)
 	return vmmi_qemu_accel(&accel, err);
 }
 
+/* Append the NULL-terminated extra (may be NULL) to argv. */
+static int add_extra_args(char ***argv, const char *const *extra, struct vmm_error *err)
+{
+	size_t n = 0, k = 0;
+	char **v;
+
+	if (!extra || !extra[0])
+		return 0;
+	while ((*argv)[n])
+		n++;
+	while (extra[k])
+		k++;
+	if (!(v = realloc(*argv, (n + k + 1) * sizeof(*v))))
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	*argv = v;
+	for (size_t i = 0; i < k; i++) {
+		if (!(v[n + i] = strdup(extra[i]))) {
+			v[n + i] = NULL;
+			return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		}
+		v[n + i + 1] = NULL;
+	}
+	return 0;
+}
+
 static int qemu_start(struct vmm_ctx *ctx, struct vmm_vm *vm, const struct vmmi_ports_taken *taken,
 		      struct vmm_error *err)
+{
+	return vmmi_qemu_start_with(ctx, vm, taken, NULL, err);
+}
+
+int vmmi_qemu_start_with(struct vmm_ctx *ctx, struct vmm_vm *vm,
+			 const struct vmmi_ports_taken *taken, const char *const *extra,
+			 struct vmm_error *err)
 {
 	enum vmmi_accel accel;
 	char **argv = NULL;
@@ -479,8 +511,12 @@ static int qemu_start(struct vmm_ctx *ctx, struct vmm_vm *vm, const struct vmmi_
 			unlink(old_log);
 		free(old_log);
 		rc = vmmi_qemu_build_args(vm, vmmi_qemu_binary(), accel, &argv, err);
-		if (rc < 0)
+		if (rc == 0)
+			rc = add_extra_args(&argv, extra, err);
+		if (rc < 0) {
+			vmmi_qemu_args_free(argv);
 			return rc;
+		}
 		if (vmm_log_enabled(VMM_LOG_DEBUG, MOD)) {
 			struct vmmi_buf b;
 
@@ -530,6 +566,22 @@ static int qemu_start(struct vmm_ctx *ctx, struct vmm_vm *vm, const struct vmmi_
 }
 
 /* ---- stop, suspend, resume, destroy --------------------------------------- */
+
+int vmmi_qemu_reap(struct vmm_vm *vm, unsigned wait_ms, struct vmm_error *err)
+{
+	int rc = 0;
+
+	if (!wait_gone(vm, wait_ms, 50))
+		rc = terminate(vm, 3000, err);
+	if (rc == 0)
+		forget_process(vm);
+	return rc;
+}
+
+void vmmi_qemu_adopt(struct vmm_vm *vm)
+{
+	adopt_pidfile(vm);
+}
 
 static int qmp_simple(const struct vmm_vm *vm, const char *command, struct vmm_error *err)
 {
@@ -734,4 +786,12 @@ const struct vmm_backend_ops vmmi_backend_qemu = {
 	.state = vmmi_qemu_state,
 	.guest_ip = qemu_guest_ip,
 	.console_endpoint = qemu_console_endpoint,
+	.save = vmmi_qemu_save,
+	.saved_fits = vmmi_qemu_saved_fits,
+	.restore = vmmi_qemu_restore,
+	.saved_discard = vmmi_qemu_saved_discard,
+	.snapshot_create = vmmi_qemu_snapshot_create,
+	.snapshot_list = vmmi_qemu_snapshot_list,
+	.snapshot_restore = vmmi_qemu_snapshot_restore,
+	.snapshot_delete = vmmi_qemu_snapshot_delete,
 };

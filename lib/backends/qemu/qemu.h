@@ -9,6 +9,8 @@
  *   qemu-start.log (its stderr while starting)  ssh-port (reserved port)
  *   id_ed25519_generated[.pub] (the per-VM client key, unless one was given)
  *   ssh_host_ed25519_key.pub (the guest's host key, set by the seed)
+ *   saved.state saved.json (a saved state and what it needs to fit;
+ *   qemu_save.c)
  */
 #ifndef VMMI_BACKENDS_QEMU_H
 #define VMMI_BACKENDS_QEMU_H
@@ -27,6 +29,8 @@
 #define VMMI_QEMU_PIDFILE "pidfile"
 #define VMMI_QEMU_LOG "qemu.log"
 #define VMMI_QEMU_START_LOG "qemu-start.log"
+#define VMMI_QEMU_SAVED_STATE "saved.state"
+#define VMMI_QEMU_SAVED_META "saved.json"
 
 enum vmmi_accel {
 	VMMI_ACCEL_TCG = 0,
@@ -83,4 +87,34 @@ bool vmmi_qemu_is_our_process(const struct vmm_vm *vm, pid_t pid, unsigned long 
 bool vmmi_qemu_alive(const struct vmm_vm *vm);
 /* The pid in the work directory's pidfile; -1 if there is none. */
 int vmmi_qemu_read_pidfile(const struct vmm_vm *vm, pid_t *pid);
+
+/* qemu.c, for qemu_save.c. */
+struct vmmi_ports_taken;
+/* Start QEMU as the start operation does, with extra arguments appended
+ * (NULL-terminated; NULL: none), e.g. "-incoming", "defer". */
+int vmmi_qemu_start_with(struct vmm_ctx *ctx, struct vmm_vm *vm,
+			 const struct vmmi_ports_taken *taken, const char *const *extra,
+			 struct vmm_error *err);
+/* Wait up to wait_ms for QEMU to exit (then SIGTERM, SIGKILL) and forget
+ * its process and runtime files. */
+int vmmi_qemu_reap(struct vmm_vm *vm, unsigned wait_ms, struct vmm_error *err);
+/* Take the pidfile's process if the record has none (see qemu.c). */
+void vmmi_qemu_adopt(struct vmm_vm *vm);
+
+/* Saved state and snapshots (qemu_save.c), the operations of the table. */
+struct vmm_snapshot;
+int vmmi_qemu_save(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *err);
+int vmmi_qemu_saved_fits(struct vmm_ctx *ctx, const struct vmm_vm *vm, char *why, size_t n);
+int vmmi_qemu_restore(struct vmm_ctx *ctx, struct vmm_vm *vm,
+		      const struct vmmi_ports_taken *taken, struct vmm_error *err);
+void vmmi_qemu_saved_discard(struct vmm_ctx *ctx, const struct vmm_vm *vm);
+int vmmi_qemu_snapshot_create(struct vmm_ctx *ctx, struct vmm_vm *vm, const char *tag, bool live,
+			      struct vmm_error *err);
+int vmmi_qemu_snapshot_list(struct vmm_ctx *ctx, const struct vmm_vm *vm,
+			    struct vmm_snapshot **out, size_t *n, struct vmm_error *err);
+int vmmi_qemu_snapshot_restore(struct vmm_ctx *ctx, struct vmm_vm *vm, const char *tag, bool live,
+			       const struct vmmi_ports_taken *taken, bool *started,
+			       struct vmm_error *err);
+int vmmi_qemu_snapshot_delete(struct vmm_ctx *ctx, struct vmm_vm *vm, const char *tag, bool live,
+			      struct vmm_error *err);
 #endif
