@@ -81,10 +81,12 @@ bench-sftp: build
 
 # libFuzzer targets (tests/fuzz), clang + ASan/UBSan, in their own build dir.
 # fuzz-smoke (part of check): each target FUZZ_SMOKE_SECS from its seed
-# corpus; fuzz: each target FUZZ_SECS (long run).
+# corpus; fuzz: each target until it has run FUZZ_RUNS inputs (at most
+# FUZZ_SECS; the long run).
 FUZZ_BUILD      ?= build-fuzz
 FUZZ_SMOKE_SECS ?= 30
-FUZZ_SECS       ?= 1800
+FUZZ_SECS       ?= 7200
+FUZZ_RUNS       ?= 10000000
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined \
@@ -97,7 +99,7 @@ fuzz-smoke: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECS)
 
 fuzz: fuzz-build
-	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECS)
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECS) $(FUZZ_RUNS)
 
 # Not part of check: KDL parse throughput (MB/s) and peak memory / input size.
 bench-kdl: build

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* vmctl start: boot a prepared or stopped VM, or continue a saved one. */
 #include "cli.h"
+#include "vmm/flow.h"
 
 enum { OPT_COLD = 256 };
 
@@ -25,7 +26,7 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	name = cli_one_operand(cmd, argc, argv, "VM name");
 	if (!(ctx = cli_ctx_open()))
 		return CLI_EXIT_ERROR;
-	if (vmm_vm_start_ex(ctx, name, &opts, &vm, &how, &err) < 0) {
+	if (vmm_flow_start(ctx, name, &opts, &vm, &how, &err) < 0) {
 		rc = cli_error(&err);
 	} else {
 		printf("%s VM '%s'", how == VMM_START_RESTORED ? "Restored" : "Started", name);
@@ -46,6 +47,7 @@ const struct cli_command cmd_start = {
 		"with `vmctl stop --save` continues from its saved state instead; if that\n"
 		"state no longer fits the VM (QEMU changed, vCPUs, memory or devices changed,\n"
 		"the file is missing or truncated), the VM boots with a warning saying why.\n"
+		"A restored VM's clock is stepped to the host's over SSH.\n"
 		"\n"
 		"Options:\n"
 		"      --cold              Discard a saved state and boot\n",

@@ -139,6 +139,19 @@ int vmm_flow_ssh_target(struct vmm_ctx *ctx, const struct vmm_vm *vm, const char
 			struct vmm_error *err);
 void vmm_ssh_target_release(struct vmm_ssh_target *t);
 
+/*
+ * Start a VM as vmm_vm_start_ex does; a VM that continued from its saved
+ * state then has its clock stepped to the host's (the guest's clock stood
+ * still while it was saved): over SSH, `date -u -s @SECONDS` (through
+ * `sudo -n` for a user other than root). A guest that cannot be reached or
+ * refuses is warned about, not an error: the VM runs either way.
+ */
+int vmm_flow_start(struct vmm_ctx *ctx, const char *name, const struct vmm_start_opts *opts,
+		   struct vmm_vm **out, enum vmm_start_result *result, struct vmm_error *err);
+
+/* Step a running VM's clock to the host's over SSH (see vmm_flow_start). */
+int vmm_flow_step_clock(struct vmm_ctx *ctx, const struct vmm_vm *vm, struct vmm_error *err);
+
 /* Connect (with retries until timeout_ms) to a resolved target. */
 int vmm_flow_ssh_connect(const struct vmm_vm *vm, const struct vmm_ssh_target *t,
 			 unsigned timeout_ms, struct vmm_ssh **out, struct vmm_error *err);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmm/file.h"
@@ -225,6 +226,55 @@ out:
 	return rc;
 }
 
+int vmm_flow_step_clock(struct vmm_ctx *ctx, const struct vmm_vm *vm, struct vmm_error *err)
+{
+	struct vmm_ssh_target t;
+	struct vmm_ssh *s = NULL;
+	char cmd[96], *errout = NULL;
+	int rc, status = -1;
+
+	if ((rc = vmm_flow_ssh_target(ctx, vm, NULL, NULL, NULL, &t, err)) < 0)
+		return rc;
+	if ((rc = vmm_flow_ssh_connect(vm, &t, VMM_FLOW_SSH_TIMEOUT_MS, &s, err)) < 0)
+		goto out;
+	/* the host's time when the command is sent: the SSH session is up */
+	snprintf(cmd, sizeof(cmd), "%sdate -u -s @%lld >/dev/null",
+		 strcmp(t.user, "root") == 0 ? "" : "sudo -n ", (long long)time(NULL));
+	if ((rc = vmm_ssh_exec(s, cmd, NULL, &errout, &status, err)) < 0)
+		goto out;
+	if (status != 0)
+		rc = vmm_error_set(err, VMM_E_SSH, 0,
+				   "give the VM's SSH user passwordless sudo (the generated "
+				   "cloud-config does)",
+				   "`%s` in VM '%s' exited with status %d: %s", cmd, vm->name, status,
+				   errout && *errout ? errout : "(no output)");
+	else
+		vmm_debug(MOD, "VM '%s': clock stepped to the host's", vm->name);
+out:
+	free(errout);
+	vmm_ssh_free(s);
+	vmm_ssh_target_release(&t);
+	return rc;
+}
+
+int vmm_flow_start(struct vmm_ctx *ctx, const char *name, const struct vmm_start_opts *opts,
+		   struct vmm_vm **out, enum vmm_start_result *result, struct vmm_error *err)
+{
+	enum vmm_start_result how = VMM_START_BOOTED;
+	struct vmm_error clock_err;
+	int rc;
+
+	if ((rc = vmm_vm_start_ex(ctx, name, opts, out, &how, err)) < 0)
+		return rc;
+	if (result)
+		*result = how;
+	if (how == VMM_START_RESTORED && *out && (*out)->network.type != VMM_NET_NONE &&
+	    vmm_flow_step_clock(ctx, *out, &clock_err) < 0)
+		vmm_warn(MOD, "VM '%s' continues with its clock behind the host's: %s", name,
+			 clock_err.message);
+	return 0;
+}
+
 /* The provision steps of a VMFile entry, in the provisioner's terms. */
 static struct vmm_provision_step *steps_of(const struct vmm_vmfile_vm *def)
 {
@@ -422,7 +472,7 @@ static int start_vm(struct vmm_ctx *ctx, const char *name, bool saved,
 	int rc;
 
 	phase_begin(&ph, ev, name, saved ? "restore" : "boot");
-	rc = vmm_vm_start_ex(ctx, name, NULL, vm, how, err);
+	rc = vmm_flow_start(ctx, name, NULL, vm, how, err);
 	phase_end(&ph, rc == 0, rc == 0 ? ssh_detail(*vm) : NULL);
 	return rc;
 }
