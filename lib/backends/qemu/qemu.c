@@ -102,6 +102,9 @@ static void remove_runtime_files(const struct vmm_vm *vm)
 	static const char *const names[] = {VMMI_QEMU_PIDFILE, VMMI_QEMU_QMP_SOCK,
 					    VMMI_QEMU_CONSOLE_SOCK};
 
+	/* "" would make them /pidfile, /qmp.sock, ... */
+	if (!vm->work_dir || !*vm->work_dir)
+		return;
 	for (size_t i = 0; i < VMMI_ARRAY_SIZE(names); i++) {
 		char *p = vmmi_qemu_wd_file(vm, names[i]);
 

@@ -137,7 +137,7 @@ int vmmi_qemu_read_pidfile(const struct vmm_vm *vm, pid_t *pid)
 	int rc = -1;
 
 	*pid = 0;
-	if (path && vmmi_read_file(path, &data, &len, NULL) == 0) {
+	if (path && vm->work_dir[0] && vmmi_read_file(path, &data, &len, NULL) == 0) {
 		char *end;
 
 		errno = 0;
