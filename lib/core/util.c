@@ -654,3 +654,38 @@ int vmmi_pidfd_send_signal(int pidfd, int sig)
 	return -1;
 #endif
 }
+
+int vmmi_pid_stat(pid_t pid, char *state, unsigned long long *starttime)
+{
+	char path[64], buf[1024];
+	ssize_t n;
+	char *p;
+	int fd;
+
+	*state = '\0';
+	*starttime = 0;
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* "PID (COMM) S ...": comm may hold spaces and ')', take the last */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return -1;
+	*state = p[2];
+	/* field 3 is the state, starttime is field 22 */
+	p++;
+	for (int field = 3; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return -1;
+	*starttime = strtoull(p + 1, NULL, 10);
+	return 0;
+}

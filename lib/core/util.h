@@ -109,4 +109,8 @@ int vmmi_pidfd_open(pid_t pid);
  * exited, even if its pid was reused since). */
 int vmmi_pidfd_send_signal(int pidfd, int sig);
 
+/* The state letter ('R', 'S', 'Z' for a zombie, ...) and start time of a
+ * process, from /proc/PID/stat: 0, or -1 when there is no such process. */
+int vmmi_pid_stat(pid_t pid, char *state, unsigned long long *starttime);
+
 #endif

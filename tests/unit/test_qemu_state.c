@@ -87,8 +87,8 @@ static bool still_running(pid_t pid)
 }
 
 /* The signal that ends our child within 5 s (reaped), or 0 if it keeps
- * running (then it is killed). Our QEMU counts as gone once it has no
- * command line, a moment before it is a zombie: hence the wait. */
+ * running (then it is killed). A stop may return while the child is still
+ * exiting (a zombie nobody reaps: the test reaps it here), hence the wait. */
 static int ended_by(pid_t pid, int hold)
 {
 	int st;

@@ -37,6 +37,8 @@ extern char **environ;
 /* How long QEMU may take to daemonize, and to answer its first QMP call. */
 #define SPAWN_TIMEOUT_MS 60000
 #define QMP_CONNECT_MS 15000
+/* How long a zombie QEMU may wait for its parent to reap it. */
+#define REAP_GRACE_MS 4000
 /* Start attempts when the SSH forward's port turns out to be taken. */
 #define PORT_RETRIES 5
 
@@ -82,17 +84,36 @@ static void adopt_pidfile(struct vmm_vm *vm)
 	vm->pid_starttime = vmmi_pid_starttime(pid);
 }
 
-/* Wait until the process is gone, up to ms milliseconds (poll every step_ms). */
+/*
+ * Wait until the process is gone, up to ms milliseconds (poll every
+ * step_ms). Gone means no process with its pid and start time any more: an
+ * exiting QEMU stops looking like ours (its command line goes with its
+ * memory) before it has closed its files and sockets. A zombie is gone once
+ * its parent (init, for a daemonized QEMU) had a while to reap it: some
+ * inits reap only every two seconds or so, and a caller that sees the pid
+ * still there takes the VM for running.
+ */
 static bool wait_gone(const struct vmm_vm *vm, unsigned ms, unsigned step_ms)
 {
-	uint64_t deadline = vmmi_now_ms() + ms;
+	uint64_t deadline = vmmi_now_ms() + ms, reap_deadline = 0;
+	unsigned long long t0, t;
+	char st;
 
+	if (!vmmi_qemu_alive(vm))
+		return true;
+	t0 = vmmi_pid_starttime(vm->pid);
 	for (;;) {
-		if (!vmmi_qemu_alive(vm))
+		if (vmmi_pid_stat(vm->pid, &st, &t) < 0 || t != t0)
 			return true;
-		if (vmmi_now_ms() >= deadline)
+		if (st == 'Z' || st == 'X') {
+			if (!reap_deadline)
+				reap_deadline = vmmi_now_ms() + REAP_GRACE_MS;
+			else if (vmmi_now_ms() >= reap_deadline)
+				return true;
+		} else if (vmmi_now_ms() >= deadline) {
 			return false;
-		vmmi_sleep_ms(step_ms);
+		}
+		vmmi_sleep_ms(reap_deadline ? 20 : step_ms);
 	}
 }
 
