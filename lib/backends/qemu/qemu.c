@@ -99,9 +99,9 @@ static bool wait_gone(const struct vmm_vm *vm, unsigned ms, unsigned step_ms)
 	unsigned long long t0, t;
 	char st;
 
-	if (!vmmi_qemu_alive(vm))
-		return true;
-	t0 = vmmi_pid_starttime(vm->pid);
+	/* callers have proven the process ours: follow it by pid and start
+	 * time from here, even once it no longer looks like QEMU */
+	t0 = vm->pid_starttime ? vm->pid_starttime : vmmi_pid_starttime(vm->pid);
 	for (;;) {
 		if (vmmi_pid_stat(vm->pid, &st, &t) < 0 || t != t0)
 			return true;
