@@ -39,7 +39,8 @@ char *vmmi_qemu_wd_file(const struct vmm_vm *vm, const char *name)
  * a QEMU that holds this VM's pidfile and QMP socket, which is the VM. A
  * process of the same user could copy some program to a qemu-system-*
  * name, but such a process can signal the VM's QEMU itself: it gains
- * nothing, and no other user's process passes (its exe is unreadable).
+ * nothing; another user's process cannot pass for a vmctl run by a user
+ * (its exe is unreadable).
  */
 static bool exe_is_qemu(pid_t pid)
 {
