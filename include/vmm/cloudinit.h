@@ -69,7 +69,8 @@ int vmm_cloudinit_meta_data(const struct vmm_seed_spec *spec, char **out,
 /*
  * Write a NoCloud seed ISO at path holding "user-data" and "meta-data",
  * volume id "cidata", with Joliet and Rock Ridge. Crash-safe: the image is
- * built in memory and replaces path atomically. VMM_E_ISO on failure.
+ * built in memory and replaces path atomically, mode 0600 (a seed holds the
+ * guest's SSH host private key). VMM_E_ISO on failure.
  */
 int vmm_cloudinit_write_iso(const char *path, const char *user_data, size_t user_data_len,
 			    const char *meta_data, size_t meta_data_len,

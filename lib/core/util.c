@@ -18,6 +18,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -649,4 +650,145 @@ const char *vmmi_home(void)
 	if (pw && pw->pw_dir)
 		return pw->pw_dir;
 	return "/";
+}
+
+/* ---- processes: identity and signals ---------------------------------- */
+
+char *vmmi_pid_exe(pid_t pid)
+{
+	char path[64];
+	char *buf = NULL;
+	size_t cap = 256;
+
+	if (pid <= 0)
+		return NULL;
+	snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
+	for (;;) {
+		char *nb = realloc(buf, cap);
+		ssize_t n;
+
+		if (!nb) {
+			free(buf);
+			return NULL;
+		}
+		buf = nb;
+		n = readlink(path, buf, cap);
+		if (n < 0) {
+			free(buf);
+			return NULL;
+		}
+		if ((size_t)n < cap) {
+			buf[n] = '\0';
+			return buf;
+		}
+		if (cap >= 65536) {
+			free(buf);
+			errno = ENAMETOOLONG;
+			return NULL;
+		}
+		cap *= 2;
+	}
+}
+
+char **vmmi_pid_argv(pid_t pid)
+{
+	char path[64];
+	char *data = NULL, **argv;
+	size_t len, n = 0, k = 0, off;
+
+	if (pid <= 0)
+		return NULL;
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+	if (vmmi_read_file(path, &data, &len, NULL) < 0)
+		return NULL;
+	/* A kernel thread or a zombie has no command line. */
+	if (len == 0) {
+		free(data);
+		errno = ESRCH;
+		return NULL;
+	}
+	/* One element per NUL-terminated string; the last NUL may be missing
+	 * (a truncated read), vmmi_read_file's terminator ends it then. */
+	for (size_t i = 0; i < len; i++)
+		if (data[i] == '\0')
+			n++;
+	if (data[len - 1] != '\0')
+		n++;
+	/* the vector and the strings in one block: free() releases both */
+	off = (n + 1) * sizeof(char *);
+	argv = malloc(off + len + 1);
+	if (!argv) {
+		free(data);
+		return NULL;
+	}
+	memcpy((char *)argv + off, data, len + 1);
+	for (size_t i = 0; i < len && k < n; k++) {
+		argv[k] = (char *)argv + off + i;
+		i += strlen(argv[k]) + 1;
+	}
+	argv[k] = NULL;
+	free(data);
+	return argv;
+}
+
+int vmmi_pidfd_open(pid_t pid)
+{
+	if (pid <= 0) {
+		errno = ESRCH;
+		return -1;
+	}
+#ifdef SYS_pidfd_open
+	/* the descriptor is close-on-exec by default */
+	return (int)syscall(SYS_pidfd_open, pid, 0u);
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+int vmmi_pidfd_send_signal(int pidfd, int sig)
+{
+#ifdef SYS_pidfd_send_signal
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0u);
+#else
+	(void)pidfd;
+	(void)sig;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+int vmmi_pid_stat(pid_t pid, char *state, unsigned long long *starttime)
+{
+	char path[64], buf[1024];
+	ssize_t n;
+	char *p;
+	int fd;
+
+	*state = '\0';
+	*starttime = 0;
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* "PID (COMM) S ...": comm may hold spaces and ')', take the last */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return -1;
+	*state = p[2];
+	/* field 3 is the state, starttime is field 22 */
+	p++;
+	for (int field = 3; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return -1;
+	*starttime = strtoull(p + 1, NULL, 10);
+	return 0;
 }

@@ -96,4 +96,27 @@ unsigned long long vmmi_pid_starttime(pid_t pid);
 /* Home directory ($HOME, else the password database). Never NULL. */
 const char *vmmi_home(void);
 
+/* What /proc/PID/exe points to (malloc'd; " (deleted)" ends it when the
+ * file was replaced since the process started), NULL if it cannot be read
+ * (gone, a zombie, or another user's process). */
+char *vmmi_pid_exe(pid_t pid);
+
+/* The process's argument vector from /proc/PID/cmdline, split on NUL:
+ * NULL-terminated, vector and strings in one block (free() it once).
+ * NULL if it cannot be read or is empty (a kernel thread, a zombie). */
+char **vmmi_pid_argv(pid_t pid);
+
+/* pidfd_open(2): a descriptor that names this process and no later
+ * holder of its pid (close-on-exec), or -1 with errno (ENOSYS: the kernel
+ * has no pidfds, ESRCH: no such process). */
+int vmmi_pidfd_open(pid_t pid);
+
+/* pidfd_send_signal(2): 0, or -1 with errno (ESRCH once the process has
+ * exited, even if its pid was reused since). */
+int vmmi_pidfd_send_signal(int pidfd, int sig);
+
+/* The state letter ('R', 'S', 'Z' for a zombie, ...) and start time of a
+ * process, from /proc/PID/stat: 0, or -1 when there is no such process. */
+int vmmi_pid_stat(pid_t pid, char *state, unsigned long long *starttime);
+
 #endif

@@ -503,7 +503,9 @@ int vmm_cloudinit_write_iso(const char *path, const char *user_data, size_t user
 			goto out;
 		}
 	}
-	rc = vmmi_write_file_atomic(path, iso.data, iso.len, 0644, err);
+	/* 0600: the seed carries the guest's SSH host private key (and raw
+	 * user-data may hold secrets too); QEMU runs as the same user. */
+	rc = vmmi_write_file_atomic(path, iso.data, iso.len, 0600, err);
 	if (rc < 0) {
 		err->code = VMM_E_ISO;
 		vmm_error_prefix(err, "cannot write seed ISO");

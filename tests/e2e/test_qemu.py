@@ -513,3 +513,94 @@ def test_long_socket_path_refused_at_create(guest_image):
         assert "x" * 20 not in store(v)
     finally:
         shutil.rmtree(base)
+
+
+def edit_record(v, name, **fields):
+    """Set fields of a VM's record in vms.json (None removes one), as a
+    hand-edited or hostile file would."""
+    with open(v.store_path) as f:
+        doc = json.load(f)
+    rec = doc.get("vms", doc)[name]
+    for k, val in fields.items():
+        if val is None:
+            rec.pop(k, None)
+        else:
+            rec[k] = val
+    with open(v.store_path, "w") as f:
+        json.dump(doc, f)
+
+
+def test_real_qemu_is_ours_and_its_seed_is_private(qvm, guest_image):
+    """The real thing still passes the ownership check: a booted QEMU is
+    running, found again from its pidfile when the record lost its pid, and
+    stopped. Its seed (holding the guest's host private key) is 0600."""
+    create_started(qvm, "own", guest_image)
+    h = handle(qvm, "own")
+    pid = h["pid"]
+    assert stat.S_IMODE(os.stat(os.path.join(h["work_dir"], "seed.iso")).st_mode) == 0o600
+    assert os.path.basename(os.readlink(f"/proc/{pid}/exe")).startswith("qemu-system-")
+    assert status_state(qvm, "own") == "running"
+    # a start interrupted before the pid was recorded: the pidfile's QEMU
+    # is proven ours and adopted
+    edit_record(qvm, "own", pid=None, pid_starttime=None)
+    assert status_state(qvm, "own") == "running"
+    p = qvm.run("stop", "--timeout", "10", "own", check=0)
+    assert p.returncode == 0, p.stderr
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(pid)
+    assert status_state(qvm, "own") == "stopped"
+
+
+def test_foreign_processes_are_never_signalled(qvm, guest_image, tmp_path):
+    """Processes recorded as the VM's QEMU that vmctl cannot prove its own:
+    `sleep 1001` with "qmp_socket":"1001" (a substring of its command line),
+    the same with "", init, and sh exec'd under the name qemu-system-x86_64
+    with the VM's exact -pidfile and -qmp arguments. Each is shown stopped,
+    stop is refused (the VM is stopped) and destroy leaves it running. (The
+    backend's own stop on such records: tests/unit/test_qemu_state.c.)"""
+    qvm.run("create", "--name", "vic", "--image", guest_image, "--memory", "64", check=0)
+    h = handle(qvm, "vic")
+    pidfile = os.path.join(h["work_dir"], "pidfile")
+    sleeper = subprocess.Popen(["sleep", "1001"])
+    forged = subprocess.Popen(
+        ["qemu-system-x86_64", "-c", "read x", "-pidfile", pidfile,
+         "-qmp", f"unix:{h['qmp_socket']},server=on,wait=off"],
+        executable="/bin/sh", stdin=subprocess.PIPE)
+    try:
+        # wait until both show their command line (just after exec it is empty)
+        for proc in (sleeper, forged):
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+                    if f.read():
+                        break
+                time.sleep(0.01)
+        cases = [(sleeper.pid, "1001"), (sleeper.pid, ""), (1, ""), (1, h["qmp_socket"]),
+                 (forged.pid, h["qmp_socket"])]
+        for pid, sock in cases:
+            for op in ("stop", "destroy"):
+                if "vic" not in store(qvm):
+                    qvm.run("create", "--name", "vic", "--image", guest_image,
+                            "--memory", "64", check=0)
+                    assert handle(qvm, "vic")["work_dir"] == h["work_dir"]
+                edit_record(qvm, "vic", pid=pid, qmp_socket=sock, state="running")
+                with open(pidfile, "w") as f:
+                    f.write(f"{pid}\n")
+                assert status_state(qvm, "vic") == "stopped", (pid, sock)
+                p = qvm.run(op, "vic", timeout=60)
+                if op == "stop":  # refused: the live state is stopped
+                    assert p.returncode == 1 and "it is stopped" in p.stderr, \
+                        (pid, sock, p.stderr)
+                else:
+                    assert p.returncode == 0, (pid, sock, op, p.stderr)
+                assert "SIGTERM" not in p.stderr, (pid, sock, op, p.stderr)
+                time.sleep(0.05)
+                assert sleeper.poll() is None, f"{op} signalled sleep ({sock!r})"
+                assert forged.poll() is None, f"{op} signalled the forged QEMU"
+                assert pid_alive(1)
+    finally:
+        for proc in (sleeper, forged):
+            proc.kill()
+            proc.wait()

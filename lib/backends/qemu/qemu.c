@@ -37,6 +37,8 @@ extern char **environ;
 /* How long QEMU may take to daemonize, and to answer its first QMP call. */
 #define SPAWN_TIMEOUT_MS 60000
 #define QMP_CONNECT_MS 15000
+/* How long a zombie QEMU may wait for its parent to reap it. */
+#define REAP_GRACE_MS 4000
 /* Start attempts when the SSH forward's port turns out to be taken. */
 #define PORT_RETRIES 5
 
@@ -66,8 +68,9 @@ static int set_wd(char **dst, const struct vmm_vm *vm, const char *name, struct 
 
 /*
  * If the record has no live process but the pidfile names this VM's QEMU
- * (running with its QMP socket), take that process: a start interrupted
- * before it was recorded must still be stoppable.
+ * (vmmi_qemu_is_our_process: its executable, its -pidfile and -qmp
+ * arguments), take that process: a start interrupted before it was
+ * recorded must still be stoppable.
  */
 static void adopt_pidfile(struct vmm_vm *vm)
 {
@@ -81,17 +84,36 @@ static void adopt_pidfile(struct vmm_vm *vm)
 	vm->pid_starttime = vmmi_pid_starttime(pid);
 }
 
-/* Wait until the process is gone, up to ms milliseconds (poll every step_ms). */
+/*
+ * Wait until the process is gone, up to ms milliseconds (poll every
+ * step_ms). Gone means no process with its pid and start time any more: an
+ * exiting QEMU stops looking like ours (its command line goes with its
+ * memory) before it has closed its files and sockets. A zombie is gone once
+ * its parent (init, for a daemonized QEMU) had a while to reap it: some
+ * inits reap only every two seconds or so, and a caller that sees the pid
+ * still there takes the VM for running.
+ */
 static bool wait_gone(const struct vmm_vm *vm, unsigned ms, unsigned step_ms)
 {
-	uint64_t deadline = vmmi_now_ms() + ms;
+	uint64_t deadline = vmmi_now_ms() + ms, reap_deadline = 0;
+	unsigned long long t0, t;
+	char st;
 
+	/* callers have proven the process ours: follow it by pid and start
+	 * time from here, even once it no longer looks like QEMU */
+	t0 = vm->pid_starttime ? vm->pid_starttime : vmmi_pid_starttime(vm->pid);
 	for (;;) {
-		if (!vmmi_qemu_alive(vm))
+		if (vmmi_pid_stat(vm->pid, &st, &t) < 0 || t != t0)
 			return true;
-		if (vmmi_now_ms() >= deadline)
+		if (st == 'Z' || st == 'X') {
+			if (!reap_deadline)
+				reap_deadline = vmmi_now_ms() + REAP_GRACE_MS;
+			else if (vmmi_now_ms() >= reap_deadline)
+				return true;
+		} else if (vmmi_now_ms() >= deadline) {
 			return false;
-		vmmi_sleep_ms(step_ms);
+		}
+		vmmi_sleep_ms(reap_deadline ? 20 : step_ms);
 	}
 }
 
@@ -101,6 +123,9 @@ static void remove_runtime_files(const struct vmm_vm *vm)
 	static const char *const names[] = {VMMI_QEMU_PIDFILE, VMMI_QEMU_QMP_SOCK,
 					    VMMI_QEMU_CONSOLE_SOCK};
 
+	/* "" would make them /pidfile, /qmp.sock, ... */
+	if (!vm->work_dir || !*vm->work_dir)
+		return;
 	for (size_t i = 0; i < VMMI_ARRAY_SIZE(names); i++) {
 		char *p = vmmi_qemu_wd_file(vm, names[i]);
 
@@ -119,22 +144,86 @@ static void forget_process(struct vmm_vm *vm)
 	remove_runtime_files(vm);
 }
 
-/* SIGTERM, then SIGKILL: the end of every way of stopping QEMU. */
+/*
+ * A pidfd for the VM's recorded QEMU, in *fd: 0 when the process is ours,
+ * 1 when there is nothing to signal (not ours, or gone), <0 on an error.
+ * The pid is checked, the pidfd opened, and the pid checked again: the
+ * second check is of the process the descriptor holds (had the pid been
+ * recycled between the first check and the open, the descriptor names the
+ * newcomer, and the second check refuses it), so whatever is signalled
+ * through it later is our QEMU or, once that has exited, nothing. Without
+ * pidfds (ENOSYS: a kernel before 5.3) *fd is -1 and send_signal()
+ * re-checks right before each kill().
+ */
+static int open_ours(const struct vmm_vm *vm, int *fd, struct vmm_error *err)
+{
+	*fd = -1;
+	if (!vmmi_qemu_alive(vm))
+		return 1;
+	*fd = vmmi_pidfd_open(vm->pid);
+	if (*fd < 0) {
+		if (errno == ENOSYS)
+			return 0;
+		if (errno == ESRCH)
+			return 1;
+		return vmm_error_errno(err, VMM_E_IO, "check the process with `ps`",
+				       "cannot open a pidfd for QEMU of VM '%s' (pid %ld)",
+				       vm->name, (long)vm->pid);
+	}
+	if (!vmmi_qemu_alive(vm)) {
+		close(*fd);
+		*fd = -1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Send sig to the VM's QEMU through fd (from open_ours); 0, or -1 with
+ * errno (ESRCH: it has exited). */
+static int send_signal(const struct vmm_vm *vm, int fd, int sig)
+{
+	if (fd >= 0)
+		return vmmi_pidfd_send_signal(fd, sig);
+	if (!vmmi_qemu_alive(vm)) {
+		errno = ESRCH;
+		return -1;
+	}
+	return kill(vm->pid, sig);
+}
+
+/* SIGTERM, then SIGKILL: the end of every way of stopping QEMU. Only a
+ * process proven ours is signalled, and only through a pidfd. */
 static int terminate(struct vmm_vm *vm, unsigned term_wait_ms, struct vmm_error *err)
 {
-	if (!vmmi_qemu_alive(vm))
-		return 0;
-	kill(vm->pid, SIGTERM);
+	int fd, rc;
+
+	rc = open_ours(vm, &fd, err);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	if (send_signal(vm, fd, SIGTERM) < 0 && errno != ESRCH) {
+		rc = vmm_error_errno(err, VMM_E_IO, "check the process with `ps`",
+				     "cannot send SIGTERM to QEMU of VM '%s' (pid %ld)", vm->name,
+				     (long)vm->pid);
+		goto out;
+	}
 	if (wait_gone(vm, term_wait_ms, 100))
-		return 0;
+		goto out;
 	vmm_warn(MOD, "QEMU of VM '%s' (pid %ld) ignored SIGTERM; killing it", vm->name,
 		 (long)vm->pid);
-	kill(vm->pid, SIGKILL);
+	if (send_signal(vm, fd, SIGKILL) < 0 && errno != ESRCH) {
+		rc = vmm_error_errno(err, VMM_E_IO, "check the process with `ps`",
+				     "cannot send SIGKILL to QEMU of VM '%s' (pid %ld)", vm->name,
+				     (long)vm->pid);
+		goto out;
+	}
 	if (wait_gone(vm, 5000, 50))
-		return 0;
-	return vmm_error_set(err, VMM_E_IO, 0, "check the process with `ps`",
-			     "QEMU of VM '%s' (pid %ld) survived SIGKILL", vm->name,
-			     (long)vm->pid);
+		goto out;
+	rc = vmm_error_set(err, VMM_E_IO, 0, "check the process with `ps`",
+			   "QEMU of VM '%s' (pid %ld) survived SIGKILL", vm->name, (long)vm->pid);
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 /* ---- prepare ------------------------------------------------------------ */
@@ -372,6 +461,7 @@ static int spawn_qemu(struct vmm_vm *vm, char **argv, int *status, struct vmm_er
 		if (w < 0 && errno != EINTR)
 			return vmm_error_errno(err, VMM_E_QEMU_SPAWN, NULL, "waiting for QEMU");
 		if (vmmi_now_ms() >= deadline) {
+			/* our own child, not yet reaped: its pid cannot be reused */
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			return start_failure(vm, "did not finish starting within 60 s", err);
@@ -393,6 +483,19 @@ static int attach_started(struct vmm_vm *vm, enum vmmi_accel accel, struct vmm_e
 
 	if (vmmi_qemu_read_pidfile(vm, &pid) < 0)
 		return start_failure(vm, "started but wrote no pidfile", err);
+	/* What vmctl cannot recognise later it could neither show nor stop. */
+	if (!vmmi_qemu_is_our_process(vm, pid, 0)) {
+		if (vmmi_pid_alive(pid) && vmmi_pid_starttime(pid))
+			return vmm_error_set(err, VMM_E_QEMU_SPAWN, 0,
+					     "$VMCTL_QEMU must run a QEMU whose executable is "
+					     "named qemu-system-* with vmctl's arguments; stop "
+					     "that process yourself (e.g. `kill PID`)",
+					     "QEMU of VM '%s' started, but its pidfile names pid %ld, "
+					     "which is not a qemu-system-* executable with this VM's "
+					     "-pidfile and -qmp arguments",
+					     vm->name, (long)pid);
+		return start_failure(vm, "exited right after starting", err);
+	}
 	vm->pid = pid;
 	vm->pid_starttime = vmmi_pid_starttime(pid);
 	if (!vm->pid_starttime)

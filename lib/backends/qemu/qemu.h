@@ -80,8 +80,10 @@ enum vmm_errcode vmmi_qemu_classify_failure(const char *stderr_text);
 struct vmm_ctx;
 /* <work dir>/name (NULL if out of memory). */
 char *vmmi_qemu_wd_file(const struct vmm_vm *vm, const char *name);
-/* Whether pid is this VM's QEMU: alive and started at starttime, or (when
- * starttime is 0) running with the VM's QMP socket. */
+/* Whether pid is this VM's QEMU: pid > 1, alive, its executable named
+ * qemu-system-*, its argv holding the VM's exact -pidfile and -qmp
+ * arguments, and (unless starttime is 0) started at starttime. Empty
+ * work_dir or qmp_socket never match. */
 bool vmmi_qemu_is_our_process(const struct vmm_vm *vm, pid_t pid, unsigned long long starttime);
 /* Whether the recorded process is alive and ours. */
 bool vmmi_qemu_alive(const struct vmm_vm *vm);

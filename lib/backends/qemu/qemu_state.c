@@ -24,34 +24,105 @@ char *vmmi_qemu_wd_file(const struct vmm_vm *vm, const char *name)
 	return vmmi_path_join(vm->work_dir, name);
 }
 
-/* Whether /proc/PID/cmdline mentions needle (our QMP socket path). */
-static bool cmdline_has(pid_t pid, const char *needle)
+/*
+ * Whether the process's executable is a QEMU system emulator: the name of
+ * /proc/PID/exe starts with "qemu-system-". Deliberately not a comparison
+ * with the binary vmctl would run now ($VMCTL_QEMU, else PATH's
+ * qemu-system-x86_64): $VMCTL_QEMU may be a wrapper script that execs
+ * QEMU (the process's exe is then QEMU, not the script), the environment
+ * of `vmctl stop` need not be the one of `vmctl start` (another shell, a
+ * service), and a package upgrade replaces the file under a running QEMU
+ * (its exe then reads ".../qemu-system-x86_64 (deleted)": neither the path
+ * nor the inode of the new file match, the name still does). The name
+ * alone rules out init, shells, sleep and interpreters whatever argv they
+ * were given; with the exact arguments and the start time what is left is
+ * a QEMU that holds this VM's pidfile and QMP socket, which is the VM. A
+ * process of the same user could copy some program to a qemu-system-*
+ * name, but such a process can signal the VM's QEMU itself: it gains
+ * nothing; another user's process cannot pass for a vmctl run by a user
+ * (its exe is unreadable).
+ */
+static bool exe_is_qemu(pid_t pid)
 {
-	char path[64];
-	char *data = NULL;
-	size_t len;
-	bool found = false;
+	char *exe = vmmi_pid_exe(pid);
+	const char *base;
+	bool ok;
 
-	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
-	if (vmmi_read_file(path, &data, &len, NULL) < 0)
+	if (!exe)
 		return false;
-	for (size_t i = 0; i < len; i++)
-		if (data[i] == '\0')
-			data[i] = ' ';
-	found = needle && strstr(data, needle) != NULL;
-	free(data);
-	return found;
+	base = strrchr(exe, '/');
+	base = base ? base + 1 : exe;
+	ok = strncmp(base, "qemu-system-", strlen("qemu-system-")) == 0;
+	free(exe);
+	return ok;
 }
 
-/* Whether this pid is our QEMU: alive, and the same process we started
- * (its start time matches), so a recycled pid is not taken for the VM. */
+/*
+ * Whether a -qmp value is "unix:<path>" or "unix:<path>,<options>" for
+ * exactly this path, with QEMU's escaping (a comma in the path is
+ * doubled; see qemu_args.c).
+ */
+static bool qmp_value_is(const char *val, const char *sock)
+{
+	const char *p;
+
+	if (strncmp(val, "unix:", 5) != 0)
+		return false;
+	for (p = val + 5; *p; p++, sock++) {
+		if (*p == ',') {
+			if (p[1] != ',')
+				break; /* the end of the path: options follow */
+			p++;
+		}
+		if (*p != *sock)
+			return false;
+	}
+	return *sock == '\0';
+}
+
+/* Whether argv (after argv[0]) has "-pidfile PIDFILE" and "-qmp unix:SOCK..."
+ * as whole elements. */
+static bool argv_is_ours(char **argv, const char *pidfile, const char *sock)
+{
+	bool has_pidfile = false, has_qmp = false;
+
+	for (size_t i = 1; argv[i] && argv[i + 1]; i++) {
+		if (strcmp(argv[i], "-pidfile") == 0 && strcmp(argv[i + 1], pidfile) == 0)
+			has_pidfile = true;
+		else if (strcmp(argv[i], "-qmp") == 0 && qmp_value_is(argv[i + 1], sock))
+			has_qmp = true;
+	}
+	return has_pidfile && has_qmp;
+}
+
+/*
+ * Whether this pid is the VM's QEMU. A process is ours only if we can
+ * prove it: pid > 1; alive; its executable is QEMU (exe_is_qemu); its
+ * argv holds this VM's exact -pidfile and -qmp arguments; its start time
+ * is the recorded one when there is one. Empty paths never match. What is
+ * read comes from one process: its start time is the same before and
+ * after, so a pid recycled meanwhile is not taken for the VM.
+ */
 bool vmmi_qemu_is_our_process(const struct vmm_vm *vm, pid_t pid, unsigned long long starttime)
 {
-	if (pid <= 0 || !vmmi_pid_alive(pid))
+	unsigned long long t0;
+	char *pidfile;
+	char **argv;
+	bool ours;
+
+	if (pid <= 1 || !vm->work_dir || !*vm->work_dir || !vm->qmp_socket || !*vm->qmp_socket ||
+	    !vmmi_pid_alive(pid))
 		return false;
-	if (starttime)
-		return vmmi_pid_starttime(pid) == starttime;
-	return cmdline_has(pid, vm->qmp_socket);
+	t0 = vmmi_pid_starttime(pid);
+	if (t0 == 0 || (starttime && t0 != starttime) || !exe_is_qemu(pid))
+		return false;
+	pidfile = vmmi_qemu_wd_file(vm, VMMI_QEMU_PIDFILE);
+	argv = vmmi_pid_argv(pid);
+	ours = pidfile && argv && argv_is_ours(argv, pidfile, vm->qmp_socket) &&
+	       vmmi_pid_starttime(pid) == t0;
+	free(argv);
+	free(pidfile);
+	return ours;
 }
 
 bool vmmi_qemu_alive(const struct vmm_vm *vm)
@@ -67,7 +138,7 @@ int vmmi_qemu_read_pidfile(const struct vmm_vm *vm, pid_t *pid)
 	int rc = -1;
 
 	*pid = 0;
-	if (path && vmmi_read_file(path, &data, &len, NULL) == 0) {
+	if (path && vm->work_dir[0] && vmmi_read_file(path, &data, &len, NULL) == 0) {
 		char *end;
 
 		errno = 0;
@@ -113,8 +184,8 @@ int vmmi_qemu_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm_st
 	*out = vm->state;
 	alive = vmmi_qemu_alive(vm);
 	/* No process recorded (e.g. start was interrupted before it was
-	 * recorded): believe the pidfile only if that process is QEMU
-	 * running with this VM's QMP socket. */
+	 * recorded): believe the pidfile only if that process is this VM's
+	 * QEMU (vmmi_qemu_is_our_process). */
 	if (!alive && vm->pid == 0 && vm->work_dir && vmmi_qemu_read_pidfile(vm, &pid) == 0)
 		alive = vmmi_qemu_is_our_process(vm, pid, 0);
 	if (!alive) {
