@@ -557,9 +557,12 @@ def test_foreign_processes_are_never_signalled(qvm, guest_image, tmp_path):
     """Processes recorded as the VM's QEMU that vmctl cannot prove its own:
     `sleep 1001` with "qmp_socket":"1001" (a substring of its command line),
     the same with "", init, and sh exec'd under the name qemu-system-x86_64
-    with the VM's exact -pidfile and -qmp arguments. Each is shown stopped,
-    stop is refused (the VM is stopped) and destroy leaves it running. (The
-    backend's own stop on such records: tests/unit/test_qemu_state.c.)"""
+    with the VM's exact -pidfile and -qmp arguments. A socket outside the
+    VM's directory makes the record refused (store::corrupt) by every
+    command; with the VM's own socket, each is shown stopped, stop is
+    refused (the VM is stopped) and destroy leaves it running. Nothing is
+    signalled either way. (The backend's own stop on such records:
+    tests/unit/test_qemu_state.c.)"""
     qvm.run("create", "--name", "vic", "--image", guest_image, "--memory", "64", check=0)
     h = handle(qvm, "vic")
     pidfile = os.path.join(h["work_dir"], "pidfile")
@@ -585,12 +588,22 @@ def test_foreign_processes_are_never_signalled(qvm, guest_image, tmp_path):
                     qvm.run("create", "--name", "vic", "--image", guest_image,
                             "--memory", "64", check=0)
                     assert handle(qvm, "vic")["work_dir"] == h["work_dir"]
+                else:  # a refused record from the case before: set it right
+                    edit_record(qvm, "vic", qmp_socket=h["qmp_socket"])
                 edit_record(qvm, "vic", pid=pid, qmp_socket=sock, state="running")
                 with open(pidfile, "w") as f:
                     f.write(f"{pid}\n")
-                assert status_state(qvm, "vic") == "stopped", (pid, sock)
+                foreign_socket = sock != h["qmp_socket"]
+                if foreign_socket:
+                    p = qvm.run("status", "vic", check=1)
+                    assert "store::corrupt" in p.stderr and '"qmp_socket"' in p.stderr
+                else:
+                    assert status_state(qvm, "vic") == "stopped", (pid, sock)
                 p = qvm.run(op, "vic", timeout=60)
-                if op == "stop":  # refused: the live state is stopped
+                if foreign_socket:  # refused: the record is not vmctl's
+                    assert p.returncode == 1 and "store::corrupt" in p.stderr, \
+                        (pid, sock, p.stderr)
+                elif op == "stop":  # refused: the live state is stopped
                     assert p.returncode == 1 and "it is stopped" in p.stderr, \
                         (pid, sock, p.stderr)
                 else:
