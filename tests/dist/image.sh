@@ -24,8 +24,10 @@ command -v podman >/dev/null 2>&1 || fail "podman is not installed (apt-get inst
 command -v runc >/dev/null 2>&1 || fail "runc is not installed (apt-get install runc)"
 work=$(mktemp -d /tmp/check-dist-image.XXXXXX)
 vol=vmctl-check-dist-$$
+built=()  # the images this run made (the final one, the build stage's)
 cleanup() {
 	podman volume rm -f "$vol" >/dev/null 2>&1 || true
+	[ "${#built[@]}" -eq 0 ] || podman rmi -f "${built[@]}" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -59,7 +61,10 @@ echo "docker.io/library/debian:bookworm: $(podman image inspect -f '{{.Id}}' doc
 
 say "make image"
 t0=$(date +%s)
+before=$(podman images -q --filter dangling=true | sort -u)
 make -C "$src" --no-print-directory image IMAGE="$image"
+mapfile -t built < <(podman images -q --filter dangling=true | sort -u | comm -13 <(printf '%s\n' "$before") -)
+built+=("$image")
 echo "image built in $(($(date +%s) - t0)) s"
 size=$(podman image inspect -f '{{.Size}}' "$image")
 
