@@ -49,7 +49,11 @@ XDG_DATA_HOME=$(mktemp -d /tmp/data.XXXXXX)
 export XDG_DATA_HOME
 cd "$demo"
 trap 'vmctl down --destroy >/dev/null 2>&1 || true' EXIT
-vmctl up
+if ! vmctl up; then
+	echo "--- the guest's console:" >&2
+	vmctl log demo --console >&2 || true
+	fail "vmctl up of the demo VMFile failed"
+fi
 vmctl list | tee /tmp/list.txt
 grep -q '^demo ' /tmp/list.txt || fail "vmctl list does not show the demo VM"
 out=$(vmctl ssh demo -- cat /tmp/motd.txt /etc/vmctl-demo)
