@@ -96,4 +96,4 @@ podman run --rm -v "$vol":/data -v "$demo":/work -w /work "$image" down --destro
 
 say "image size"
 echo "$image: $((size / 1000000)) MB ($size bytes)"
-podman history --format '{{.Size}}\t{{.CreatedBy}}' "$image" | head -n 8 | cut -c1-110
+podman history --format '{{.Size}}\t{{.CreatedBy}}' "$image" | cut -c1-110
