@@ -8,7 +8,7 @@ PYTEST     ?= $(PYTHON) -m pytest
 
 .PHONY: all deps build check check-fresh check-unit check-asan check-py check-py-asan demo clean guest \
 	fuzz-build fuzz-smoke fuzz bench-kdl bench-image bench-sftp bench-list bench-up \
-	bench-vmfile-scale bench-resume
+	bench-vmfile-scale bench-resume deb image check-dist
 
 all: build
 
@@ -56,6 +56,27 @@ check: deps
 # root; CI runs this).
 check-fresh:
 	tools/check-fresh
+
+# Debian packages vmctl, libvmm0 and libvmm-dev in $(DEB_DIR)/ (installs the
+# missing build dependencies of debian/control).
+DEB_DIR ?= build-deb
+deb:
+	tools/build-deb $(DEB_DIR)
+
+# The container image (Containerfile) with podman, else docker.
+IMAGE ?= vmctl
+image:
+	@if command -v podman >/dev/null 2>&1; then engine=podman; \
+	elif command -v docker >/dev/null 2>&1; then engine=docker; \
+	else echo "make image: neither podman nor docker is installed" \
+		"(hint: apt-get install podman)" >&2; exit 1; fi; \
+	echo "$$engine build -t $(IMAGE) -f Containerfile ."; \
+	$$engine build -t $(IMAGE) -f Containerfile .
+
+# The packages and the image, tested (as root; CI runs this after
+# check-fresh): tools/check-dist --help.
+check-dist:
+	tools/check-dist
 
 # Not part of check: `vmctl list` with 1,000 VMs against /bin/true.
 bench-list: build

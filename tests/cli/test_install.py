@@ -39,7 +39,7 @@ def test_install_and_link(tmp_path):
     dest = tmp_path / "dest"
     subprocess.run(["meson", "install", "-C", build, "--quiet", "--destdir", str(dest)],
                    check=True, capture_output=True)
-    pcs = [os.path.join(r, f) for r, _, fs in os.walk(dest) for f in fs if f == "libvmm.pc"]
+    pcs = [os.path.join(r, f) for r, _, fs in os.walk(dest) for f in fs if f == "vmm.pc"]
     assert len(pcs) == 1
     libdir = os.path.dirname(os.path.dirname(pcs[0]))
     prefix_inc = [os.path.join(r, "vmm.h") for r, _, fs in os.walk(dest) for f in fs
@@ -55,7 +55,7 @@ def test_install_and_link(tmp_path):
         subprocess.run([*cc, "-Wall", "-Werror", "-I", incdir, "-c", str(src), "-o",
                         str(tmp_path / "h.o")], check=True)
     env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]))
-    flags = subprocess.run(["pkg-config", "--libs", "libvmm"], env=env, check=True,
+    flags = subprocess.run(["pkg-config", "--libs", "vmm"], env=env, check=True,
                            capture_output=True, text=True).stdout.split()
     flags = [f for f in flags if not f.startswith("-L")]
     (tmp_path / "p.c").write_text(PROGRAM)

@@ -20,7 +20,7 @@ log() { printf 'guest-build: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 for tool in apt-get apt-cache dpkg depmod modprobe cpio gzip mkfs.fat syslinux \
-            mcopy sfdisk qemu-img sha256sum; do
+            mcopy sfdisk qemu-img sha256sum readelf; do
     command -v "$tool" >/dev/null 2>&1 ||
         die "$tool not found (install the test-guest packages listed in tools/deps.txt)"
 done
