@@ -930,12 +930,20 @@ def run_on_small_fs(vmctl, size_mib, script):
     MiB, in a private mount namespace (unshare: as root, or in a user
     namespace otherwise). Returns the CompletedProcess."""
     env = dict(vmctl.env, VMCTL=vmctl.bin)
-    cmd = ["unshare", "--mount"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
-    full = (f'mount -t tmpfs -o size={size_mib}m tmpfs "$XDG_DATA_HOME" || exit 99\n'
+    # Propagation is left alone by unshare (making "/" private fails in a
+    # chroot, where "/" is no mount point) and instead the mount holding
+    # XDG_DATA_HOME is made private inside the new namespace, so the tmpfs
+    # never propagates out of it.
+    cmd = (["unshare", "--mount", "--propagation", "unchanged"]
+           + ([] if os.geteuid() == 0 else ["--map-root-user"]))
+    full = ('mp=$(findmnt -n -o TARGET -T "$XDG_DATA_HOME") && '
+            'mount --make-rprivate "$mp" || exit 98\n'
+            f'mount -t tmpfs -o size={size_mib}m tmpfs "$XDG_DATA_HOME" || exit 99\n'
             + script)
     p = subprocess.run(cmd + ["sh", "-c", full], env=env, capture_output=True, text=True,
                        timeout=120)
-    assert p.returncode != 99, p.stderr
+    assert p.returncode not in (98, 99), p.stderr
+    assert p.stdout, (p.returncode, p.stderr)
     return p
 
 
