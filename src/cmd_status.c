@@ -34,7 +34,21 @@ static void field(const char *key, const char *value)
 	putchar('\n');
 }
 
-static void print_status(const struct vmm_vm *vm)
+/* The guest's address as the backend sees it now (no waiting): NULL when
+ * the VM does not run, has no network or no address yet. */
+static char *guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm)
+{
+	struct vmm_error err;
+	char *ip = NULL;
+
+	if (vm->state != VMM_STATE_RUNNING && vm->state != VMM_STATE_SUSPENDED)
+		return NULL;
+	if (vmm_vm_guest_ip(ctx, vm, &ip, &err) < 0)
+		return NULL;
+	return ip;
+}
+
+static void print_status(const struct vmm_vm *vm, const char *ip)
 {
 	char buf[128];
 
@@ -58,6 +72,7 @@ static void print_status(const struct vmm_vm *vm)
 	else
 		snprintf(buf, sizeof(buf), "%s", vmm_net_type_name(vm->network.type));
 	field("Network:", buf);
+	field("IP:", ip);
 	field("Image:", vm->image_url ? vm->image_url : vm->image_path);
 	field("Work dir:", vm->work_dir);
 	field("Overlay:", vm->overlay_path);
@@ -82,6 +97,7 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	struct vmm_error err;
 	bool json = false;
 	const char *name;
+	char *ip = NULL;
 	int c, rc = CLI_EXIT_OK;
 
 	while ((c = cli_getopt(cmd, argc, argv, "", longopts)) != -1)
@@ -95,11 +111,16 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	} else if (json) {
 		json_t *o = vmm_vm_to_json(vm);
 
+		ip = guest_ip(ctx, vm);
+		if (o)
+			json_object_set_new(o, "ip", ip ? json_string(ip) : json_null());
 		cli_print_json(o);
 		json_decref(o);
 	} else {
-		print_status(vm);
+		ip = guest_ip(ctx, vm);
+		print_status(vm, ip);
 	}
+	free(ip);
 	vmm_vm_free(vm);
 	vmm_ctx_free(ctx);
 	return rc;
@@ -109,8 +130,9 @@ const struct cli_command cmd_status = {
 	.name = "status",
 	.summary = "Show detailed status of a VM",
 	.usage = "  vmctl status [--json] NAME",
-	.help = "Shows name, ID, backend, live state, resources, network, paths, PID, VNC\n"
-		"address, SSH port and user, and MAC address.\n"
+	.help = "Shows name, ID, backend, live state, resources, network, the guest's IP\n"
+		"address (of a running VM; a bridged guest's once it has a lease), paths,\n"
+		"PID, VNC address, SSH port and user, and MAC address.\n"
 		"\n"
 		"Options:\n"
 		"      --json              Print a JSON object for scripts\n",

@@ -16,6 +16,10 @@
 
 #define MOD "flow"
 
+/* How long a bridged guest may take to appear with an IP address (its
+ * DHCP lease), unless $VMCTL_IP_TIMEOUT (seconds) says otherwise. */
+#define IP_DISCOVERY_TIMEOUT_MS 120000u
+
 void vmm_up_opts_init(struct vmm_up_opts *opts)
 {
 	opts->provision = true;
@@ -110,6 +114,44 @@ out:
 	return rc;
 }
 
+/*
+ * The guest's address: at once for user networking; for a bridged guest,
+ * looked for every 500 ms until it has one (its DHCP lease may come after
+ * the boot), up to the timeout, which ends in network::ip_discovery_timeout
+ * naming the MAC and every place searched.
+ */
+static int wait_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
+			 struct vmm_error *err)
+{
+	const char *env = getenv("VMCTL_IP_TIMEOUT");
+	unsigned timeout_ms = IP_DISCOVERY_TIMEOUT_MS;
+	uint64_t deadline;
+	int rc;
+
+	if (env && *env) {
+		char *end;
+		unsigned long v = strtoul(env, &end, 10);
+
+		if (*end || v > 86400)
+			return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
+					     "set VMCTL_IP_TIMEOUT to a number of seconds (0 to "
+					     "86400), or unset it for 120",
+					     "VMCTL_IP_TIMEOUT='%s' is not a number of seconds", env);
+		timeout_ms = (unsigned)v * 1000u;
+	}
+	deadline = vmmi_now_ms() + timeout_ms;
+	for (;;) {
+		rc = vmm_vm_guest_ip(ctx, vm, ip, err);
+		if (rc == 0 || vm->network.type != VMM_NET_TAP || err->code != VMM_E_IP_DISCOVERY)
+			return rc;
+		if (vmmi_now_ms() >= deadline)
+			break;
+		vmmi_sleep_ms(500);
+	}
+	vmm_error_prefix(err, "after %u s", timeout_ms / 1000u);
+	return rc;
+}
+
 int vmm_flow_ssh_target(struct vmm_ctx *ctx, const struct vmm_vm *vm, const char *user,
 			const char *vmfile_user, const char *key, struct vmm_ssh_target *out,
 			struct vmm_error *err)
@@ -119,9 +161,12 @@ int vmm_flow_ssh_target(struct vmm_ctx *ctx, const struct vmm_vm *vm, const char
 	memset(out, 0, sizeof(*out));
 	if (vm->network.type == VMM_NET_NONE)
 		return vmm_error_set(err, VMM_E_SSH, 0,
-				     "give the VM a network (user or tap) to reach it over SSH",
-				     "VM '%s' has no network", vm->name);
-	if ((rc = vmm_vm_guest_ip(ctx, vm, &out->host, err)) < 0)
+				     "give the VM a network (`network \"user\"` or `network "
+				     "\"tap\"` in the VMFile, `--bridge` on create) to reach it "
+				     "over SSH",
+				     "VM '%s' has network \"none\": nothing can reach it over SSH",
+				     vm->name);
+	if ((rc = wait_guest_ip(ctx, vm, &out->host, err)) < 0)
 		goto fail;
 	if (vm->network.type == VMM_NET_USER) {
 		if (!vm->ssh_host_port) {
@@ -494,6 +539,15 @@ int vmm_flow_up(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
 		vmm_up_opts_init(&defaults);
 		opts = &defaults;
 	}
+	/* nothing to wait for: the provisioners could never reach it */
+	if (opts->provision && def->n_provisions > 0 && def->network.type == VMM_NET_NONE)
+		return vmm_error_set(err, VMM_E_PROVISION, 0,
+				     "give the VM a network (`network \"user\"` or `network "
+				     "\"tap\"`), or remove its provision blocks (or use "
+				     "`--no-provision`)",
+				     "VM '%s' has network \"none\": its %zu provisioner%s cannot "
+				     "reach it over SSH",
+				     def->name, def->n_provisions, def->n_provisions == 1 ? "" : "s");
 	rc = vmm_vm_lookup(ctx, def->name, &vm, &lookup_err);
 	if (rc < 0 && lookup_err.code != VMM_E_VM_NOT_FOUND) {
 		*err = lookup_err;

@@ -39,6 +39,12 @@ static const char VMFILE[] =
 	"}\n"
 	"vm \"bare\" {\n"
 	"    image \"base.img\"\n"
+	"}\n"
+	"vm \"iso\" {\n"
+	"    image \"base.img\"\n"
+	"    network \"none\"\n"
+	"    ssh { user \"alice\"; }\n"
+	"    provision \"shell\" { inline \"true\"; }\n"
 	"}\n";
 
 static int setup(void **state)
@@ -260,7 +266,10 @@ static void test_ssh_target_resolution(void **state)
 	/* no network, no forwarded port */
 	vm.network.type = VMM_NET_NONE;
 	assert_true(vmm_flow_ssh_target(f->ctx, &vm, NULL, NULL, NULL, &t, &err) < 0);
-	assert_string_equal(err.message, "VM 't' has no network");
+	assert_string_equal(err.message,
+			    "VM 't' has network \"none\": nothing can reach it over SSH");
+	assert_int_equal(err.code, VMM_E_SSH);
+	assert_non_null(strstr(err.hint, "network \"user\""));
 	vm.network.type = VMM_NET_USER;
 	vm.ssh_host_port = 0;
 	assert_true(vmm_flow_ssh_target(f->ctx, &vm, NULL, NULL, NULL, &t, &err) < 0);
@@ -271,6 +280,32 @@ static void test_ssh_target_resolution(void **state)
 	free(wd);
 }
 
+/* network "none" with provisioners: up refuses before it creates anything;
+ * without provisioning it just boots. */
+static void test_up_none_fails_at_once(void **state)
+{
+	struct fixture *f = *state;
+	const struct vmm_vmfile_vm *iso = vmm_vmfile_find(f->vf, "iso");
+	enum vmm_up_result res;
+	struct vmm_error err;
+	uint64_t t0 = vmmi_now_ms();
+	bool exists = true;
+
+	assert_non_null(iso);
+	f->opts.provision = true;
+	assert_true(vmm_flow_up(f->ctx, f->vf, iso, &f->opts, NULL, &res, &err) < 0);
+	assert_int_equal(err.code, VMM_E_PROVISION);
+	assert_string_equal(err.message, "VM 'iso' has network \"none\": its 1 provisioner "
+					 "cannot reach it over SSH");
+	assert_non_null(strstr(err.hint, "--no-provision"));
+	assert_true(vmmi_now_ms() - t0 < 1000);
+	assert_int_equal(vmm_vm_exists(f->ctx, "iso", &exists, &err), 0);
+	assert_false(exists);
+	f->opts.provision = false;
+	assert_int_equal(vmm_flow_up(f->ctx, f->vf, iso, &f->opts, NULL, &res, &err), 0);
+	assert_int_equal(res, VMM_UP_CREATED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +313,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_provision_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ssh_ready_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ssh_target_resolution, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_up_none_fails_at_once, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

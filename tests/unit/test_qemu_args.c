@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "backends/qemu/qemu.h"
+#include "backends/qemu/tap.h"
 #include "vmm/vm.h"
 
 static void fill_vm(struct vmm_vm *vm, enum vmm_net_type net)
@@ -120,22 +121,77 @@ static void test_kvm(void **state)
 	vmmi_qemu_args_free(a);
 }
 
+static char **build_tap(struct vmm_vm *vm, const struct vmmi_tap_plan *tp)
+{
+	struct vmm_error err;
+	char **argv = NULL;
+
+	assert_int_equal(vmmi_qemu_build_args_net(vm, "qemu-system-x86_64", VMMI_ACCEL_TCG, tp,
+						  &argv, &err),
+			 0);
+	assert_non_null(argv);
+	return argv;
+}
+
 static void test_tap(void **state)
 {
+	struct vmmi_tap_plan own = {.own_tap = true, .ifname = "vt-web-1234"};
+	struct vmmi_tap_plan helper = {.own_tap = false, .helper = "/opt/q,b/bridge-helper"};
+	struct vmm_error err;
 	struct vmm_vm vm;
-	char **a;
+	char **a = NULL;
 
 	(void)state;
 	fill_vm(&vm, VMM_NET_TAP);
-	a = build(&vm, VMMI_ACCEL_TCG);
-	assert_true(find_pair(a, "-netdev", "bridge,id=net0,br=br7") > 0);
+	/* vmctl's own TAP device: QEMU only opens it */
+	a = build_tap(&vm, &own);
+	assert_true(find_pair(a, "-netdev", "tap,id=net0,ifname=vt-web-1234,script=no,"
+					  "downscript=no") > 0);
 	assert_true(find_pair(a, "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56") > 0);
 	assert_false(has_substr(a, "hostfwd"));
+	assert_false(has_substr(a, "br7"));
 	vmmi_qemu_args_free(a);
-	vm.network.bridge = NULL; /* default bridge */
+	/* the bridge helper, its path escaped */
+	a = build_tap(&vm, &helper);
+	assert_true(find_pair(a, "-netdev", "bridge,id=net0,br=br7,helper=/opt/q,,b/bridge-helper") >
+		    0);
+	assert_true(find_pair(a, "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56") > 0);
+	vmmi_qemu_args_free(a);
+	/* the default bridge and helper */
+	vm.network.bridge = NULL;
+	helper.helper = NULL;
+	a = build_tap(&vm, &helper);
+	assert_true(find_pair(a, "-netdev", "bridge,id=net0,br=br0,"
+					  "helper=/usr/lib/qemu/qemu-bridge-helper") > 0);
+	vmmi_qemu_args_free(a);
+	/* a TAP network needs a plan */
+	a = NULL;
+	assert_true(vmmi_qemu_build_args_net(&vm, "q", VMMI_ACCEL_TCG, NULL, &a, &err) < 0);
+	assert_int_equal(err.code, VMM_E_INTERNAL);
+	assert_null(a);
+	/* the plain builder plans for this process: either way one of the two */
 	a = build(&vm, VMMI_ACCEL_TCG);
-	assert_true(find_pair(a, "-netdev", "bridge,id=net0,br=br0") > 0);
+	assert_true(has_substr(a, "tap,id=net0,ifname=vt-web-") ||
+		    has_substr(a, "bridge,id=net0,br=br0,helper="));
 	vmmi_qemu_args_free(a);
+}
+
+static void test_tap_name(void **state)
+{
+	char a[16], b[16], c[16];
+
+	(void)state;
+	vmmi_tap_name("web", a);
+	assert_int_equal(strncmp(a, "vt-web-", 7), 0);
+	assert_int_equal(strlen(a), 11);
+	/* long names: a 7-character prefix and the hash of the whole name */
+	vmmi_tap_name("a-very-long-vm-name-indeed-1", b);
+	vmmi_tap_name("a-very-long-vm-name-indeed-2", c);
+	assert_int_equal(strlen(b), 15);
+	assert_int_equal(strncmp(b, "vt-a-very--", 11), 0);
+	assert_string_not_equal(b, c);
+	vmmi_tap_name("web", c);
+	assert_string_equal(a, c);
 }
 
 static void test_none_and_no_seed(void **state)
@@ -149,6 +205,7 @@ static void test_none_and_no_seed(void **state)
 	a = build(&vm, VMMI_ACCEL_TCG);
 	assert_false(has_arg(a, "-netdev"));
 	assert_false(has_substr(a, "virtio-net"));
+	assert_true(find_pair(a, "-nic", "none") > 0);
 	assert_false(has_substr(a, "seed0"));
 	assert_true(has_arg(a, "-nodefaults"));
 	vmmi_qemu_args_free(a);
@@ -274,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_user_tcg),
 		cmocka_unit_test(test_kvm),
 		cmocka_unit_test(test_tap),
+		cmocka_unit_test(test_tap_name),
 		cmocka_unit_test(test_none_and_no_seed),
 		cmocka_unit_test(test_commas_are_escaped),
 		cmocka_unit_test(test_refused),

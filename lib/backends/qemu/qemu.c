@@ -21,8 +21,10 @@
 
 #include "backends/backend.h"
 #include "vmm/file.h"
+#include "backends/qemu/netdiscover.h"
 #include "backends/qemu/ports.h"
 #include "backends/qemu/qmp.h"
+#include "backends/qemu/tap.h"
 #include "core/util.h"
 #include "backends/qemu/qemu.h"
 #include "vmm/cloudinit.h"
@@ -135,6 +137,18 @@ static void remove_runtime_files(const struct vmm_vm *vm)
 	}
 }
 
+/* The TAP device vmctl made for the VM (none without CAP_NET_ADMIN: the
+ * bridge helper's goes with QEMU). */
+static void remove_tap(const struct vmm_vm *vm)
+{
+	char ifname[16];
+
+	if (vm->network.type != VMM_NET_TAP || !vm->name || !vmmi_have_net_admin())
+		return;
+	vmmi_tap_name(vm->name, ifname);
+	vmmi_tap_remove(ifname);
+}
+
 static void forget_process(struct vmm_vm *vm)
 {
 	vm->pid = 0;
@@ -142,6 +156,7 @@ static void forget_process(struct vmm_vm *vm)
 	free(vm->vnc_addr);
 	vm->vnc_addr = NULL;
 	remove_runtime_files(vm);
+	remove_tap(vm);
 }
 
 /*
@@ -576,9 +591,9 @@ static int qemu_start(struct vmm_ctx *ctx, struct vmm_vm *vm, const struct vmmi_
 	return vmmi_qemu_start_with(ctx, vm, taken, NULL, err);
 }
 
-int vmmi_qemu_start_with(struct vmm_ctx *ctx, struct vmm_vm *vm,
-			 const struct vmmi_ports_taken *taken, const char *const *extra,
-			 struct vmm_error *err)
+static int start_with(struct vmm_ctx *ctx, struct vmm_vm *vm, const struct vmmi_ports_taken *taken,
+		      const char *const *extra, const struct vmmi_tap_plan *tp,
+		      struct vmm_error *err)
 {
 	enum vmmi_accel accel;
 	char **argv = NULL;
@@ -613,7 +628,7 @@ int vmmi_qemu_start_with(struct vmm_ctx *ctx, struct vmm_vm *vm,
 		if (old_log)
 			unlink(old_log);
 		free(old_log);
-		rc = vmmi_qemu_build_args(vm, vmmi_qemu_binary(), accel, &argv, err);
+		rc = vmmi_qemu_build_args_net(vm, vmmi_qemu_binary(), accel, tp, &argv, err);
 		if (rc == 0)
 			rc = add_extra_args(&argv, extra, err);
 		if (rc < 0) {
@@ -665,6 +680,37 @@ int vmmi_qemu_start_with(struct vmm_ctx *ctx, struct vmm_vm *vm,
 		terminate(vm, 3000, NULL);
 	if (rc < 0)
 		forget_process(vm);
+	return rc;
+}
+
+/*
+ * Network "tap": the bridge (and the helper) checked before QEMU runs; with
+ * CAP_NET_ADMIN the TAP device made here, and removed again if the start
+ * fails.
+ */
+int vmmi_qemu_start_with(struct vmm_ctx *ctx, struct vmm_vm *vm,
+			 const struct vmmi_ports_taken *taken, const char *const *extra,
+			 struct vmm_error *err)
+{
+	struct vmmi_tap_plan tp;
+	int rc;
+
+	if (vm->network.type != VMM_NET_TAP || vmmi_qemu_alive(vm))
+		return start_with(ctx, vm, taken, extra, NULL, err);
+	vmmi_tap_plan(vm, &tp);
+	if ((rc = vmmi_tap_check(vm, &tp, err)) < 0)
+		return rc;
+	if (tp.own_tap) {
+		/* a TAP device left by a QEMU that was killed is made anew */
+		vmmi_tap_remove(tp.ifname);
+		rc = vmmi_tap_create(tp.ifname, vm->network.bridge ? vm->network.bridge : "br0",
+				     err);
+		if (rc < 0)
+			return rc;
+	}
+	rc = start_with(ctx, vm, taken, extra, &tp, err);
+	if (rc < 0 && tp.own_tap)
+		vmmi_tap_remove(tp.ifname);
 	return rc;
 }
 
@@ -772,56 +818,6 @@ static int qemu_destroy(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error
 
 /* ---- guest IP, console (state: qemu_state.c) ----------------------------- */
 
-/* The IP of the neighbour with this MAC in `ip neigh` output. */
-static char *ip_from_neigh(const char *text, const char *mac)
-{
-	const char *line = text;
-
-	while (line && *line) {
-		const char *nl = strchr(line, '\n');
-		size_t len = nl ? (size_t)(nl - line) : strlen(line);
-		char *l = strndup(line, len);
-
-		if (l && strcasestr(l, mac) && strstr(l, "lladdr")) {
-			char *sp = strchr(l, ' ');
-
-			if (sp) {
-				*sp = '\0';
-				return l;
-			}
-		}
-		free(l);
-		line = nl ? nl + 1 : NULL;
-	}
-	return NULL;
-}
-
-/* dnsmasq leases: "expiry MAC IP hostname client-id" per line. */
-static char *ip_from_leases(const char *mac)
-{
-	static const char *const files[] = {"/var/lib/misc/dnsmasq.leases",
-					    "/var/lib/dnsmasq/dnsmasq.leases"};
-
-	for (size_t i = 0; i < VMMI_ARRAY_SIZE(files); i++) {
-		FILE *f = fopen(files[i], "re");
-		char line[512];
-
-		if (!f)
-			continue;
-		while (fgets(line, sizeof(line), f)) {
-			char exp[64], m[64], ip[64];
-
-			if (sscanf(line, "%63s %63s %63s", exp, m, ip) == 3 &&
-			    strcasecmp(m, mac) == 0) {
-				fclose(f);
-				return strdup(ip);
-			}
-		}
-		fclose(f);
-	}
-	return NULL;
-}
-
 static int qemu_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
 			 struct vmm_error *err)
 {
@@ -832,23 +828,20 @@ static int qemu_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip
 		*ip = strdup("127.0.0.1");
 		return *ip ? 0 : vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
 	case VMM_NET_TAP: {
-		char *argv[] = {"ip", "neigh", "show", NULL};
-		char *out = NULL;
-		int status;
+		char *searched = NULL;
+		int rc;
 
 		if (!vm->mac_addr)
 			break;
-		if (vmmi_run(argv, &out, NULL, &status, NULL) == 0 && status == 0)
-			*ip = ip_from_neigh(out, vm->mac_addr);
-		free(out);
-		if (!*ip)
-			*ip = ip_from_leases(vm->mac_addr);
-		if (*ip)
-			return 0;
-		return vmm_error_set(err, VMM_E_IP_DISCOVERY, 0, NULL,
-				     "no IP address for VM '%s' (MAC %s) in the ARP table or "
-				     "dnsmasq leases",
-				     vm->name, vm->mac_addr);
+		if ((rc = vmmi_guest_ip_discover(vm->mac_addr, ip, &searched, err)) <= 0)
+			return rc;
+		rc = vmm_error_set(err, VMM_E_IP_DISCOVERY, 0,
+				   "check that a DHCP server (e.g. dnsmasq) serves the bridge, and "
+				   "name its lease file in VMCTL_LEASES if it keeps it elsewhere",
+				   "no IP address for VM '%s' (MAC %s) yet; searched %s", vm->name,
+				   vm->mac_addr, searched);
+		free(searched);
+		return rc;
 	}
 	case VMM_NET_NONE:
 	case VMM_NET_VNIC:

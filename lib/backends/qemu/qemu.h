@@ -59,13 +59,22 @@ const char *vmmi_qemu_binary(void);
 void vmmi_qemu_mac_from_id(const char *key, char buf[18]);
 
 /*
- * Build QEMU's argument vector for vm (pure: reads nothing but its inputs).
+ * Build QEMU's argument vector for vm (pure but for network "tap", see below).
  * Uses vm->work_dir, name, vcpus, memory_mb, overlay_path, seed_iso_path
  * (NULL: no seed), qmp_socket, console_socket, network, ssh_host_port and
  * mac_addr. *argv is NULL-terminated; free it with vmmi_qemu_args_free.
  */
 int vmmi_qemu_build_args(const struct vmm_vm *vm, const char *qemu_binary,
 			 enum vmmi_accel accel, char ***argv, struct vmm_error *err);
+/* The same with network "tap"'s plan given (vmmi_qemu_build_args takes
+ * vmmi_tap_plan's: it looks at this process's capabilities): -netdev
+ * tap,ifname=IF,script=no,downscript=no for a TAP device vmctl made, else
+ * -netdev bridge,br=BR,helper=HELPER. tap may be NULL for other networks;
+ * network "none" is -nic none. */
+struct vmmi_tap_plan;
+int vmmi_qemu_build_args_net(const struct vmm_vm *vm, const char *qemu_binary,
+			     enum vmmi_accel accel, const struct vmmi_tap_plan *tap, char ***argv,
+			     struct vmm_error *err);
 void vmmi_qemu_args_free(char **argv);
 
 /*

@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "backends/qemu/tap.h"
 #include "core/util.h"
 #include "vmm/log.h"
 
@@ -156,6 +157,34 @@ void vmmi_qemu_args_free(char **argv)
 int vmmi_qemu_build_args(const struct vmm_vm *vm, const char *qemu_binary,
 			 enum vmmi_accel accel, char ***argv, struct vmm_error *err)
 {
+	struct vmmi_tap_plan tp;
+
+	if (vm->network.type == VMM_NET_TAP)
+		vmmi_tap_plan(vm, &tp);
+	return vmmi_qemu_build_args_net(vm, qemu_binary, accel,
+					vm->network.type == VMM_NET_TAP ? &tp : NULL, argv, err);
+}
+
+/* -netdev for network "tap": vmctl's own TAP device, or the bridge helper. */
+static char *tap_netdev(const struct vmm_vm *vm, const struct vmmi_tap_plan *tp)
+{
+	char *br = qesc(vm->network.bridge ? vm->network.bridge : "br0"), *h = NULL, *s;
+
+	if (tp->own_tap)
+		s = vmmi_asprintf("tap,id=net0,ifname=%s,script=no,downscript=no", tp->ifname);
+	else if (br && (h = qesc(tp->helper ? tp->helper : VMMI_BRIDGE_HELPER)))
+		s = vmmi_asprintf("bridge,id=net0,br=%s,helper=%s", br, h);
+	else
+		s = NULL;
+	free(br);
+	free(h);
+	return s;
+}
+
+int vmmi_qemu_build_args_net(const struct vmm_vm *vm, const char *qemu_binary,
+			     enum vmmi_accel accel, const struct vmmi_tap_plan *tap, char ***argv,
+			     struct vmm_error *err)
+{
 	struct argv_b a = {0};
 	char *e1 = NULL, *e2 = NULL, *e3 = NULL, *pidfile = NULL, *log = NULL, *clog = NULL;
 	int rc = 0;
@@ -168,6 +197,9 @@ int vmmi_qemu_build_args(const struct vmm_vm *vm, const char *qemu_binary,
 	if (vm->network.type == VMM_NET_USER && vm->ssh_host_port == 0)
 		return vmm_error_set(err, VMM_E_INTERNAL, 0, NULL,
 				     "VM '%s' uses user networking but has no SSH port", vm->name);
+	if (vm->network.type == VMM_NET_TAP && !tap)
+		return vmm_error_set(err, VMM_E_INTERNAL, 0, NULL,
+				     "VM '%s' uses TAP networking but has no TAP plan", vm->name);
 	if (vm->network.type == VMM_NET_VNIC)
 		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
 				     "use network \"user\", \"tap\" or \"none\" with QEMU",
@@ -225,13 +257,11 @@ int vmmi_qemu_build_args(const struct vmm_vm *vm, const char *qemu_binary,
 						  vm->ssh_host_port));
 		break;
 	case VMM_NET_TAP:
-		add2(&a, "-netdev", vmmi_asprintf("bridge,id=net0,br=%s",
-						  (e1 = qesc(vm->network.bridge ? vm->network.bridge
-										: "br0"))
-							  ? e1
-							  : ""));
+		add2(&a, "-netdev", tap_netdev(vm, tap));
 		break;
 	case VMM_NET_NONE:
+		add2(&a, "-nic", strdup("none"));
+		break;
 	case VMM_NET_VNIC:
 		break;
 	}
