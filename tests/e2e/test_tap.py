@@ -352,25 +352,30 @@ def test_bridge_helper_as_user(net, image, bridge_conf):
     env = {"VMCTL_LEASES": net.leases, "VMCTL_ACCEL": "tcg"}
     create = ("create", "--name", "helpvm", "--image", image, "--bridge", BR, "--memory",
               "256", "--start")
+
+    def refused(env):
+        """A create whose start is refused before QEMU runs (the VM stays, stopped)."""
+        p = v.run(*create, env=env)
+        assert p.returncode == 1
+        assert net.taps() == []
+        v.run("destroy", "helpvm", env=env, timeout=60, check=0)
+        return p.stderr
     try:
         # Debian's helper as installed cannot make a TAP device
         if not (os.stat(HELPER).st_mode & stat.S_ISUID):
-            p = v.run(*create, env=env)
-            assert p.returncode == 1
-            assert "neither setuid root nor given file capabilities" in p.stderr, p.stderr
-            assert f"chmod u+s {HELPER}" in p.stderr
+            err = refused(env)
+            assert "neither setuid root nor given file capabilities" in err, err
+            assert f"chmod u+s {HELPER}" in err
         env["VMCTL_BRIDGE_HELPER"] = copy
         # no bridge.conf: the line to add
-        p = v.run(*create, env=env)
-        assert p.returncode == 1
-        assert f"{BRIDGE_CONF} does not exist" in p.stderr, p.stderr
-        assert f"allow {BR}" in p.stderr
+        err = refused(env)
+        assert f"{BRIDGE_CONF} does not exist" in err, err
+        assert f"allow {BR}" in err
         # another bridge allowed only
         bridge_conf("# test\nallow br-other\n")
-        p = v.run(*create, env=env)
-        assert p.returncode == 1
-        assert f"may not use bridge '{BR}': {BRIDGE_CONF} does not allow it" in p.stderr
-        assert f"add the line `allow {BR}` to {BRIDGE_CONF}" in p.stderr
+        err = refused(env)
+        assert f"may not use bridge '{BR}': {BRIDGE_CONF} does not allow it" in err, err
+        assert f"add the line `allow {BR}` to {BRIDGE_CONF}" in err
         # allowed through an include, as the helper reads it
         inc = os.path.join(helper_dir, "more.conf")
         with open(inc, "w") as f:
