@@ -143,16 +143,21 @@ extern const struct vmm_backend_ops vmmi_backend_qemu;
  * link none of the heavy libraries the other operations need. */
 int vmmi_qemu_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm_state *out,
 		    struct vmm_error *err);
+/* Its guest_ip operation too (backends/qemu/netdiscover.c), for `status`. */
+int vmmi_qemu_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
+		       struct vmm_error *err);
 
 /*
- * Every backend built into the library, once: its tag, its state operation
- * and its operations table. The manager (every operation) and the registry
- * (live state only) both dispatch through this list; a backend that is not
- * listed is "not available".
+ * Every backend built into the library, once: its tag, its state and
+ * guest_ip operations and its operations table. The manager (every
+ * operation) and the registry (live state and guest address only) both
+ * dispatch through this list; a backend that is not listed is "not
+ * available".
  */
 #define VMMI_BACKENDS(X)                                                                   \
-	X(VMM_BACKEND_NOOP, vmmi_backend_noop.state, vmmi_backend_noop)                    \
-	X(VMM_BACKEND_QEMU, vmmi_qemu_state, vmmi_backend_qemu)
+	X(VMM_BACKEND_NOOP, vmmi_backend_noop.state, vmmi_backend_noop.guest_ip,           \
+	  vmmi_backend_noop)                                                               \
+	X(VMM_BACKEND_QEMU, vmmi_qemu_state, vmmi_qemu_guest_ip, vmmi_backend_qemu)
 
 /* The backend for a tag, or NULL with VMM_E_BACKEND in err if it is not
  * built into this library or cannot run on this platform. */

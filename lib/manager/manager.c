@@ -29,7 +29,7 @@
 
 const struct vmm_backend_ops *vmmi_backend_for(enum vmm_backend_tag tag, struct vmm_error *err)
 {
-#define OPS(t, state, ops)                                                                 \
+#define OPS(t, state, ip, ops)                                                               \
 	if (tag == (t))                                                                    \
 		return &(ops);
 	VMMI_BACKENDS(OPS)
@@ -580,16 +580,6 @@ out:
 	vmm_vm_free(vm);
 	vmmi_unlock(lock);
 	return rc;
-}
-
-int vmm_vm_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
-		    struct vmm_error *err)
-{
-	const struct vmm_backend_ops *be = vmmi_backend_for(vm->backend, err);
-
-	if (!be)
-		return -(int)VMM_E_BACKEND;
-	return be->guest_ip(ctx, vm, ip, err);
 }
 
 int vmm_vm_console_endpoint(struct vmm_ctx *ctx, const struct vmm_vm *vm,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The manager's read side: the context, and the recorded VMs with their
- * live state (vmm_vm_lookup, vmm_vm_list).
+ * live state (vmm_vm_lookup, vmm_vm_list) and the guest's address
+ * (vmm_vm_guest_ip).
  *
  * Apart from manager.c, whose operations reach every part of the backends,
  * so that a program that only reads (vmctl list, status, log) links the
@@ -37,12 +38,37 @@ typedef int (*vmmi_state_op)(struct vmm_ctx *ctx, const struct vmm_vm *vm,
 /* The state operation of a backend, without the rest of its table. */
 static vmmi_state_op state_op(enum vmm_backend_tag tag)
 {
-#define STATE(t, state, ops)                                                               \
+#define STATE(t, state, ip, ops)                                                             \
 	if (tag == (t))                                                                    \
 		return (state);
 	VMMI_BACKENDS(STATE)
 #undef STATE
 	return NULL;
+}
+
+typedef int (*vmmi_guest_ip_op)(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
+				struct vmm_error *err);
+
+/* The guest_ip operation of a backend, light too (`vmctl status` shows it). */
+static vmmi_guest_ip_op guest_ip_op(enum vmm_backend_tag tag)
+{
+#define IP(t, state, ip, ops)                                                              \
+	if (tag == (t))                                                                    \
+		return (ip);
+	VMMI_BACKENDS(IP)
+#undef IP
+	return NULL;
+}
+
+int vmm_vm_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
+		    struct vmm_error *err)
+{
+	vmmi_guest_ip_op op = guest_ip_op(vm->backend);
+
+	*ip = NULL;
+	if (!op)
+		return vmmi_backend_unavailable(vm->backend, err);
+	return op(ctx, vm, ip, err);
 }
 
 int vmm_ctx_new_at(struct vmm_ctx **out, const char *data_dir, struct vmm_error *err)

@@ -285,7 +285,7 @@ def test_tap_as_root(net, image, tmp_path):
         assert "error[vm_manager::network::ip_discovery_timeout]: after 2 s" in p.stderr
         assert f"MAC {mac}" in p.stderr
         for place in ("the neighbour table", "/var/lib/misc/dnsmasq.leases",
-                      "/var/lib/dnsmasq/*.leases", "/var/lib/libvirt/dnsmasq/*.status"):
+                      "/var/lib/dnsmasq/", "/var/lib/libvirt/dnsmasq/"):
             assert place in p.stderr, p.stderr
         assert "VMCTL_LEASES" in p.stderr
 

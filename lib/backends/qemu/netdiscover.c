@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "backends/backend.h"
 #include "core/util.h"
 #include "vmm/log.h"
 
@@ -223,4 +224,39 @@ int vmmi_guest_ip_discover(const char *mac, char **ip, char **searched, struct v
 oom:
 	vmmi_buf_release(&s);
 	return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+}
+
+/* The QEMU backend's guest_ip operation (light: `vmctl status` runs it). */
+int vmmi_qemu_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
+		       struct vmm_error *err)
+{
+	(void)ctx;
+	*ip = NULL;
+	switch (vm->network.type) {
+	case VMM_NET_USER:
+		*ip = strdup("127.0.0.1");
+		return *ip ? 0 : vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	case VMM_NET_TAP: {
+		char *searched = NULL;
+		int rc;
+
+		if (!vm->mac_addr)
+			break;
+		if ((rc = vmmi_guest_ip_discover(vm->mac_addr, ip, &searched, err)) <= 0)
+			return rc;
+		rc = vmm_error_set(err, VMM_E_IP_DISCOVERY, 0,
+				   "check that a DHCP server (e.g. dnsmasq) serves the bridge, and "
+				   "name its lease file in VMCTL_LEASES if it keeps it elsewhere",
+				   "no IP address for VM '%s' (MAC %s) yet; searched %s", vm->name,
+				   vm->mac_addr, searched);
+		free(searched);
+		return rc;
+	}
+	case VMM_NET_NONE:
+	case VMM_NET_VNIC:
+		break;
+	}
+	return vmm_error_set(err, VMM_E_IP_DISCOVERY, 0,
+			     "give the VM a network (user or tap) to reach it",
+			     "VM '%s' has no network to reach it by", vm->name);
 }

@@ -21,7 +21,6 @@
 
 #include "backends/backend.h"
 #include "vmm/file.h"
-#include "backends/qemu/netdiscover.h"
 #include "backends/qemu/ports.h"
 #include "backends/qemu/qmp.h"
 #include "backends/qemu/tap.h"
@@ -816,41 +815,7 @@ static int qemu_destroy(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error
 	return rc;
 }
 
-/* ---- guest IP, console (state: qemu_state.c) ----------------------------- */
-
-static int qemu_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
-			 struct vmm_error *err)
-{
-	(void)ctx;
-	*ip = NULL;
-	switch (vm->network.type) {
-	case VMM_NET_USER:
-		*ip = strdup("127.0.0.1");
-		return *ip ? 0 : vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
-	case VMM_NET_TAP: {
-		char *searched = NULL;
-		int rc;
-
-		if (!vm->mac_addr)
-			break;
-		if ((rc = vmmi_guest_ip_discover(vm->mac_addr, ip, &searched, err)) <= 0)
-			return rc;
-		rc = vmm_error_set(err, VMM_E_IP_DISCOVERY, 0,
-				   "check that a DHCP server (e.g. dnsmasq) serves the bridge, and "
-				   "name its lease file in VMCTL_LEASES if it keeps it elsewhere",
-				   "no IP address for VM '%s' (MAC %s) yet; searched %s", vm->name,
-				   vm->mac_addr, searched);
-		free(searched);
-		return rc;
-	}
-	case VMM_NET_NONE:
-	case VMM_NET_VNIC:
-		break;
-	}
-	return vmm_error_set(err, VMM_E_IP_DISCOVERY, 0,
-			     "give the VM a network (user or tap) to reach it",
-			     "VM '%s' has no network to reach it by", vm->name);
-}
+/* ---- console (state: qemu_state.c, guest IP: netdiscover.c) -------------- */
 
 static int qemu_console_endpoint(struct vmm_ctx *ctx, const struct vmm_vm *vm,
 				 struct vmm_console_endpoint *out, struct vmm_error *err)
@@ -880,7 +845,7 @@ const struct vmm_backend_ops vmmi_backend_qemu = {
 	.resume = qemu_resume,
 	.destroy = qemu_destroy,
 	.state = vmmi_qemu_state,
-	.guest_ip = qemu_guest_ip,
+	.guest_ip = vmmi_qemu_guest_ip,
 	.console_endpoint = qemu_console_endpoint,
 	.save = vmmi_qemu_save,
 	.saved_fits = vmmi_qemu_saved_fits,
