@@ -76,8 +76,10 @@ struct vmm_backend_ops {
 	int (*prepare)(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, struct vmm_vm *vm,
 		       const struct vmmi_phases *ph, struct vmm_error *err);
 	/* Optional: check, before a start touches the VM, what would make any
-	 * start fail (settings from the environment, e.g. the accelerator). */
-	int (*check_start)(struct vmm_error *err);
+	 * start fail (settings from the environment, e.g. the accelerator; the
+	 * host network the VM's network needs). vm: the VM to start, or the one
+	 * about to be created (only its name and network set). */
+	int (*check_start)(const struct vmm_vm *vm, struct vmm_error *err);
 	/* Boot; fill pid, pid_starttime, vnc_addr. If the forwarded SSH port
 	 * turns out to be taken, choose another one, avoiding `taken`. */
 	int (*start)(struct vmm_ctx *ctx, struct vmm_vm *vm, const struct vmmi_ports_taken *taken,

@@ -283,7 +283,10 @@ int vmm_vm_create(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
 		return rc;
 	if (!(be = vmmi_backend_for(opts->backend, err)))
 		return -(int)VMM_E_BACKEND;
-	if (opts->start && be->check_start && (rc = be->check_start(err)) < 0)
+	if (opts->start && be->check_start &&
+	    (rc = be->check_start(&(struct vmm_vm){.name = (char *)spec->name,
+						   .network = spec->network},
+				  err)) < 0)
 		return rc;
 	t0 = vmmi_now_ms();
 	lock = vmmi_vm_lock(&ctx->paths, spec->name, err);
@@ -449,7 +452,7 @@ static int lifecycle_op_ex(struct vmm_ctx *ctx, const char *name, enum vmm_vm_op
 		goto out;
 	}
 	/* Settings that are wrong fail before the VM is touched. */
-	if (op == VMM_OP_START && be->check_start && (rc = be->check_start(err)) < 0)
+	if (op == VMM_OP_START && be->check_start && (rc = be->check_start(vm, err)) < 0)
 		goto out;
 	switch (op) {
 	case VMM_OP_START:
@@ -804,7 +807,7 @@ int vmm_snapshot_restore(struct vmm_ctx *ctx, const char *name, const char *tag,
 				   tag, name);
 		goto out;
 	}
-	if (!live && ram && be->check_start && (rc = be->check_start(err)) < 0)
+	if (!live && ram && be->check_start && (rc = be->check_start(vm, err)) < 0)
 		goto out;
 	if ((rc = ports_taken(ctx, vm->name, &ports, &n, err)) < 0)
 		goto out;

@@ -309,6 +309,14 @@ def test_tap_as_root(net, image, tmp_path):
         assert p.returncode == 1
         assert "bridge 'nosuchbr' does not exist" in p.stderr
         assert "ip link add nosuchbr type bridge" in p.stderr
+        assert v.run("status", "nobr").returncode == 1  # nothing was created
+        # a VM whose bridge went away is refused before it is touched
+        sh("ip", "-n", net.ns, "link", "add", "vmtbr9", "type", "bridge")
+        v.run("create", "--name", "gone", "--image", image, "--bridge", "vmtbr9", check=0)
+        sh("ip", "-n", net.ns, "link", "del", "vmtbr9")
+        p = v.run("start", "gone")
+        assert p.returncode == 1 and "bridge 'vmtbr9' does not exist" in p.stderr, p.stderr
+        assert v.status("gone")["state"] == "prepared"
         # an interface that is not a bridge
         p = v.run("create", "--name", "lobr", "--image", image, "--bridge", "lo", "--start")
         assert p.returncode == 1 and "'lo' is not a bridge" in p.stderr, p.stderr
@@ -354,11 +362,11 @@ def test_bridge_helper_as_user(net, image, bridge_conf):
               "256", "--start")
 
     def refused(env):
-        """A create whose start is refused before QEMU runs (the VM stays, stopped)."""
+        """A create refused before anything is made (no VM, no TAP device)."""
         p = v.run(*create, env=env)
         assert p.returncode == 1
         assert net.taps() == []
-        v.run("destroy", "helpvm", env=env, timeout=60, check=0)
+        assert v.run("status", "helpvm").returncode == 1
         return p.stderr
     try:
         # Debian's helper as installed cannot make a TAP device

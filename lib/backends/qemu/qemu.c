@@ -552,11 +552,18 @@ out:
 	return rc;
 }
 
-static int qemu_check_start(struct vmm_error *err)
+static int qemu_check_start(const struct vmm_vm *vm, struct vmm_error *err)
 {
+	struct vmmi_tap_plan tp;
 	enum vmmi_accel accel;
+	int rc;
 
-	return vmmi_qemu_accel(&accel, err);
+	if ((rc = vmmi_qemu_accel(&accel, err)) < 0)
+		return rc;
+	if (vm->network.type != VMM_NET_TAP)
+		return 0;
+	vmmi_tap_plan(vm, &tp);
+	return vmmi_tap_check(vm, &tp, err);
 }
 
 /* Append the NULL-terminated extra (may be NULL) to argv. */
