@@ -181,17 +181,21 @@ static void test_tap_name(void **state)
 	char a[16], b[16], c[16];
 
 	(void)state;
-	vmmi_tap_name("web", a);
+	vmmi_tap_name("web", "/d/vms/web", a);
 	assert_int_equal(strncmp(a, "vt-web-", 7), 0);
 	assert_int_equal(strlen(a), 11);
 	/* long names: a 7-character prefix and the hash of the whole name */
-	vmmi_tap_name("a-very-long-vm-name-indeed-1", b);
-	vmmi_tap_name("a-very-long-vm-name-indeed-2", c);
+	vmmi_tap_name("a-very-long-vm-name-indeed-1", NULL, b);
+	vmmi_tap_name("a-very-long-vm-name-indeed-2", NULL, c);
 	assert_int_equal(strlen(b), 15);
 	assert_int_equal(strncmp(b, "vt-a-very--", 11), 0);
 	assert_string_not_equal(b, c);
-	vmmi_tap_name("web", c);
+	vmmi_tap_name("web", "/d/vms/web", c);
 	assert_string_equal(a, c);
+	/* the same name in another data directory */
+	vmmi_tap_name("web", "/e/vms/web", c);
+	assert_int_equal(strncmp(c, "vt-web-", 7), 0);
+	assert_string_not_equal(a, c);
 }
 
 static void test_none_and_no_seed(void **state)

@@ -144,7 +144,7 @@ static void remove_tap(const struct vmm_vm *vm)
 
 	if (vm->network.type != VMM_NET_TAP || !vm->name || !vmmi_have_net_admin())
 		return;
-	vmmi_tap_name(vm->name, ifname);
+	vmmi_tap_name(vm->name, vm->work_dir, ifname);
 	vmmi_tap_remove(ifname);
 }
 

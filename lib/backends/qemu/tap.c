@@ -31,7 +31,7 @@
 /* include depth at which the reading stops (the helper would recurse on) */
 #define CONF_MAX_DEPTH 16
 
-void vmmi_tap_name(const char *vm_name, char out[16])
+void vmmi_tap_name(const char *vm_name, const char *work_dir, char out[16])
 {
 	uint32_t h = 2166136261u; /* FNV-1a, 32 bit */
 	char pre[8];
@@ -44,6 +44,10 @@ void vmmi_tap_name(const char *vm_name, char out[16])
 			pre[n++] = (char)*p;
 	}
 	pre[n] = '\0';
+	for (const unsigned char *p = (const unsigned char *)(work_dir ? work_dir : ""); *p; p++) {
+		h ^= *p;
+		h *= 16777619u;
+	}
 	snprintf(out, 16, "vt-%s-%04x", pre, (unsigned)((h >> 16) ^ (h & 0xffff)));
 }
 
@@ -68,7 +72,7 @@ static const char *helper_path(void)
 void vmmi_tap_plan(const struct vmm_vm *vm, struct vmmi_tap_plan *p)
 {
 	memset(p, 0, sizeof(*p));
-	vmmi_tap_name(vm->name ? vm->name : "", p->ifname);
+	vmmi_tap_name(vm->name ? vm->name : "", vm->work_dir, p->ifname);
 	p->own_tap = vmmi_have_net_admin();
 	p->helper = p->own_tap ? NULL : helper_path();
 }

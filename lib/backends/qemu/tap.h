@@ -26,8 +26,10 @@ struct vmmi_tap_plan {
 };
 
 /* The TAP device name of a VM: "vt-" + up to 7 characters of the name +
- * "-" + 4 hex digits of a hash of the whole name (at most 15 characters). */
-void vmmi_tap_name(const char *vm_name, char out[16]);
+ * "-" + 4 hex digits of a hash of the whole name and the work directory
+ * (NULL: none), so that VMs of one name in two data directories differ
+ * (at most 15 characters). */
+void vmmi_tap_name(const char *vm_name, const char *work_dir, char out[16]);
 
 /* Whether this process has CAP_NET_ADMIN (effective). */
 bool vmmi_have_net_admin(void);
