@@ -136,7 +136,8 @@ static int wait_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip
 			return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
 					     "set VMCTL_IP_TIMEOUT to a number of seconds (0 to "
 					     "86400), or unset it for 120",
-					     "VMCTL_IP_TIMEOUT='%s' is not a number of seconds", env);
+					     "VMCTL_IP_TIMEOUT='%s' is not a number of seconds",
+					     env);
 		timeout_ms = (unsigned)v * 1000u;
 	}
 	deadline = vmmi_now_ms() + timeout_ms;
@@ -547,7 +548,8 @@ int vmm_flow_up(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
 				     "`--no-provision`)",
 				     "VM '%s' has network \"none\": its %zu provisioner%s cannot "
 				     "reach it over SSH",
-				     def->name, def->n_provisions, def->n_provisions == 1 ? "" : "s");
+				     def->name, def->n_provisions,
+				     def->n_provisions == 1 ? "" : "s");
 	rc = vmm_vm_lookup(ctx, def->name, &vm, &lookup_err);
 	if (rc < 0 && lookup_err.code != VMM_E_VM_NOT_FOUND) {
 		*err = lookup_err;

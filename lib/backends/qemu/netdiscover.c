@@ -146,8 +146,9 @@ static char *try_file(const char *path, const char *mac, struct vmmi_buf *s)
 	struct vmm_error e;
 
 	if (vmmi_read_file(path, &text, NULL, &e) < 0) {
-		vmmi_buf_printf(s, ", %s (%s)", path,
-				e.sys_errno == ENOENT ? "absent" : strerror(e.sys_errno ? e.sys_errno : EIO));
+		int en = e.sys_errno ? e.sys_errno : EIO;
+
+		vmmi_buf_printf(s, ", %s (%s)", path, en == ENOENT ? "absent" : strerror(en));
 		return NULL;
 	}
 	ip = vmmi_leases_find(text, mac, time(NULL));
@@ -207,7 +208,8 @@ int vmmi_guest_ip_discover(const char *mac, char **ip, char **searched, struct v
 
 		if (!list)
 			goto oom;
-		for (char *p = strtok_r(list, ":", &save); p && !*ip; p = strtok_r(NULL, ":", &save))
+		for (char *p = strtok_r(list, ":", &save); p && !*ip;
+		     p = strtok_r(NULL, ":", &save))
 			*ip = try_pattern(p, mac, &s);
 		free(list);
 	}

@@ -199,7 +199,8 @@ static int check_helper(const char *helper, const char *br, struct vmm_error *er
 				       "run vmctl as root (with CAP_NET_ADMIN, vmctl makes the "
 				       "TAP device itself), or install qemu-system-common, or "
 				       "name the helper in VMCTL_BRIDGE_HELPER",
-				       "QEMU's bridge helper '%s' is not an executable file", helper);
+				       "QEMU's bridge helper '%s' is not an executable file",
+				       helper);
 	if (!((st.st_mode & S_ISUID) && st.st_uid == 0) &&
 	    getxattr(helper, "security.capability", NULL, 0) <= 0) {
 		snprintf(hint, sizeof(hint),
