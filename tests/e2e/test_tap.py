@@ -133,7 +133,8 @@ class Net:
         raise AssertionError(f"no lease for {mac}:\n{open(self.log.name).read()[-3000:]}")
 
     def neigh_has(self, mac):
-        out = sh("ip", "-n", self.ns, "-j", "neigh", "show").stdout
+        """Whether the namespace's IPv4 neighbour table has the MAC."""
+        out = sh("ip", "-n", self.ns, "-4", "-j", "neigh", "show").stdout
         return any(e.get("lladdr", "").lower() == mac.lower() for e in json.loads(out))
 
 
