@@ -603,6 +603,11 @@ int vmmi_qemu_start_with(struct vmm_ctx *ctx, struct vmm_vm *vm,
 		if (rc < 0)
 			return rc;
 	}
+	/* So may the forwarded ones: a port vmctl picked is picked anew. */
+	if (vm->network.type == VMM_NET_USER && vm->n_forwards &&
+	    (rc = vmmi_forwards_reserve(&ctx->paths, vm->name, vm->ssh_host_port, vm->forwards,
+					vm->n_forwards, 0, true, taken, err)) < 0)
+		return rc;
 	for (int attempt = 0;; attempt++) {
 		char *old_log = vmmi_qemu_wd_file(vm, VMMI_QEMU_LOG);
 
@@ -897,4 +902,5 @@ const struct vmm_backend_ops vmmi_backend_qemu = {
 	.snapshot_list = vmmi_qemu_snapshot_list,
 	.snapshot_restore = vmmi_qemu_snapshot_restore,
 	.snapshot_delete = vmmi_qemu_snapshot_delete,
+	.forward_live = vmmi_qemu_forward_live,
 };
