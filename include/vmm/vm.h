@@ -120,7 +120,8 @@ int vmm_forward_parse_host(const char *s, unsigned *port, bool *udp, struct vmm_
 /* "tcp" / "udp". */
 const char *vmm_forward_proto(const struct vmm_forward *f);
 /* "8080->80/tcp", "0.0.0.0:8443->443/tcp" (the address when it is not
- * 127.0.0.1), as the PORTS column of `vmctl list` shows it. */
+ * 127.0.0.1), as the PORTS column of `vmctl list` shows it; "80/tcp" for
+ * a forward without a host port (a backend that forwards none). */
 void vmm_forward_format(const struct vmm_forward *f, char *buf, size_t size);
 /*
  * Check a VM's forwards together: at most VMM_FORWARDS_MAX, no host port

@@ -661,7 +661,9 @@ const char *vmm_forward_proto(const struct vmm_forward *f)
 
 void vmm_forward_format(const struct vmm_forward *f, char *buf, size_t size)
 {
-	if (strcmp(f->address, VMM_FORWARD_DEFAULT_ADDR) == 0)
+	if (f->host_port == 0) /* not forwarded (yet): as Docker shows it */
+		snprintf(buf, size, "%u/%s", f->guest_port, vmm_forward_proto(f));
+	else if (strcmp(f->address, VMM_FORWARD_DEFAULT_ADDR) == 0)
 		snprintf(buf, size, "%u->%u/%s", f->host_port, f->guest_port, vmm_forward_proto(f));
 	else
 		snprintf(buf, size, "%s:%u->%u/%s", f->address, f->host_port, f->guest_port,
