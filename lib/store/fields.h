@@ -49,7 +49,6 @@
 	X(NET, network, "network", "network", 0, 0, 0)                                  \
 	X(INT, pid, "pid", "pid", 0, INT32_MAX, 0)                                      \
 	X(INT, ssh_host_port, "ssh_host_port", "ssh_port", 0, 65535, 0)                 \
-	X(FWD, forwards, "forwards", "forwards", 0, 0, 0)                               \
 	X(STR, ssh_user, "ssh_user", "ssh_user", 0, 0, 0)                               \
 	X(STR, mac_addr, "mac_addr", "mac_addr", 0, 0, 0)                               \
 	X(STR, vnc_addr, "vnc_addr", "vnc_addr", 0, 0, 0)                               \
@@ -60,6 +59,7 @@
 	X(STR, seed_iso_path, "seed_iso_path", "seed_iso_path", 0, 0, 0)                \
 	X(STR, ssh_key_path, "ssh_key_path", "ssh_key_path", 0, 0, 0)                   \
 	X(STR, created_at, "created_at", "created_at", 0, 0, 0)                         \
+	X(FWD, forwards, "forwards", "forwards", 0, 0, 0)                               \
 	X(INT, pid_starttime, "pid_starttime", NULL, 0, INT64_MAX, 0)                   \
 	X(STR, qmp_socket, "qmp_socket", NULL, 0, 0, 0)                                 \
 	X(STR, console_socket, "console_socket", NULL, 0, 0, 0)

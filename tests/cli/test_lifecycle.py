@@ -87,7 +87,7 @@ def test_list_json_is_stable(vmctl, image):
     assert list(vm) == ["name", "id", "backend", "state", "vcpus", "memory_mb", "disk_gb",
                         "network", "pid", "ssh_port", "ssh_user", "mac_addr", "vnc_addr",
                         "work_dir", "image_path", "image_url", "overlay_path",
-                        "seed_iso_path", "ssh_key_path", "created_at"]
+                        "seed_iso_path", "ssh_key_path", "created_at", "forwards"]
     assert vm["network"] == {"type": "tap", "bridge": "br0"}
     assert vm["disk_gb"] == 3
     assert vm["pid"] is None
@@ -315,7 +315,7 @@ def test_reference_store_is_read_and_upgraded(vmctl, image):
         json.dump(old, f)
     p = vmctl.run("list", check=0)
     assert p.stdout.splitlines()[1].split() == ["old", "noop", "2", "2048", "user", "-", "-",
-                                                "stopped"]
+                                                "stopped", "-"]
     create(vmctl, image, "new")
     doc = json.load(open(vmctl.store_path))
     assert doc["version"] == 1

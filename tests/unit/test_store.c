@@ -551,22 +551,22 @@ static void test_vm_json_form(void **state)
 		"{\"name\": \"full\", \"id\": \"id\\\"1\", \"backend\": \"qemu\", \"state\": "
 		"\"suspended\", \"vcpus\": 65535, \"memory_mb\": 9223372036854775807, \"disk_gb\": "
 		"4294967295, \"network\": {\"type\": \"tap\", \"bridge\": \"br7\"}, \"pid\": "
-		"2147483647, \"ssh_port\": 65535, \"forwards\": [{\"protocol\": \"tcp\", \"address\": "
-		"\"127.0.0.1\", \"host_port\": 8080, \"guest_port\": 80, \"auto\": false}, "
-		"{\"protocol\": \"udp\", \"address\": \"0.0.0.0\", \"host_port\": 10500, "
-		"\"guest_port\": 53, \"auto\": true}], \"ssh_user\": \"\\uD83D\\uDE00\", \"mac_addr\": "
+		"2147483647, \"ssh_port\": 65535, \"ssh_user\": \"\\uD83D\\uDE00\", \"mac_addr\": "
 		"\"52:54:00:00:00:01\", \"vnc_addr\": \"127.0.0.1:5901\", \"work_dir\": "
 		"\"vms/full\", \"image_path\": \"/i/\\u00E9\", \"image_url\": \"http://x/i/j\", "
 		"\"overlay_path\": \"vms/full/o\\u00E9\", \"seed_iso_path\": \"vms/full/s\", "
 		"\"ssh_key_path\": \"/k\", "
-		"\"created_at\": \"2026-01-01T00:00:00Z\"}";
+		"\"created_at\": \"2026-01-01T00:00:00Z\", \"forwards\": [{\"protocol\": \"tcp\", "
+		"\"address\": \"127.0.0.1\", \"host_port\": 8080, \"guest_port\": 80, \"auto\": false}, "
+		"{\"protocol\": \"udp\", \"address\": \"0.0.0.0\", \"host_port\": 10500, "
+		"\"guest_port\": 53, \"auto\": true}]}";
 	static const char want_dflt[] =
 		"{\"name\": \"dflt\", \"id\": null, \"backend\": \"noop\", \"state\": \"stopped\", "
 		"\"vcpus\": 1, \"memory_mb\": 1024, \"disk_gb\": null, \"network\": {\"type\": "
-		"\"user\"}, \"pid\": null, \"ssh_port\": null, \"forwards\": [], \"ssh_user\": null, \"mac_addr\": "
+		"\"user\"}, \"pid\": null, \"ssh_port\": null, \"ssh_user\": null, \"mac_addr\": "
 		"null, \"vnc_addr\": null, \"work_dir\": null, \"image_path\": null, \"image_url\": "
 		"null, \"overlay_path\": null, \"seed_iso_path\": null, \"ssh_key_path\": null, "
-		"\"created_at\": null}";
+		"\"created_at\": null, \"forwards\": []}";
 	struct vmmi_store st;
 	struct vmm_error err;
 	json_t *o;
