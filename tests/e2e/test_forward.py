@@ -108,6 +108,9 @@ VMFILE = """
 vm "fw" {
     image "guest.qcow2"
     memory 256
+    cloud-init {
+        hostname "fw"
+    }
     network "user" {
         forward HTTP 80
         forward UDP 5353 protocol="udp"
@@ -163,6 +166,23 @@ def test_forwards_carry_packets(qvm, tmp_path, guest_image):
     udp_echo(live_udp, b"live udp", deadline_s=60)
     qvm.run("port", "fw", "--rm", f"{live_udp}/udp", check=0)
 
+    # QEMU's own refusal, which HMP reports as text in a successful reply:
+    # a forward recorded that QEMU does not have cannot be removed live
+    ghost = free_port()
+    doc = json.load(open(qvm.store_path))
+    doc["vms"]["fw"]["forwards"].append({"protocol": "tcp", "address": "127.0.0.1",
+                                         "host_port": ghost, "guest_port": 1, "auto": False})
+    with open(qvm.store_path, "w") as f:
+        json.dump(doc, f)
+    p = qvm.run("port", "fw", "--rm", str(ghost), check=1)
+    assert (f"error[vm_manager::qemu::qmp_command_failed]: QEMU refused `hostfwd_remove net0 "
+            f"tcp:127.0.0.1:{ghost}`: host forwarding rule for tcp:127.0.0.1:{ghost} not found"
+            ) in p.stderr
+    assert vm_record(qvm, "fw")["forwards"][-1]["host_port"] == ghost  # still recorded
+    doc["vms"]["fw"]["forwards"].pop()
+    with open(qvm.store_path, "w") as f:
+        json.dump(doc, f)
+
     # a host port another process holds: refused, naming it, nothing changed
     before = vm_record(qvm, "fw")["forwards"]
     with socket.socket() as held:
@@ -187,6 +207,8 @@ def test_forwards_carry_packets(qvm, tmp_path, guest_image):
     # stopped, its picked port taken by someone else: the next start picks anew
     qvm.run("stop", "fw", timeout=T, check=0)
     with socket.socket() as squat:
+        # curl's connections may linger in TIME_WAIT on it
+        squat.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squat.bind(("127.0.0.1", picked))
         squat.listen(1)
         qvm.run("start", "fw", timeout=T, check=0)
