@@ -660,6 +660,13 @@ int vmmi_qemu_start_with(struct vmm_ctx *ctx, struct vmm_vm *vm,
 					return rc;
 				vmm_info(MOD, "VM '%s': port %u was taken, retrying with %u",
 					 vm->name, old, vm->ssh_host_port);
+				/* or a forwarded one was: checked (and picked) again */
+				if (vm->n_forwards &&
+				    (rc = vmmi_forwards_reserve(&ctx->paths, vm->name,
+								vm->ssh_host_port, vm->forwards,
+								vm->n_forwards, 0, true, taken,
+								err)) < 0)
+					return rc;
 				continue;
 			}
 		}
