@@ -119,14 +119,14 @@ static void fill_row(const struct vmm_vm *vm, const struct numbers *num, const c
 	row[4] = vmm_net_type_name(vm->network.type);
 	row[5] = num->pid;
 	row[6] = num->ssh;
-	row[7] = vmm_vm_state_name(vm->state);
-	row[8] = num->ports ? num->ports : "-";
+	row[7] = num->ports ? num->ports : "-";
+	row[8] = vmm_vm_state_name(vm->state); /* last: scripts read it with $ */
 }
 
 static void print_table(struct vmm_vm **vms, size_t n)
 {
 	static const char *const heads[NCOLS] = {"NAME", "BACKEND", "VCPUS", "MEM",
-						 "NETWORK", "PID", "SSH", "STATE", "PORTS"};
+						 "NETWORK", "PID", "SSH", "PORTS", "STATE"};
 	size_t width[NCOLS];
 	struct numbers *nums = calloc(n ? n : 1, sizeof(*nums));
 	const char *row[NCOLS];
@@ -195,9 +195,9 @@ const struct cli_command cmd_list = {
 	.name = "list",
 	.summary = "List all VMs",
 	.usage = "  vmctl list [--json]",
-	.help = "Columns: NAME BACKEND VCPUS MEM (MB) NETWORK PID SSH (host port) STATE\n"
-		"PORTS (forwards, host->guest: 8080->80/tcp; an address other than\n"
-		"127.0.0.1 is shown, 0.0.0.0:8443->443/tcp).\n"
+	.help = "Columns: NAME BACKEND VCPUS MEM (MB) NETWORK PID SSH (host port) PORTS\n"
+		"(forwards, host->guest: 8080->80/tcp; an address other than 127.0.0.1\n"
+		"is shown, 0.0.0.0:8443->443/tcp) STATE.\n"
 		"States are read from the live process, not only from the record.\n"
 		"\n"
 		"Options:\n"

@@ -35,8 +35,8 @@ def test_create_records_forwards(vmctl, image):
     (vm,) = json.loads(vmctl.run("list", "--json", check=0).stdout)
     assert vm["forwards"] == want
     lines = vmctl.run("list", check=0).stdout.splitlines()
-    assert lines[0].split()[-1] == "PORTS"
-    assert lines[1].split()[-1] == ("8080->80/tcp,5353->53/udp,0.0.0.0:8443->443/tcp,"
+    assert lines[0].split()[-2:] == ["PORTS", "STATE"]
+    assert lines[1].split()[-2] == ("8080->80/tcp,5353->53/udp,0.0.0.0:8443->443/tcp,"
                                     "80/tcp,3000/tcp")
     # docker port's format; with a guest port, only the host side
     assert vmctl.run("port", "web", check=0).stdout == (
@@ -56,7 +56,7 @@ def test_no_forwards(vmctl, image):
     assert "forwards" not in record(vmctl, "bare")  # unset fields are omitted
     assert json.loads(vmctl.run("status", "bare", "--json", check=0).stdout)["forwards"] == []
     assert vmctl.run("port", "bare", check=0).stdout == ""
-    assert vmctl.run("list", check=0).stdout.splitlines()[1].split()[-1] == "-"
+    assert vmctl.run("list", check=0).stdout.splitlines()[1].split()[-2] == "-"
     assert "Ports:       -\n" in vmctl.run("status", "bare", check=0).stdout
 
 
