@@ -617,6 +617,7 @@ static void parse_forward(struct ctx *c, const struct vmm_kdl_node *k,
 	struct vmm_forward f = {.address = VMM_FORWARD_DEFAULT_ADDR};
 	struct vmm_forward *fw;
 	struct vmm_span *spans;
+	size_t nerr;
 	bool ok;
 
 	if (net->type != VMM_NET_USER) {
@@ -633,8 +634,9 @@ static void parse_forward(struct ctx *c, const struct vmm_kdl_node *k,
 			   k->nargs);
 		return;
 	}
-	if (!check_shape(c, k, 2, 2, forward_props, false))
-		return;
+	nerr = c->nerr;
+	if (!check_shape(c, k, 2, 2, forward_props, false) || c->nerr != nerr)
+		return; /* a forward with a wrong part is not kept */
 	ok = forward_port(c, &k->args[0], "host port", 0, &f.host_port);
 	ok &= forward_port(c, &k->args[1], "guest port", 1, &f.guest_port);
 	if (pp) {
