@@ -13,7 +13,7 @@ _vmctl()
 	COMPREPLY=()
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
-	local commands="create start stop destroy list status suspend resume snapshot log
+	local commands="create start stop destroy list status port suspend resume snapshot log
 		image console ssh up down reload provision validate version help"
 
 	cmd=""
@@ -31,18 +31,23 @@ _vmctl()
 	case $prev in
 	--image|--cloud-init|--ssh-key|--key|--file|-f)
 		COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	--name|--vcpus|--memory|--disk|--bridge|--image-url|--sha256|--timeout|-t|--tail|-n|--user|--stall-timeout|--max-size|--low-speed-limit|--low-speed-time)
+	--name|--vcpus|--memory|--disk|--bridge|--image-url|--sha256|--timeout|-t|--tail|-n|--user|--stall-timeout|--max-size|--low-speed-limit|--low-speed-time|-p|--publish|--add)
+		return ;;
+	--rm)
+		# the host ports the VM forwards: "80/tcp -> 127.0.0.1:8080" is 8080
+		[[ $cmd == port ]] && COMPREPLY=($(compgen -W "$(vmctl port "${COMP_WORDS[i+1]}" 2>/dev/null | awk '{ n = split($3, a, ":"); p = a[n]; if ($1 ~ /udp$/) p = p "/udp"; print p }')" -- "$cur"))
 		return ;;
 	esac
 
 	local opts=""
 	case $cmd in
 	create) opts="--name --image --image-url --sha256 --max-size --vcpus --memory --disk --bridge
-		--cloud-init --ssh-key --start" ;;
+		--cloud-init --ssh-key --start -p --publish" ;;
 	start) opts="--cold" ;;
 	stop) opts="--timeout --save" ;;
 	list) opts="--json" ;;
 	status) opts="--json" ;;
+	port) opts="--add --rm --json" ;;
 	log) opts="--console --provision --tail" ;;
 	ssh) opts="--name --user --key --file" ;;
 	up|reload) opts="--file --name --no-provision" ;;
@@ -86,7 +91,7 @@ _vmctl()
 		return
 	fi
 	case $cmd in
-	start|stop|destroy|status|suspend|resume|log|console|ssh)
+	start|stop|destroy|status|port|suspend|resume|log|console|ssh)
 		COMPREPLY=($(compgen -W "$(_vmctl_vms)" -- "$cur")) ;;
 	esac
 }

@@ -23,6 +23,7 @@ enum {
 	OPT_CLOUD_INIT,
 	OPT_SSH_KEY,
 	OPT_START,
+	OPT_PUBLISH = 'p',
 };
 
 static const struct option longopts[] = {
@@ -38,6 +39,7 @@ static const struct option longopts[] = {
 	{"cloud-init", required_argument, NULL, OPT_CLOUD_INIT},
 	{"ssh-key", required_argument, NULL, OPT_SSH_KEY},
 	{"start", no_argument, NULL, OPT_START},
+	{"publish", required_argument, NULL, OPT_PUBLISH},
 	{0},
 };
 
@@ -69,11 +71,13 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	const char *sha256 = NULL;
 	uint64_t max_size = 0;
 	char *fetched = NULL;
+	struct vmm_forward fw[VMM_FORWARDS_MAX];
 	int c, rc = CLI_EXIT_ERROR;
 
 	vmm_vm_spec_init(&spec);
 	vmm_create_opts_init(&co);
-	while ((c = cli_getopt(cmd, argc, argv, "", longopts)) != -1) {
+	spec.forwards = fw;
+	while ((c = cli_getopt(cmd, argc, argv, "p:", longopts)) != -1) {
 		switch (c) {
 		case OPT_NAME:
 			spec.name = optarg;
@@ -115,6 +119,14 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 			break;
 		case OPT_START:
 			co.start = true;
+			break;
+		case OPT_PUBLISH:
+			if (spec.n_forwards == VMM_FORWARDS_MAX)
+				return cli_usage_error(cmd, "-p: at most %d forwards",
+						       VMM_FORWARDS_MAX);
+			if (vmm_forward_parse(optarg, &fw[spec.n_forwards], &err) < 0)
+				return cli_usage_error(cmd, "-p: %s; %s", err.message, err.hint);
+			spec.n_forwards++;
 			break;
 		}
 	}
@@ -180,6 +192,19 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 		goto out;
 	}
 	printf("Created VM '%s' (%s backend)\n", vm->name, vmm_backend_name(vm->backend));
+	for (size_t i = 0, shown = 0; i < vm->n_forwards; i++) {
+		char text[64];
+
+		if (!vm->forwards[i].host_port)
+			continue; /* a backend that forwards no host ports */
+		vmm_forward_format(&vm->forwards[i], text, sizeof(text));
+		printf("%s %s", shown++ ? "," : "Forwarding", text);
+	}
+	for (size_t i = 0; i < vm->n_forwards; i++)
+		if (vm->forwards[i].host_port) {
+			putchar('\n');
+			break;
+		}
 	if (co.start) {
 		printf("Started VM '%s'", vm->name);
 		if (vm->ssh_host_port)
@@ -218,6 +243,11 @@ const struct cli_command cmd_create = {
 		"      --memory MB         Memory in MB (default: 1024)\n"
 		"      --disk GB           Grow the VM's disk to GB gigabytes\n"
 		"      --bridge NAME       Use TAP networking on this bridge (default: user)\n"
+		"  -p, --publish [IP:][HOSTPORT:]GUESTPORT[/udp]\n"
+		"                          Forward a host port to the guest (user networking;\n"
+		"                          repeatable): 8080:80, 127.0.0.1:5353:53/udp, 80\n"
+		"                          (host port omitted or 0: vmctl picks one); the\n"
+		"                          address defaults to 127.0.0.1\n"
 		"      --cloud-init FILE   Raw cloud-init user-data to pass to the guest\n"
 		"      --ssh-key FILE      SSH public key(s) to authorize for the VM's user\n"
 		"      --start             Start the VM after creating it\n",

@@ -13,7 +13,7 @@ static const struct option longopts[] = {
 	{0},
 };
 
-#define NCOLS 8
+#define NCOLS 9
 
 /* The table is written with fputs and padding rather than printf: with a
  * thousand VMs, formatting was a good part of the time `vmctl list` took. */
@@ -47,6 +47,7 @@ static void print_row(const char *const row[NCOLS], const size_t width[NCOLS])
 struct numbers {
 	char vcpus[12], mem[24], pid[24], ssh[12];
 	char *name;
+	char *ports; /* "8080->80/tcp,5353->53/udp", NULL: none */
 	bool name_failed;
 };
 
@@ -96,6 +97,17 @@ static void format_numbers(const struct vmm_vm *vm, struct numbers *num)
 		snprintf(num->ssh, sizeof(num->ssh), "%u", vm->ssh_host_port);
 	else
 		snprintf(num->ssh, sizeof(num->ssh), "-");
+	num->ports = NULL;
+	if (vm->n_forwards && (num->ports = malloc(vm->n_forwards * 40))) {
+		size_t at = 0;
+
+		for (size_t i = 0; i < vm->n_forwards; i++) {
+			if (i)
+				num->ports[at++] = ',';
+			vmm_forward_format(&vm->forwards[i], num->ports + at, 39);
+			at += strlen(num->ports + at);
+		}
+	}
 }
 
 static void fill_row(const struct vmm_vm *vm, const struct numbers *num, const char *row[NCOLS])
@@ -107,13 +119,14 @@ static void fill_row(const struct vmm_vm *vm, const struct numbers *num, const c
 	row[4] = vmm_net_type_name(vm->network.type);
 	row[5] = num->pid;
 	row[6] = num->ssh;
-	row[7] = vmm_vm_state_name(vm->state);
+	row[7] = num->ports ? num->ports : "-";
+	row[8] = vmm_vm_state_name(vm->state); /* last: scripts read it with $ */
 }
 
 static void print_table(struct vmm_vm **vms, size_t n)
 {
 	static const char *const heads[NCOLS] = {"NAME", "BACKEND", "VCPUS", "MEM",
-						 "NETWORK", "PID", "SSH", "STATE"};
+						 "NETWORK", "PID", "SSH", "PORTS", "STATE"};
 	size_t width[NCOLS];
 	struct numbers *nums = calloc(n ? n : 1, sizeof(*nums));
 	const char *row[NCOLS];
@@ -137,6 +150,7 @@ static void print_table(struct vmm_vm **vms, size_t n)
 		fill_row(vms[i], &nums[i], row);
 		print_row(row, width);
 		free(nums[i].name);
+		free(nums[i].ports);
 	}
 	free(nums);
 }
@@ -181,7 +195,9 @@ const struct cli_command cmd_list = {
 	.name = "list",
 	.summary = "List all VMs",
 	.usage = "  vmctl list [--json]",
-	.help = "Columns: NAME BACKEND VCPUS MEM (MB) NETWORK PID SSH (host port) STATE.\n"
+	.help = "Columns: NAME BACKEND VCPUS MEM (MB) NETWORK PID SSH (host port) PORTS\n"
+		"(forwards, host->guest: 8080->80/tcp; an address other than 127.0.0.1\n"
+		"is shown, 0.0.0.0:8443->443/tcp) STATE.\n"
 		"States are read from the live process, not only from the record.\n"
 		"\n"
 		"Options:\n"

@@ -84,6 +84,18 @@ static void print_status(const struct vmm_vm *vm, const char *ip)
 	if (vm->ssh_host_port)
 		snprintf(buf, sizeof(buf), "%u (127.0.0.1)", vm->ssh_host_port);
 	field("SSH port:", vm->ssh_host_port ? buf : NULL);
+	/* the forwards as `vmctl port` shows them, one a line */
+	for (size_t i = 0; i < vm->n_forwards || i == 0; i++) {
+		const struct vmm_forward *f = vm->n_forwards ? &vm->forwards[i] : NULL;
+
+		if (f && f->host_port)
+			snprintf(buf, sizeof(buf), "%u/%s -> %s:%u", f->guest_port,
+				 vmm_forward_proto(f), f->address, f->host_port);
+		else if (f)
+			snprintf(buf, sizeof(buf), "%u/%s -> %s:-", f->guest_port,
+				 vmm_forward_proto(f), f->address);
+		field(i ? "" : "Ports:", f ? buf : NULL);
+	}
 	field("SSH user:", vm->ssh_user);
 	field("SSH key:", vm->ssh_key_path);
 	field("MAC:", vm->mac_addr);
@@ -132,7 +144,7 @@ const struct cli_command cmd_status = {
 	.usage = "  vmctl status [--json] NAME",
 	.help = "Shows name, ID, backend, live state, resources, network, the guest's IP\n"
 		"address (of a running VM; a bridged guest's once it has a lease), paths,\n"
-		"PID, VNC address, SSH port and user, and MAC address.\n"
+		"PID, VNC address, SSH port and user, port forwards and MAC address.\n"
 		"\n"
 		"Options:\n"
 		"      --json              Print a JSON object for scripts\n",

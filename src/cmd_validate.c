@@ -58,6 +58,16 @@ static void print_plan(const struct vmm_vmfile *vf)
 			printf("  network:     vnic (%s)\n", net->vnic);
 		else
 			printf("  network:     %s\n", vmm_net_type_name(net->type));
+		for (size_t k = 0; k < net->n_forwards; k++) {
+			const struct vmm_forward *f = &net->forwards[k];
+
+			if (f->host_port)
+				printf("  %-12s %s:%u -> %u/%s\n", k ? "" : "forward:", f->address,
+				       f->host_port, f->guest_port, vmm_forward_proto(f));
+			else
+				printf("  %-12s %s:(picked by vmctl) -> %u/%s\n", k ? "" : "forward:",
+				       f->address, f->guest_port, vmm_forward_proto(f));
+		}
 		if (vm->cloud_init) {
 			const struct vmm_vmfile_cloud_init *ci = vm->cloud_init;
 
@@ -132,6 +142,22 @@ static json_t *plan_json(const struct vmm_vmfile *vf)
 			json_object_set_new(net, "bridge", json_string(vm->network.bridge));
 		if (vm->network.type == VMM_NET_VNIC)
 			json_object_set_new(net, "name", json_string(vm->network.vnic));
+		if (vm->network.n_forwards) {
+			json_t *fa = json_array();
+
+			for (size_t k = 0; k < vm->network.n_forwards; k++) {
+				const struct vmm_forward *f = &vm->network.forwards[k];
+
+				json_array_append_new(
+					fa, json_pack("{s:s, s:s, s:o, s:i}", "protocol",
+						      vmm_forward_proto(f), "address", f->address,
+						      "host_port",
+						      f->host_port ? json_integer(f->host_port)
+								   : json_null(),
+						      "guest_port", (json_int_t)f->guest_port));
+			}
+			json_object_set_new(net, "forwards", fa);
+		}
 		json_object_set_new(o, "network", net);
 		if (vm->cloud_init) {
 			json_t *ci = json_object();

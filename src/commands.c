@@ -13,6 +13,7 @@ extern const struct cli_command cmd_snapshot;
 extern const struct cli_command cmd_destroy;
 extern const struct cli_command cmd_list;
 extern const struct cli_command cmd_status;
+extern const struct cli_command cmd_port;
 extern const struct cli_command cmd_log;
 extern const struct cli_command cmd_image;
 extern const struct cli_command cmd_console;
@@ -31,6 +32,7 @@ const struct cli_command *const cli_commands[] = {
 	&cmd_destroy,
 	&cmd_list,
 	&cmd_status,
+	&cmd_port,
 	&cmd_suspend,
 	&cmd_resume,
 	&cmd_snapshot,

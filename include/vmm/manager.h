@@ -119,6 +119,20 @@ int vmm_snapshot_restore(struct vmm_ctx *ctx, const char *name, const char *tag,
 int vmm_snapshot_delete(struct vmm_ctx *ctx, const char *name, const char *tag,
 			struct vmm_error *err);
 
+/*
+ * Port forwards of a VM with user networking, changed under its lock and
+ * recorded. Add: the host port is reserved as at create (0: vmctl picks
+ * one; held by another VM or process: VMM_E_PORT_ALLOC naming it); on a
+ * VM that runs (or is paused) it is forwarded at once, else from its next
+ * start. *out (may be NULL) receives the forward as added. Remove: the
+ * forward of that host port and protocol (none: VMM_E_INVALID_CONFIG),
+ * live too; *out (may be NULL) receives it.
+ */
+int vmm_vm_forward_add(struct vmm_ctx *ctx, const char *name, const struct vmm_forward *fw,
+		       struct vmm_forward *out, struct vmm_error *err);
+int vmm_vm_forward_remove(struct vmm_ctx *ctx, const char *name, unsigned host_port, bool udp,
+			  struct vmm_forward *out, struct vmm_error *err);
+
 /* Stop (if running), remove every file of the VM and its store entry. */
 int vmm_vm_destroy(struct vmm_ctx *ctx, const char *name, struct vmm_error *err);
 

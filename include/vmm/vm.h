@@ -89,6 +89,48 @@ struct vmm_network {
 	char *vnic;   /* vnic: link name */
 };
 
+/*
+ * A port forward of user networking: host ADDRESS:HOST_PORT to the guest's
+ * GUEST_PORT, TCP or UDP. A host port of 0 asks vmctl to pick one: the
+ * record then holds the port picked (auto_port set), re-checked at each
+ * start.
+ */
+#define VMM_FORWARD_ADDR_MAX 16 /* a dotted IPv4 address and its NUL */
+#define VMM_FORWARD_DEFAULT_ADDR "127.0.0.1"
+#define VMM_FORWARDS_MAX 64
+
+struct vmm_forward {
+	char address[VMM_FORWARD_ADDR_MAX]; /* host address, dotted IPv4 */
+	unsigned host_port;                 /* 0: vmctl picks one */
+	unsigned guest_port;                /* 1..65535 */
+	bool udp;                           /* else TCP */
+	bool auto_port;                     /* host port picked by vmctl */
+};
+
+/*
+ * Parse Docker's notation: [IP:][HOSTPORT:]GUESTPORT[/tcp|/udp] ("80",
+ * "8080:80", "127.0.0.1:5353:53/udp", "0.0.0.0:8443:443", "127.0.0.1::80");
+ * a host port omitted or 0 is picked by vmctl. VMM_E_INVALID_CONFIG saying
+ * which part is wrong, with a hint.
+ */
+int vmm_forward_parse(const char *s, struct vmm_forward *out, struct vmm_error *err);
+/* A host port with an optional protocol, as `vmctl port --rm` takes it:
+ * "8080", "5353/udp". */
+int vmm_forward_parse_host(const char *s, unsigned *port, bool *udp, struct vmm_error *err);
+/* "tcp" / "udp". */
+const char *vmm_forward_proto(const struct vmm_forward *f);
+/* "8080->80/tcp", "0.0.0.0:8443->443/tcp" (the address when it is not
+ * 127.0.0.1), as the PORTS column of `vmctl list` shows it; "80/tcp" for
+ * a forward without a host port (a backend that forwards none). */
+void vmm_forward_format(const struct vmm_forward *f, char *buf, size_t size);
+/*
+ * Check a VM's forwards together: at most VMM_FORWARDS_MAX, no host port
+ * (with its protocol) twice, only with user networking. VMM_E_INVALID_CONFIG
+ * naming the forward, with a hint.
+ */
+int vmm_forwards_check(const struct vmm_forward *fw, size_t n, enum vmm_net_type net,
+		       struct vmm_error *err);
+
 /* Cloud-init input, resolved (files already read). */
 struct vmm_cloud_init {
 	char *user_data;       /* raw user-data to pass through untouched, or NULL to
@@ -110,6 +152,8 @@ struct vmm_vm_spec {
 	struct vmm_network network;
 	struct vmm_cloud_init *cloud_init; /* NULL: no seed */
 	const char *ssh_user;    /* NULL: "vm" */
+	const struct vmm_forward *forwards; /* user networking: host ports */
+	size_t n_forwards;
 };
 
 void vmm_vm_spec_init(struct vmm_vm_spec *spec); /* defaults: 1 vCPU, 1024 MB, user */
@@ -142,6 +186,8 @@ struct vmm_vm {
 	char *ssh_user;
 	char *ssh_key_path;     /* private key vmctl generated or was given */
 	char *created_at;       /* RFC 3339 UTC */
+	struct vmm_forward *forwards; /* malloc'd, n_forwards of them */
+	size_t n_forwards;
 	void *extra;            /* unknown JSON fields, kept verbatim (opaque) */
 };
 

@@ -83,6 +83,9 @@ struct vmm_vmfile_network {
 	char *bridge;           /* tap: the bridge (default "br0"); else NULL */
 	char *vnic;             /* vnic: the link name; else NULL */
 	struct vmm_span span;   /* the network node (line 0 when defaulted) */
+	struct vmm_forward *forwards;  /* user: the `forward HOST GUEST` children */
+	struct vmm_span *forward_spans; /* each one's node */
+	size_t n_forwards;
 };
 
 struct vmm_vmfile_cloud_init {

@@ -135,6 +135,11 @@ struct vmm_backend_ops {
 				struct vmm_error *err);
 	int (*snapshot_delete)(struct vmm_ctx *ctx, struct vmm_vm *vm, const char *tag, bool live,
 			       struct vmm_error *err);
+	/* Optional: add (add) or remove a port forward on the network of the
+	 * running (or paused) VM; NULL in a backend that forwards nothing
+	 * (the manager then only records the change). */
+	int (*forward_live)(struct vmm_ctx *ctx, const struct vmm_vm *vm,
+			    const struct vmm_forward *fw, bool add, struct vmm_error *err);
 };
 
 extern const struct vmm_backend_ops vmmi_backend_noop;

@@ -3,6 +3,7 @@
  * and put in their JSON form by the field table, store/fields.h). */
 #include "vmm/vm.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -251,12 +252,17 @@ void vmm_vm_spec_init(struct vmm_vm_spec *spec)
 	_Static_assert(__builtin_types_compatible_p(__typeof__(((struct vmm_vm *)0)->m),  \
 						    struct vmm_network),                  \
 		       #m " is a network");
+#define CHECK_FWD(m)                                                                    \
+	_Static_assert(__builtin_types_compatible_p(__typeof__(((struct vmm_vm *)0)->m),  \
+						    struct vmm_forward *),                \
+		       #m " is an array of forwards");
 #define CHECK_ARGS_INT(m, min, max) CHECK_INT(m, min, max)
 #define CHECK_ARGS_NAME(m, min, max) CHECK_NAME(m)
 #define CHECK_ARGS_STR(m, min, max) CHECK_STR(m)
 #define CHECK_ARGS_BACKEND(m, min, max) CHECK_BACKEND(m)
 #define CHECK_ARGS_STATE(m, min, max) CHECK_STATE(m)
 #define CHECK_ARGS_NET(m, min, max) CHECK_NET(m)
+#define CHECK_ARGS_FWD(m, min, max) CHECK_FWD(m)
 #define CHECK(kind, m, key, cli_key, min, max, dflt) CHECK_ARGS_##kind(m, min, max)
 VMMI_VM_FIELDS(CHECK)
 #undef CHECK
@@ -299,6 +305,7 @@ const char *vmmi_net_type_store_name(enum vmm_net_type t)
 #define IF_INT_BACKEND(op, m)
 #define IF_INT_STATE(op, m)
 #define IF_INT_NET(op, m)
+#define IF_INT_FWD(op, m)
 #define GET(kind, m, ...) IF_INT_##kind(GET_INT, m)
 #define SET(kind, m, ...) IF_INT_##kind(SET_INT, m)
 
@@ -343,6 +350,7 @@ void vmm_vm_free(struct vmm_vm *vm)
 			free(*vmmi_vm_str(vm, &vmmi_vm_fields[i]));
 	for (int i = 0; i < VMMI_NF__COUNT; i++)
 		free(*vmmi_net_str(&vm->network, &vmmi_net_fields[i]));
+	free(vm->forwards);
 	json_decref((json_t *)vm->extra);
 	free(vm);
 }
@@ -372,6 +380,14 @@ struct vmm_vm *vmm_vm_dup(const struct vmm_vm *src)
 	for (int i = 0; i < VMMI_NF__COUNT; i++)
 		ok &= dup_str(vmmi_net_str(&vm->network, &vmmi_net_fields[i]),
 			      vmmi_net_str_get(&src->network, &vmmi_net_fields[i]));
+	vm->forwards = NULL;
+	if (src->n_forwards) {
+		vm->forwards = malloc(src->n_forwards * sizeof(*vm->forwards));
+		if (vm->forwards)
+			memcpy(vm->forwards, src->forwards, src->n_forwards * sizeof(*vm->forwards));
+		else
+			ok = false;
+	}
 	vm->extra = src->extra ? json_deep_copy((const json_t *)src->extra) : NULL;
 	if (src->extra && !vm->extra)
 		ok = false;
@@ -380,6 +396,26 @@ struct vmm_vm *vmm_vm_dup(const struct vmm_vm *src)
 		return NULL;
 	}
 	return vm;
+}
+
+struct json_t *vmmi_forward_json(const struct vmm_forward *f)
+{
+	return json_pack("{s:s, s:s, s:i, s:i, s:b}", "protocol", vmm_forward_proto(f), "address",
+			 f->address, "host_port", (json_int_t)f->host_port, "guest_port",
+			 (json_int_t)f->guest_port, "auto", f->auto_port);
+}
+
+struct json_t *vmmi_forwards_json(const struct vmm_forward *fw, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++) {
+		if (json_array_append_new(a, vmmi_forward_json(&fw[i])) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
 }
 
 static json_t *network_to_json(const struct vmm_network *net, enum vmmi_vm_json_form form)
@@ -450,6 +486,11 @@ struct json_t *vmmi_vm_json(const struct vmm_vm *vm, enum vmmi_vm_json_form form
 		case VMMI_FK_NET:
 			v = network_to_json(&vm->network, form);
 			break;
+		case VMMI_FK_FWD:
+			if (!vm->n_forwards && store)
+				continue;
+			v = vmmi_forwards_json(vm->forwards, vm->n_forwards);
+			break;
 		}
 		if (json_object_set_new(o, key, v) < 0) {
 			json_decref(o);
@@ -482,4 +523,181 @@ void vmm_snapshot_list_free(struct vmm_snapshot *snaps, size_t n)
 		free(snaps[i].date);
 	}
 	free(snaps);
+}
+
+/* ---- port forwards ---------------------------------------------------- */
+
+#define FWD_HINT "write it as [IP:]HOSTPORT:GUESTPORT[/udp], e.g. 8080:80, 80 or 127.0.0.1:5353:53/udp"
+
+/* A decimal port of len bytes in [min, 65535]; -1 if it is not one. */
+static long port_value(const char *s, size_t len, long min)
+{
+	long v = 0;
+
+	if (len == 0 || len > 5)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v >= min && v <= 65535 ? v : -1;
+}
+
+static int bad_port(const char *spec, const char *what, const char *s, size_t len, long min,
+		    struct vmm_error *err)
+{
+	if (memchr(s, '-', len))
+		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
+				     "forward each port on its own (one -p per port)",
+				     "invalid port forward '%s': port ranges (%.*s) are not "
+				     "supported",
+				     spec, (int)len, s);
+	return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0, FWD_HINT,
+			     "invalid port forward '%s': the %s '%.*s' is not a number from %ld "
+			     "to 65535",
+			     spec, what, (int)len, s, min);
+}
+
+/* "/tcp" or "/udp" at the end of s (its length *len, shortened). */
+static int forward_proto(const char *spec, const char *s, size_t *len, bool *udp,
+			 struct vmm_error *err)
+{
+	const char *slash = memchr(s, '/', *len);
+
+	*udp = false;
+	if (!slash)
+		return 0;
+	if (strcmp(slash + 1, "udp") == 0)
+		*udp = true;
+	else if (strcmp(slash + 1, "tcp") != 0)
+		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
+				     "end it with /tcp or /udp, or with nothing for TCP",
+				     "invalid port forward '%s': unknown protocol '%s'", spec,
+				     slash + 1);
+	*len = (size_t)(slash - s);
+	return 0;
+}
+
+int vmm_forward_parse(const char *s, struct vmm_forward *out, struct vmm_error *err)
+{
+	const char *parts[3], *c;
+	size_t lens[3], len = strlen(s), n = 0, at = 0;
+	long host = 0, guest;
+	bool udp;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (len == 0)
+		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0, FWD_HINT,
+				     "invalid port forward '': it is empty");
+	if ((rc = forward_proto(s, s, &len, &udp, err)) < 0)
+		return rc;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && s[i] != ':')
+			continue;
+		if (n == 3)
+			return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
+					     "the host address is an IPv4 address; " FWD_HINT,
+					     "invalid port forward '%s': too many ':'", s);
+		parts[n] = s + at;
+		lens[n++] = i - at;
+		at = i + 1;
+	}
+	if ((guest = port_value(parts[n - 1], lens[n - 1], 1)) < 0)
+		return bad_port(s, "guest port", parts[n - 1], lens[n - 1], 1, err);
+	if (n >= 2 && !(n == 3 && lens[1] == 0) &&
+	    (host = port_value(parts[n - 2], lens[n - 2], 0)) < 0)
+		return bad_port(s, "host port", parts[n - 2], lens[n - 2], 0, err);
+	if (n == 3) {
+		char addr[VMM_FORWARD_ADDR_MAX];
+		struct in_addr in;
+
+		c = parts[0];
+		if (lens[0] == 0 || lens[0] >= sizeof(addr))
+			goto bad_addr;
+		memcpy(addr, c, lens[0]);
+		addr[lens[0]] = '\0';
+		if (inet_pton(AF_INET, addr, &in) != 1)
+			goto bad_addr;
+		inet_ntop(AF_INET, &in, out->address, sizeof(out->address));
+	} else {
+		snprintf(out->address, sizeof(out->address), "%s", VMM_FORWARD_DEFAULT_ADDR);
+	}
+	out->host_port = (unsigned)host;
+	out->guest_port = (unsigned)guest;
+	out->udp = udp;
+	out->auto_port = host == 0;
+	return 0;
+bad_addr:
+	return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
+			     "give a dotted IPv4 address of this host, e.g. 127.0.0.1 (the "
+			     "default) or 0.0.0.0 (every address)",
+			     "invalid port forward '%s': '%.*s' is not an IPv4 address", s,
+			     (int)(lens[0] > 64 ? 64 : lens[0]), parts[0]);
+}
+
+int vmm_forward_parse_host(const char *s, unsigned *port, bool *udp, struct vmm_error *err)
+{
+	size_t len = strlen(s);
+	long p;
+	int rc;
+
+	if ((rc = forward_proto(s, s, &len, udp, err)) < 0)
+		return rc;
+	if ((p = port_value(s, len, 1)) < 0)
+		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
+				     "give the host port of the forward, e.g. 8080 or 5353/udp "
+				     "(see `vmctl port NAME`)",
+				     "invalid host port '%s': not a number from 1 to 65535", s);
+	*port = (unsigned)p;
+	return 0;
+}
+
+const char *vmm_forward_proto(const struct vmm_forward *f)
+{
+	return f->udp ? "udp" : "tcp";
+}
+
+void vmm_forward_format(const struct vmm_forward *f, char *buf, size_t size)
+{
+	if (f->host_port == 0) /* not forwarded (yet): as Docker shows it */
+		snprintf(buf, size, "%u/%s", f->guest_port, vmm_forward_proto(f));
+	else if (strcmp(f->address, VMM_FORWARD_DEFAULT_ADDR) == 0)
+		snprintf(buf, size, "%u->%u/%s", f->host_port, f->guest_port, vmm_forward_proto(f));
+	else
+		snprintf(buf, size, "%s:%u->%u/%s", f->address, f->host_port, f->guest_port,
+			 vmm_forward_proto(f));
+}
+
+int vmm_forwards_check(const struct vmm_forward *fw, size_t n, enum vmm_net_type net,
+		       struct vmm_error *err)
+{
+	if (n == 0)
+		return 0;
+	if (net != VMM_NET_USER)
+		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
+				     "forwards need user networking: remove them, or use "
+				     "network \"user\" and reach the guest's own address instead",
+				     "port forwards do not apply to %s networking",
+				     vmm_net_type_name(net));
+	if (n > VMM_FORWARDS_MAX)
+		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0, "forward fewer ports",
+				     "%zu port forwards: at most %d", n, VMM_FORWARDS_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if (fw[i].guest_port < 1 || fw[i].guest_port > 65535 || fw[i].host_port > 65535)
+			return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0, FWD_HINT,
+					     "port forward %u->%u: a port is out of range",
+					     fw[i].host_port, fw[i].guest_port);
+		for (size_t j = 0; j < i && fw[i].host_port; j++)
+			if (fw[j].host_port == fw[i].host_port && fw[j].udp == fw[i].udp)
+				return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
+						     "give each forward its own host port (0 "
+						     "lets vmctl pick one)",
+						     "host port %u/%s is forwarded twice (to guest "
+						     "ports %u and %u)",
+						     fw[i].host_port, vmm_forward_proto(&fw[i]),
+						     fw[j].guest_port, fw[i].guest_port);
+	}
+	return 0;
 }

@@ -167,6 +167,8 @@ static int check_spec(const struct vmm_vm_spec *spec, struct vmm_error *err)
 	if (spec->network.type == VMM_NET_VNIC && (!spec->network.vnic || !*spec->network.vnic))
 		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0, NULL,
 				     "vnic networking needs a VNIC name");
+	if ((rc = vmm_forwards_check(spec->forwards, spec->n_forwards, spec->network.type, err)) < 0)
+		return rc;
 	return 0;
 }
 
@@ -189,6 +191,14 @@ static int fill_new_vm(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
 	if (spec->network.type == VMM_NET_VNIC)
 		vm->network.vnic = strdup(spec->network.vnic);
 	vm->ssh_user = strdup(spec->ssh_user ? spec->ssh_user : "vm");
+	if (spec->n_forwards) {
+		if (!(vm->forwards = calloc(spec->n_forwards, sizeof(*vm->forwards))))
+			return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		memcpy(vm->forwards, spec->forwards, spec->n_forwards * sizeof(*vm->forwards));
+		vm->n_forwards = spec->n_forwards;
+		for (size_t i = 0; i < vm->n_forwards; i++)
+			vm->forwards[i].auto_port = vm->forwards[i].host_port == 0;
+	}
 	{
 		char now[VMMI_RFC3339_LEN];
 
@@ -214,7 +224,8 @@ void vmm_create_opts_init(struct vmm_create_opts *opts)
 }
 
 /* Reserve the forwarded SSH port of a new VM (user networking on a backend
- * that forwards host ports), so that prepare receives it. */
+ * that forwards host ports), so that prepare receives it, and the host
+ * ports of its forwards (another backend records them as given). */
 static int reserve_ssh_port(struct vmm_ctx *ctx, const struct vmm_backend_ops *be,
 			    struct vmm_vm *vm, struct vmm_error *err)
 {
@@ -229,6 +240,11 @@ static int reserve_ssh_port(struct vmm_ctx *ctx, const struct vmm_backend_ops *b
 		return rc;
 	rc = vmmi_port_allocate(&ctx->paths, vm->name, 0,
 				&(struct vmmi_ports_taken){ports, n}, &vm->ssh_host_port, err);
+	/* the forwarded ports too, so that a create without a start holds them */
+	if (rc == 0 && vm->n_forwards)
+		rc = vmmi_forwards_reserve(&ctx->paths, vm->name, vm->ssh_host_port, vm->forwards,
+					   vm->n_forwards, 0, false,
+					   &(struct vmmi_ports_taken){ports, n}, err);
 	free(ports);
 	return rc;
 }
@@ -848,6 +864,176 @@ int vmm_snapshot_delete(struct vmm_ctx *ctx, const char *name, const char *tag,
 	if ((rc = find_snapshot(ctx, be, vm, tag, NULL, err)) == 0 &&
 	    (rc = be->snapshot_delete(ctx, vm, tag, live, err)) == 0)
 		vmm_info(MOD, "VM '%s': snapshot '%s' deleted", name, tag);
+	vmm_vm_free(vm);
+	vmmi_unlock(lock);
+	return rc;
+}
+
+/* ---- port forwards ------------------------------------------------------ */
+
+/* Lock VM name for a change of its forwards; *live: its process runs (or
+ * is paused), so the change is made on it too. */
+static int forward_begin(struct vmm_ctx *ctx, const char *name, struct vmm_vm **vm,
+			 const struct vmm_backend_ops **be, bool *live, struct vmm_error *err)
+{
+	enum vmm_vm_state recorded;
+	int lock, rc;
+
+	if ((lock = lock_recorded(ctx, name, vm, err)) < 0)
+		return lock;
+	recorded = (*vm)->state;
+	if ((*vm)->network.type != VMM_NET_USER) {
+		rc = vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
+				   "forwards need user networking; reach a VM on a bridge at its "
+				   "own address",
+				   "VM '%s' uses %s networking: it has no port forwards", name,
+				   vmm_net_type_name((*vm)->network.type));
+		goto fail;
+	}
+	if (recorded == VMM_STATE_PREPARING) {
+		rc = vmm_error_set(err, VMM_E_INVALID_STATE, 0,
+				   "wait for the create to finish, or `vmctl destroy` an "
+				   "interrupted one",
+				   "VM '%s' is still being created", name);
+		goto fail;
+	}
+	if (!(*be = vmmi_backend_for((*vm)->backend, err))) {
+		rc = -(int)VMM_E_BACKEND;
+		goto fail;
+	}
+	if ((rc = vmmi_vm_live_state(ctx, *vm, err)) < 0)
+		goto fail;
+	*live = (*vm)->state == VMM_STATE_RUNNING || (*vm)->state == VMM_STATE_SUSPENDED;
+	(*vm)->state = recorded; /* what is recorded stays as it was */
+	return lock;
+fail:
+	vmm_vm_free(*vm);
+	*vm = NULL;
+	vmmi_unlock(lock);
+	return rc;
+}
+
+/* Record vm's forwards in its reservation file: fw[first..] checked (and
+ * picked), the others kept. */
+static int forwards_record(struct vmm_ctx *ctx, const struct vmm_backend_ops *be,
+			   struct vmm_vm *vm, size_t first, struct vmm_error *err)
+{
+	unsigned *ports;
+	size_t n;
+	int rc;
+
+	if (!be->host_ports)
+		return 0;
+	if ((rc = ports_taken(ctx, vm->name, &ports, &n, err)) < 0)
+		return rc;
+	rc = vmmi_forwards_reserve(&ctx->paths, vm->name, vm->ssh_host_port, vm->forwards,
+				   vm->n_forwards, first, false, &(struct vmmi_ports_taken){ports, n},
+				   err);
+	free(ports);
+	return rc;
+}
+
+int vmm_vm_forward_add(struct vmm_ctx *ctx, const char *name, const struct vmm_forward *fw,
+		       struct vmm_forward *out, struct vmm_error *err)
+{
+	const struct vmm_backend_ops *be;
+	struct vmm_forward *grown;
+	struct vmm_error undo;
+	struct vmm_vm *vm;
+	size_t n;
+	bool live = false;
+	int lock, rc;
+
+	if ((lock = forward_begin(ctx, name, &vm, &be, &live, err)) < 0)
+		return lock;
+	n = vm->n_forwards;
+	for (size_t i = 0; i < n && fw->host_port; i++) {
+		if (vm->forwards[i].host_port == fw->host_port && vm->forwards[i].udp == fw->udp) {
+			char hint[VMM_ERROR_HINT_MAX];
+
+			snprintf(hint, sizeof(hint),
+				 "remove it first (`vmctl port %s --rm %u%s`), or pick another host "
+				 "port",
+				 name, fw->host_port, fw->udp ? "/udp" : "");
+			rc = vmm_error_set(err, VMM_E_INVALID_CONFIG, 0, hint,
+					   "VM '%s' already forwards host port %u/%s (to guest port "
+					   "%u)",
+					   name, fw->host_port, vmm_forward_proto(fw),
+					   vm->forwards[i].guest_port);
+			goto out;
+		}
+	}
+	if (!(grown = realloc(vm->forwards, (n + 1) * sizeof(*grown)))) {
+		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		goto out;
+	}
+	vm->forwards = grown;
+	grown[n] = *fw;
+	grown[n].auto_port = fw->host_port == 0;
+	vm->n_forwards = n + 1;
+	if ((rc = vmm_forwards_check(vm->forwards, n + 1, vm->network.type, err)) < 0 ||
+	    (rc = forwards_record(ctx, be, vm, n, err)) < 0)
+		goto out;
+	if (live && be->forward_live && (rc = be->forward_live(ctx, vm, &grown[n], true, err)) < 0)
+		goto undo;
+	if ((rc = store_put(ctx, vm, false, err)) < 0) {
+		if (live && be->forward_live)
+			be->forward_live(ctx, vm, &grown[n], false, &undo);
+		goto undo;
+	}
+	vmm_info(MOD, "VM '%s': forwarding host port %u/%s to guest port %u%s", name,
+		 grown[n].host_port, vmm_forward_proto(&grown[n]), grown[n].guest_port,
+		 live ? "" : " from its next start");
+	if (out)
+		*out = grown[n];
+	goto out;
+undo:
+	vm->n_forwards = n; /* the reservation as it was */
+	forwards_record(ctx, be, vm, n, &undo);
+out:
+	vmm_vm_free(vm);
+	vmmi_unlock(lock);
+	return rc;
+}
+
+int vmm_vm_forward_remove(struct vmm_ctx *ctx, const char *name, unsigned host_port, bool udp,
+			  struct vmm_forward *out, struct vmm_error *err)
+{
+	const struct vmm_backend_ops *be;
+	struct vmm_forward gone;
+	struct vmm_vm *vm;
+	size_t i;
+	bool live = false;
+	int lock, rc;
+
+	if ((lock = forward_begin(ctx, name, &vm, &be, &live, err)) < 0)
+		return lock;
+	for (i = 0; i < vm->n_forwards; i++)
+		if (vm->forwards[i].host_port == host_port && vm->forwards[i].udp == udp)
+			break;
+	if (i == vm->n_forwards) {
+		char hint[VMM_ERROR_HINT_MAX];
+
+		snprintf(hint, sizeof(hint), "`vmctl port %s` lists its forwards", name);
+		rc = vmm_error_set(err, VMM_E_INVALID_CONFIG, 0, hint,
+				   "VM '%s' forwards no host port %u/%s", name, host_port,
+				   udp ? "udp" : "tcp");
+		goto out;
+	}
+	gone = vm->forwards[i];
+	if (live && be->forward_live && (rc = be->forward_live(ctx, vm, &gone, false, err)) < 0)
+		goto out;
+	memmove(&vm->forwards[i], &vm->forwards[i + 1],
+		(vm->n_forwards - i - 1) * sizeof(*vm->forwards));
+	vm->n_forwards--;
+	if ((rc = store_put(ctx, vm, false, err)) < 0 ||
+	    (rc = forwards_record(ctx, be, vm, vm->n_forwards, err)) < 0)
+		goto out;
+	vmm_info(MOD, "VM '%s': host port %u/%s no longer forwarded", name, host_port,
+		 udp ? "udp" : "tcp");
+	if (out)
+		*out = gone;
+out:
 	vmm_vm_free(vm);
 	vmmi_unlock(lock);
 	return rc;

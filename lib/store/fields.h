@@ -20,6 +20,9 @@
  *          STATE    enum vmm_vm_state, by name ("stopped" when absent: the
  *                   reference recorded none)
  *          NET      struct vmm_network, an object (VMMI_NET_FIELDS)
+ *          FWD      struct vmm_forward * with its count n_<member>: an
+ *                   array of {"protocol", "address", "host_port",
+ *                   "guest_port", "auto"} objects, omitted when empty
  * key      its key in a handle in vms.json
  * cli_key  its key in the `--json` form, NULL for none. The rows are in the
  *          order of that form.
@@ -56,6 +59,7 @@
 	X(STR, seed_iso_path, "seed_iso_path", "seed_iso_path", 0, 0, 0)                \
 	X(STR, ssh_key_path, "ssh_key_path", "ssh_key_path", 0, 0, 0)                   \
 	X(STR, created_at, "created_at", "created_at", 0, 0, 0)                         \
+	X(FWD, forwards, "forwards", "forwards", 0, 0, 0)                               \
 	X(INT, pid_starttime, "pid_starttime", NULL, 0, INT64_MAX, 0)                   \
 	X(STR, qmp_socket, "qmp_socket", NULL, 0, 0, 0)                                 \
 	X(STR, console_socket, "console_socket", NULL, 0, 0, 0)
@@ -96,6 +100,7 @@ enum vmmi_field_kind {
 	VMMI_FK_BACKEND,
 	VMMI_FK_STATE,
 	VMMI_FK_NET,
+	VMMI_FK_FWD,
 };
 
 #define VMMI_FIELD_ID(kind, member, ...) VMMI_F_##member,
@@ -137,6 +142,11 @@ enum vmmi_vm_json_form {
 	VMMI_JSON_CLI,
 };
 struct json_t *vmmi_vm_json(const struct vmm_vm *vm, enum vmmi_vm_json_form form);
+
+/* A forward as one object of the "forwards" array (both forms), and the
+ * array of a record's forwards; NULL when out of memory. */
+struct json_t *vmmi_forward_json(const struct vmm_forward *f);
+struct json_t *vmmi_forwards_json(const struct vmm_forward *fw, size_t n);
 
 /* A VMMI_FK_INT field's value, and setting it (v within its range). */
 long long vmmi_vm_int_get(const struct vmm_vm *vm, enum vmmi_vm_field_id id);

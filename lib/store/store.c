@@ -6,6 +6,7 @@
  */
 #include "store/store.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -123,6 +124,7 @@ struct reader {
 	json_type net_type[NK__COUNT];
 	char *net_str[NK__COUNT];   /* its string values */
 	json_t *net_discard;        /* the network's other values: read, not kept */
+	json_t *fwd;                /* {"forwards": [...]} while that array is read */
 
 	json_t **stack; /* the containers of the unknown value being built */
 	size_t sp, stack_cap;
@@ -823,9 +825,75 @@ static int handle_value(struct reader *r, const struct value *v)
 			return bad_field(r, f->key, "an object", type_name(v->type));
 		r->where = W_NET;
 		return 1;
+	case VMMI_FK_FWD:
+		if (v->type != JSON_ARRAY)
+			return bad_field(r, f->key, "an array", type_name(v->type));
+		/* built as a jansson value, then read at its end (fwd_finish) */
+		return keep(r, &r->fwd, f->key, v);
 	default:
 		return 1;
 	}
+}
+
+/* One forward of the array: {"protocol", "address", "host_port",
+ * "guest_port", "auto"}; other keys are read and dropped. */
+static int fwd_one(struct reader *r, size_t i, json_t *o, struct vmm_forward *fw)
+{
+	const char *proto, *addr;
+	json_t *hp, *gp, *au;
+	struct in_addr in;
+	char what[64];
+
+	snprintf(what, sizeof(what), "forwards[%zu]", i);
+	if (!json_is_object(o))
+		return bad_field(r, what, "an object", type_name(json_typeof(o)));
+	proto = json_string_value(json_object_get(o, "protocol"));
+	addr = json_string_value(json_object_get(o, "address"));
+	hp = json_object_get(o, "host_port");
+	gp = json_object_get(o, "guest_port");
+	au = json_object_get(o, "auto");
+	if (!proto || (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0))
+		return vm_error(r, r->vm->name, "field \"%s.protocol\" must be \"tcp\" or \"udp\"",
+				what);
+	if (!addr || strlen(addr) >= sizeof(fw->address) || inet_pton(AF_INET, addr, &in) != 1)
+		return vm_error(r, r->vm->name,
+				"field \"%s.address\" must be a dotted IPv4 address", what);
+	if (!json_is_integer(hp) || json_integer_value(hp) < 0 || json_integer_value(hp) > 65535)
+		return vm_error(r, r->vm->name,
+				"field \"%s.host_port\" must be an integer from 0 to 65535", what);
+	if (!json_is_integer(gp) || json_integer_value(gp) < 1 || json_integer_value(gp) > 65535)
+		return vm_error(r, r->vm->name,
+				"field \"%s.guest_port\" must be an integer from 1 to 65535", what);
+	if (au && !json_is_boolean(au))
+		return vm_error(r, r->vm->name, "field \"%s.auto\" must be true or false", what);
+	inet_ntop(AF_INET, &in, fw->address, sizeof(fw->address));
+	fw->udp = strcmp(proto, "udp") == 0;
+	fw->host_port = (unsigned)json_integer_value(hp);
+	fw->guest_port = (unsigned)json_integer_value(gp);
+	fw->auto_port = json_is_true(au);
+	return 1;
+}
+
+/* The "forwards" array, read whole. */
+static int fwd_finish(struct reader *r)
+{
+	json_t *a = json_object_get(r->fwd, "forwards");
+	size_t n = json_array_size(a);
+	int rc = 1;
+
+	if (n > VMM_FORWARDS_MAX) {
+		rc = vm_error(r, r->vm->name, "field \"forwards\" has %zu entries, at most %d", n,
+			      VMM_FORWARDS_MAX);
+	} else if (n) {
+		if (!(r->vm->forwards = calloc(n, sizeof(*r->vm->forwards))))
+			rc = oom(r);
+		for (size_t i = 0; rc && i < n; i++)
+			rc = fwd_one(r, i, json_array_get(a, i), &r->vm->forwards[i]);
+		r->vm->n_forwards = n;
+	}
+	json_decref(r->fwd);
+	r->fwd = NULL;
+	return rc;
 }
 
 static int net_value(struct reader *r, const struct value *v)
@@ -1105,8 +1173,10 @@ static int cb_end_array(void *ctx)
 	struct reader *r = ctx;
 
 	if (!r->sp)
-		return 0; /* not reached: arrays are only read as unknown values */
+		return 0; /* not reached: arrays are only read as built values */
 	r->sp--;
+	if (r->sp == 0 && r->fwd && r->where == W_HANDLE)
+		return fwd_finish(r);
 	return 1;
 }
 
@@ -1401,6 +1471,7 @@ out:
 	free(r.stack);
 	vmm_vm_free(r.vm);
 	net_reset(&r);
+	json_decref(r.fwd);
 	json_decref(r.names);
 	if (rc < 0 || *need_format)
 		vmmi_store_release(st);

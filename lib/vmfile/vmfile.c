@@ -8,6 +8,7 @@
  */
 #include "vmfile/vmfile_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -181,6 +182,10 @@ static const struct field fields[] = {
 	{"destination", "", "a string (absolute path on the guest)",
 	 "destination \"/etc/app/app.conf\""},
 	{"sha256", "", "a string (64 hexadecimal digits)", "sha256=\"<64 hex digits>\""},
+	{"forward", "", "two integers (the host port, then the guest port)", "forward 8080 80"},
+	{"protocol", "", "a string (\"tcp\" or \"udp\")", "forward 5353 53 protocol=\"udp\""},
+	{"address", "", "a string (an IPv4 address of the host)",
+	 "forward 8443 443 address=\"0.0.0.0\""},
 };
 
 static const struct field *field_of(const char *name)
@@ -216,6 +221,7 @@ static const char *const ssh_nodes[] = {"user", "private-key", NULL};
 static const char *const shell_nodes[] = {"inline", "script", NULL};
 static const char *const file_nodes[] = {"source", "destination", NULL};
 static const char *const tap_nodes[] = {"bridge", NULL};
+static const char *const user_nodes[] = {"forward", NULL};
 static const char *const vnic_nodes[] = {"name", NULL};
 static const char *const no_names[] = {NULL};
 static const char *const net_types[] = {"user", "tap", "vnic", "none", NULL};
@@ -580,6 +586,129 @@ static bool first_of(struct ctx *c, struct seen *s, const struct vmm_kdl_node *n
 
 /* ---- blocks ---------------------------------------------------------- */
 
+static const char *const forward_props[] = {"protocol", "address", NULL};
+
+/* A port of `forward HOST GUEST`, in [min, 65535]. */
+static bool forward_port(struct ctx *c, const struct vmm_kdl_value *v, const char *what,
+			 unsigned min, unsigned *out)
+{
+	char *desc;
+
+	if (v->type == VMM_KDL_NUMBER && v->num.kind == VMM_KDL_NUM_INT && !v->num.overflow &&
+	    v->num.i >= (long long)min && v->num.i <= 65535) {
+		*out = (unsigned)v->num.i;
+		return true;
+	}
+	desc = describe_value(c, v);
+	error_at(c, &v->span, "for example: `forward 8080 80` (host port 0: vmctl picks one)",
+		 "the %s of `forward` must be an integer from %u to 65535, got %s", what, min,
+		 desc ? desc : "another value");
+	free(desc);
+	return false;
+}
+
+/* `forward HOST GUEST protocol="tcp"|"udp" address="IPv4"`, a child of
+ * network "user". */
+static void parse_forward(struct ctx *c, const struct vmm_kdl_node *k,
+			  struct vmm_vmfile_network *net, const char *type)
+{
+	const struct vmm_kdl_prop *pp = vmm_kdl_node_prop(k, "protocol");
+	const struct vmm_kdl_prop *pa = vmm_kdl_node_prop(k, "address");
+	struct vmm_forward f = {.address = VMM_FORWARD_DEFAULT_ADDR};
+	struct vmm_forward *fw;
+	struct vmm_span *spans;
+	size_t nerr;
+	bool ok;
+
+	if (net->type != VMM_NET_USER) {
+		error_at(c, &k->name_span,
+			 "forwards need `network \"user\"`; a guest on a bridge is reached at its "
+			 "own address, and one without a network not at all",
+			 "`forward` does not apply to network \"%s\"", type);
+		return;
+	}
+	if (k->nargs > 2) {
+		error_span(c, sp_join(&k->args[2].span, &k->args[k->nargs - 1].span),
+			   "for example: `forward 8080 80`",
+			   "`forward` takes two values (the host port, then the guest port), got %zu",
+			   k->nargs);
+		return;
+	}
+	nerr = c->nerr;
+	if (!check_shape(c, k, 2, 2, forward_props, false) || c->nerr != nerr)
+		return; /* a forward with a wrong part is not kept */
+	ok = forward_port(c, &k->args[0], "host port", 0, &f.host_port);
+	ok &= forward_port(c, &k->args[1], "guest port", 1, &f.guest_port);
+	if (pp) {
+		const char *s = get_string(c, "protocol", &pp->value, false);
+
+		if (s && strcmp(s, "udp") == 0) {
+			f.udp = true;
+		} else if (s && strcmp(s, "tcp") != 0) {
+			char buf[SHOWBUF];
+
+			error_at(c, &pp->value.span,
+				 "use protocol=\"tcp\" (the default) or protocol=\"udp\"",
+				 "unknown protocol \"%s\" of `forward`", show(buf, sizeof(buf), s,
+										strlen(s)));
+			ok = false;
+		}
+		ok &= s != NULL;
+	}
+	if (pa) {
+		const char *s = get_string(c, "address", &pa->value, false);
+		struct in_addr in;
+
+		if (s && (strlen(s) >= sizeof(f.address) || inet_pton(AF_INET, s, &in) != 1)) {
+			char buf[SHOWBUF];
+
+			error_at(c, &pa->value.span,
+				 "give a dotted IPv4 address of this host: address=\"0.0.0.0\" "
+				 "(every address) or \"127.0.0.1\" (the default)",
+				 "`address` \"%s\" is not an IPv4 address",
+				 show(buf, sizeof(buf), s, strlen(s)));
+			s = NULL;
+		}
+		if (s)
+			inet_ntop(AF_INET, &in, f.address, sizeof(f.address));
+		ok &= s != NULL;
+	}
+	if (!ok)
+		return;
+	for (size_t i = 0; i < net->n_forwards && f.host_port; i++) {
+		if (net->forwards[i].host_port == f.host_port && net->forwards[i].udp == f.udp) {
+			struct vmm_diag *g = error_at(c, &k->args[0].span,
+						      "give each forward its own host port (0 "
+						      "lets vmctl pick one)",
+						      "host port %u/%s is forwarded twice", f.host_port,
+						      vmm_forward_proto(&f));
+
+			if (g)
+				vmm_diag_set_related(c->diags, g, net->forward_spans[i],
+						     "first forwarded here");
+			return;
+		}
+	}
+	if (net->n_forwards == VMM_FORWARDS_MAX) {
+		error_at(c, &k->name_span, "forward fewer ports", "more than %d forwards",
+			 VMM_FORWARDS_MAX);
+		return;
+	}
+	fw = realloc(net->forwards, (net->n_forwards + 1) * sizeof(*fw));
+	if (fw)
+		net->forwards = fw;
+	spans = realloc(net->forward_spans, (net->n_forwards + 1) * sizeof(*spans));
+	if (spans)
+		net->forward_spans = spans;
+	if (!fw || !spans) {
+		c->diags->oom = true;
+		return;
+	}
+	f.auto_port = f.host_port == 0;
+	fw[net->n_forwards] = f;
+	spans[net->n_forwards++] = sp(&k->span);
+}
+
 static void parse_network(struct ctx *c, const struct vmm_kdl_node *n,
 			  struct vmm_vmfile_network *net)
 {
@@ -604,6 +733,8 @@ static void parse_network(struct ctx *c, const struct vmm_kdl_node *n,
 			     NULL);
 		return;
 	}
+	if (net->type == VMM_NET_USER)
+		kids = user_nodes;
 	if (net->type == VMM_NET_TAP) {
 		kids = tap_nodes;
 		value_key = "bridge";
@@ -628,6 +759,10 @@ static void parse_network(struct ctx *c, const struct vmm_kdl_node *n,
 	for (size_t i = 0; i < n->nchildren; i++) {
 		const struct vmm_kdl_node *k = &n->children[i];
 
+		if (strcmp(k->name, "forward") == 0 && !memchr(k->name, '\0', k->name_len)) {
+			parse_forward(c, k, net, type);
+			continue;
+		}
 		if (!in_list(k->name, kids) || memchr(k->name, '\0', k->name_len)) {
 			char ctxbuf[64];
 			char *hint = NULL;
@@ -1171,6 +1306,8 @@ static void vm_release(struct vmm_vmfile_vm *vm)
 	free(vm->image.sha256);
 	free(vm->network.bridge);
 	free(vm->network.vnic);
+	free(vm->network.forwards);
+	free(vm->network.forward_spans);
 	if (vm->cloud_init) {
 		free(vm->cloud_init->hostname);
 		path_release(&vm->cloud_init->ssh_key);

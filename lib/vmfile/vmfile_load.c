@@ -249,6 +249,8 @@ void vmm_vmfile_vm_spec(const struct vmm_vmfile_vm *vm, struct vmm_vm_spec *spec
 	spec->network.type = vm->network.type;
 	spec->network.bridge = vm->network.bridge;
 	spec->network.vnic = vm->network.vnic;
+	spec->forwards = vm->network.forwards;
+	spec->n_forwards = vm->network.n_forwards;
 	spec->ssh_user = vm->ssh ? vm->ssh->user : NULL;
 }
 

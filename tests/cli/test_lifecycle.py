@@ -54,9 +54,9 @@ def test_full_lifecycle_and_list(vmctl, image):
     p = vmctl.run("list", check=0)
     lines = p.stdout.splitlines()
     assert lines[0].split() == ["NAME", "BACKEND", "VCPUS", "MEM", "NETWORK", "PID", "SSH",
-                                "STATE"]
-    assert lines[1].split() == ["a", "noop", "4", "512", "user", "-", "-", "prepared"]
-    assert lines[2].split() == ["b", "noop", "1", "1024", "user", "-", "-", "prepared"]
+                                "PORTS", "STATE"]
+    assert lines[1].split() == ["a", "noop", "4", "512", "user", "-", "-", "-", "prepared"]
+    assert lines[2].split() == ["b", "noop", "1", "1024", "user", "-", "-", "-", "prepared"]
     # columns line up
     assert lines[0].index("BACKEND") == lines[1].index("noop") == lines[2].index("noop")
 
@@ -77,7 +77,7 @@ def test_full_lifecycle_and_list(vmctl, image):
 def test_list_empty(vmctl):
     p = vmctl.run("list", check=0)
     assert p.stdout.split() == ["NAME", "BACKEND", "VCPUS", "MEM", "NETWORK", "PID", "SSH",
-                                "STATE"]
+                                "PORTS", "STATE"]
     assert json.loads(vmctl.run("list", "--json", check=0).stdout) == []
 
 
@@ -87,7 +87,7 @@ def test_list_json_is_stable(vmctl, image):
     assert list(vm) == ["name", "id", "backend", "state", "vcpus", "memory_mb", "disk_gb",
                         "network", "pid", "ssh_port", "ssh_user", "mac_addr", "vnc_addr",
                         "work_dir", "image_path", "image_url", "overlay_path",
-                        "seed_iso_path", "ssh_key_path", "created_at"]
+                        "seed_iso_path", "ssh_key_path", "created_at", "forwards"]
     assert vm["network"] == {"type": "tap", "bridge": "br0"}
     assert vm["disk_gb"] == 3
     assert vm["pid"] is None
@@ -315,7 +315,7 @@ def test_reference_store_is_read_and_upgraded(vmctl, image):
         json.dump(old, f)
     p = vmctl.run("list", check=0)
     assert p.stdout.splitlines()[1].split() == ["old", "noop", "2", "2048", "user", "-", "-",
-                                                "stopped"]
+                                                "-", "stopped"]
     create(vmctl, image, "new")
     doc = json.load(open(vmctl.store_path))
     assert doc["version"] == 1

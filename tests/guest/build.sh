@@ -20,7 +20,7 @@ log() { printf 'guest-build: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 for tool in apt-get apt-cache dpkg depmod modprobe cpio gzip mkfs.fat syslinux \
-            mcopy sfdisk qemu-img sha256sum readelf; do
+            mcopy sfdisk qemu-img sha256sum readelf cc; do
     command -v "$tool" >/dev/null 2>&1 ||
         die "$tool not found (install the test-guest packages listed in tools/deps.txt)"
 done
@@ -91,6 +91,8 @@ done
 cp "$work/pkg/usr/sbin/dropbear" "$root/usr/sbin/dropbear"
 cp "$work/pkg/usr/bin/dropbearkey" "$work/pkg/usr/bin/dropbearconvert" "$root/usr/bin/"
 cp "$work/pkg/usr/lib/openssh/sftp-server" "$root/usr/lib/sftp-server"
+# a UDP echo server for the port-forward tests (busybox's nc has no UDP)
+cc -static -Os -s -Wl,--build-id=none -o "$root/bin/udp-echo" "$here/udp-echo.c"
 mkdir -p "$root/usr/lib/openssh"
 ln -s ../sftp-server "$root/usr/lib/openssh/sftp-server"
 

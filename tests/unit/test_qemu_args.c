@@ -13,6 +13,7 @@
 
 #include "backends/qemu/qemu.h"
 #include "backends/qemu/tap.h"
+#include "backends/qemu/ports.h"
 #include "vmm/vm.h"
 
 static void fill_vm(struct vmm_vm *vm, enum vmm_net_type net)
@@ -329,10 +330,39 @@ static void test_classify(void **state)
 			 VMM_E_QEMU_KVM);
 }
 
+/* The VM's forwards follow the SSH forward in -netdev user, and the rules
+ * for hostfwd_add / hostfwd_remove are the same text. */
+static void test_forwards(void **state)
+{
+	struct vmm_forward fw[2] = {
+		{.address = "127.0.0.1", .host_port = 8080, .guest_port = 80},
+		{.address = "0.0.0.0", .host_port = 5353, .guest_port = 53, .udp = true},
+	};
+	struct vmm_vm vm;
+	char **a, *r;
+
+	(void)state;
+	fill_vm(&vm, VMM_NET_USER);
+	vm.forwards = fw;
+	vm.n_forwards = 2;
+	a = build(&vm, VMMI_ACCEL_TCG);
+	assert_true(find_pair(a, "-netdev",
+			      "user,id=net0,hostfwd=tcp:127.0.0.1:10050-:22,"
+			      "hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:0.0.0.0:5353-:53") > 0);
+	vmmi_qemu_args_free(a);
+	r = vmmi_qemu_hostfwd(&fw[1], true);
+	assert_string_equal(r, "udp:0.0.0.0:5353-:53");
+	free(r);
+	r = vmmi_qemu_hostfwd(&fw[0], false);
+	assert_string_equal(r, "tcp:127.0.0.1:8080");
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_user_tcg),
+		cmocka_unit_test(test_forwards),
 		cmocka_unit_test(test_kvm),
 		cmocka_unit_test(test_tap),
 		cmocka_unit_test(test_tap_name),

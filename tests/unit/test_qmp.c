@@ -169,6 +169,45 @@ static void test_arguments_are_sent(void **state)
 	json_decref(ret);
 }
 
+/* hostfwd_add / hostfwd_remove through human-monitor-command: HMP says
+ * what went wrong in a successful reply's text (QEMU 7.2's wording). */
+static void test_hostfwd_reply_text(void **state)
+{
+	struct session s = {
+		.fake = {.greeting = GREETING,
+			 .replies = {CAPS_OK, "{\"return\": \"\", \"id\": %lld}\r\n",
+				     "{\"return\": \"Could not set up host forwarding rule "
+				     "'tcp:127.0.0.1:8080-:80'\\r\\n\", \"id\": %lld}\r\n",
+				     "{\"return\": \"host forwarding rule for tcp:127.0.0.1:8080 "
+				     "removed\\r\\n\", \"id\": %lld}\r\n",
+				     "{\"return\": \"host forwarding rule for tcp:127.0.0.1:8080 not "
+				     "found\\r\\n\", \"id\": %lld}\r\n",
+				     "{\"return\": 5, \"id\": %lld}\r\n"}}};
+	struct vmm_error err;
+
+	(void)state;
+	assert_int_equal(open_session(&s, 2000, &err), 0);
+	assert_int_equal(vmmi_qmp_hostfwd(s.q, "net0", "tcp:127.0.0.1:8080-:80", true, &err), 0);
+	assert_int_equal(vmmi_qmp_hostfwd(s.q, "net0", "tcp:127.0.0.1:8080-:80", true, &err),
+			 -(int)VMM_E_QMP_COMMAND);
+	assert_string_equal(err.message, "QEMU refused `hostfwd_add net0 tcp:127.0.0.1:8080-:80`: "
+					 "Could not set up host forwarding rule "
+					 "'tcp:127.0.0.1:8080-:80'");
+	assert_int_equal(vmmi_qmp_hostfwd(s.q, "net0", "tcp:127.0.0.1:8080", false, &err), 0);
+	assert_int_equal(vmmi_qmp_hostfwd(s.q, "net0", "tcp:127.0.0.1:8080", false, &err),
+			 -(int)VMM_E_QMP_COMMAND);
+	assert_non_null(strstr(err.message, "not found"));
+	assert_int_equal(vmmi_qmp_hostfwd(s.q, "net0", "tcp:127.0.0.1:8080", false, &err),
+			 -(int)VMM_E_QMP_COMMAND);
+	assert_non_null(strstr(err.message, "not a string"));
+	close_session(&s);
+	assert_non_null(strstr(s.fake.requests[1], "\"execute\":\"human-monitor-command\""));
+	assert_non_null(strstr(s.fake.requests[1],
+			       "\"command-line\":\"hostfwd_add net0 tcp:127.0.0.1:8080-:80\""));
+	assert_non_null(strstr(s.fake.requests[3],
+			       "\"command-line\":\"hostfwd_remove net0 tcp:127.0.0.1:8080\""));
+}
+
 static void test_malformed_replies(void **state)
 {
 	static const char *const bad[] = {
@@ -332,6 +371,7 @@ int main(void)
 		cmocka_unit_test(test_error_reply_carries_desc),
 		cmocka_unit_test(test_arguments_are_sent),
 		cmocka_unit_test(test_malformed_replies),
+		cmocka_unit_test(test_hostfwd_reply_text),
 		cmocka_unit_test(test_timeout_and_eof),
 		cmocka_unit_test(test_handshake_failures),
 		cmocka_unit_test(test_parse),

@@ -305,6 +305,25 @@ static void test_corrupt_inputs(void **state)
 	expect_corrupt(V1("\"a\": {\"network\": {\"type\": null}}"),
 		       "field \"network.type\" must be a string, found null", NULL);
 	expect_corrupt(V1("\"a\": {\"network\": 5}"), "field \"network\" must be an object", NULL);
+	expect_corrupt(V1("\"a\": {\"forwards\": {}}"), "field \"forwards\" must be an array",
+		       "found an object");
+	expect_corrupt(V1("\"a\": {\"forwards\": [5]}"), "field \"forwards[0]\" must be an object",
+		       NULL);
+	expect_corrupt(V1("\"a\": {\"forwards\": [{\"protocol\": \"sctp\", \"address\": "
+			  "\"127.0.0.1\", \"host_port\": 1, \"guest_port\": 1}]}"),
+		       "\"forwards[0].protocol\" must be \"tcp\" or \"udp\"", NULL);
+	expect_corrupt(V1("\"a\": {\"forwards\": [{\"protocol\": \"tcp\", \"address\": "
+			  "\"::1\", \"host_port\": 1, \"guest_port\": 1}]}"),
+		       "\"forwards[0].address\" must be a dotted IPv4 address", NULL);
+	expect_corrupt(V1("\"a\": {\"forwards\": [{\"protocol\": \"tcp\", \"address\": "
+			  "\"127.0.0.1\", \"host_port\": 70000, \"guest_port\": 1}]}"),
+		       "\"forwards[0].host_port\" must be an integer from 0 to 65535", NULL);
+	expect_corrupt(V1("\"a\": {\"forwards\": [{\"protocol\": \"tcp\", \"address\": "
+			  "\"127.0.0.1\", \"host_port\": 1, \"guest_port\": 0}]}"),
+		       "\"forwards[0].guest_port\" must be an integer from 1 to 65535", NULL);
+	expect_corrupt(V1("\"a\": {\"forwards\": [{\"protocol\": \"tcp\", \"address\": "
+			  "\"127.0.0.1\", \"host_port\": 1, \"guest_port\": 1, \"auto\": 1}]}"),
+		       "\"forwards[0].auto\" must be true or false", NULL);
 	/* in the reference's format too */
 	expect_corrupt("{\"a\": {\"vcpus\": -2}}", "vms.json: VM 'a': field \"vcpus\"", "found -2");
 	expect_corrupt("{\"a\": {}, \"a\": {}}", "duplicate key \"a\"", NULL);
@@ -324,7 +343,10 @@ static const char every_field[] =
 	" \"console_socket\": \"vms/full/.c\", \"vnc_addr\": \"127.0.0.1:5901\", \"vcpus\": 65535,"
 	" \"memory_mb\": 9223372036854775807, \"disk_gb\": 4294967295,"
 	" \"network\": {\"type\": \"tap\", \"bridge\": \"br7\", \"mtu\": {\"x\": [1]}},"
-	" \"ssh_host_port\": 65535, \"mac_addr\": \"52:54:00:00:00:01\", \"ssh_user\": \"\\ud83d\\ude00\","
+	" \"ssh_host_port\": 65535, \"forwards\": [{\"protocol\": \"tcp\", \"address\": \"127.0.0.1\","
+	" \"host_port\": 8080, \"guest_port\": 80, \"auto\": false, \"later\": [1]}, {\"protocol\": \"udp\","
+	" \"address\": \"0.0.0.0\", \"host_port\": 10500, \"guest_port\": 53, \"auto\": true}],"
+	" \"mac_addr\": \"52:54:00:00:00:01\", \"ssh_user\": \"\\ud83d\\ude00\","
 	" \"ssh_key_path\": \"/k\", \"created_at\": \"2026-01-01T00:00:00Z\","
 	" \"future\": {\"a\": [1, true, false, null, \"s\", {\"n\": []}, 0.5], \"b\": {}},"
 	" \"note\": \"n\\t\", \"flag\": false, \"nothing\": null},"
@@ -369,6 +391,12 @@ static void assert_vm_equal(const struct vmm_vm *a, const struct vmm_vm *b)
 					fail_msg("VM '%s': network.%s differs", a->name,
 						 vmmi_net_fields[k].key);
 			}
+			break;
+		case VMMI_FK_FWD:
+			assert_int_equal(a->n_forwards, b->n_forwards);
+			for (size_t k = 0; k < a->n_forwards; k++)
+				assert_memory_equal(&a->forwards[k], &b->forwards[k],
+						    sizeof(a->forwards[k]));
 			break;
 		}
 	}
@@ -433,6 +461,15 @@ static void test_every_field_roundtrips(void **state)
 	assert_int_equal(vm->network.type, VMM_NET_TAP);
 	assert_string_equal(vm->network.bridge, "br7");
 	assert_int_equal(vm->ssh_host_port, 65535);
+	assert_int_equal(vm->n_forwards, 2);
+	assert_string_equal(vm->forwards[0].address, "127.0.0.1");
+	assert_int_equal(vm->forwards[0].host_port, 8080);
+	assert_int_equal(vm->forwards[0].guest_port, 80);
+	assert_false(vm->forwards[0].udp);
+	assert_false(vm->forwards[0].auto_port);
+	assert_string_equal(vm->forwards[1].address, "0.0.0.0");
+	assert_true(vm->forwards[1].udp);
+	assert_true(vm->forwards[1].auto_port);
 	assert_string_equal(vm->mac_addr, "52:54:00:00:00:01");
 	assert_string_equal(vm->ssh_user, "\xf0\x9f\x98\x80");
 	assert_string_equal(vm->ssh_key_path, "/k");
@@ -448,6 +485,8 @@ static void test_every_field_roundtrips(void **state)
 				set = vmmi_vm_str_get(vm, f) != NULL;
 			else if (f->kind == VMMI_FK_INT)
 				set = vmmi_vm_int_get(vm, (enum vmmi_vm_field_id)i) != f->dflt;
+			else if (f->kind == VMMI_FK_FWD)
+				set = vm->n_forwards > 0;
 			if (!set)
 				fail_msg("every_field does not set \"%s\"", f->key);
 		}
@@ -517,14 +556,17 @@ static void test_vm_json_form(void **state)
 		"\"vms/full\", \"image_path\": \"/i/\\u00E9\", \"image_url\": \"http://x/i/j\", "
 		"\"overlay_path\": \"vms/full/o\\u00E9\", \"seed_iso_path\": \"vms/full/s\", "
 		"\"ssh_key_path\": \"/k\", "
-		"\"created_at\": \"2026-01-01T00:00:00Z\"}";
+		"\"created_at\": \"2026-01-01T00:00:00Z\", \"forwards\": [{\"protocol\": \"tcp\", "
+		"\"address\": \"127.0.0.1\", \"host_port\": 8080, \"guest_port\": 80, \"auto\": false}, "
+		"{\"protocol\": \"udp\", \"address\": \"0.0.0.0\", \"host_port\": 10500, "
+		"\"guest_port\": 53, \"auto\": true}]}";
 	static const char want_dflt[] =
 		"{\"name\": \"dflt\", \"id\": null, \"backend\": \"noop\", \"state\": \"stopped\", "
 		"\"vcpus\": 1, \"memory_mb\": 1024, \"disk_gb\": null, \"network\": {\"type\": "
 		"\"user\"}, \"pid\": null, \"ssh_port\": null, \"ssh_user\": null, \"mac_addr\": "
 		"null, \"vnc_addr\": null, \"work_dir\": null, \"image_path\": null, \"image_url\": "
 		"null, \"overlay_path\": null, \"seed_iso_path\": null, \"ssh_key_path\": null, "
-		"\"created_at\": null}";
+		"\"created_at\": null, \"forwards\": []}";
 	struct vmmi_store st;
 	struct vmm_error err;
 	json_t *o;

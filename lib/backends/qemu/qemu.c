@@ -624,6 +624,11 @@ static int start_with(struct vmm_ctx *ctx, struct vmm_vm *vm, const struct vmmi_
 		if (rc < 0)
 			return rc;
 	}
+	/* So may the forwarded ones: a port vmctl picked is picked anew. */
+	if (vm->network.type == VMM_NET_USER && vm->n_forwards &&
+	    (rc = vmmi_forwards_reserve(&ctx->paths, vm->name, vm->ssh_host_port, vm->forwards,
+					vm->n_forwards, 0, true, taken, err)) < 0)
+		return rc;
 	for (int attempt = 0;; attempt++) {
 		char *old_log = vmmi_qemu_wd_file(vm, VMMI_QEMU_LOG);
 
@@ -676,6 +681,13 @@ static int start_with(struct vmm_ctx *ctx, struct vmm_vm *vm, const struct vmmi_
 					return rc;
 				vmm_info(MOD, "VM '%s': port %u was taken, retrying with %u",
 					 vm->name, old, vm->ssh_host_port);
+				/* or a forwarded one was: checked (and picked) again */
+				if (vm->n_forwards &&
+				    (rc = vmmi_forwards_reserve(&ctx->paths, vm->name,
+								vm->ssh_host_port, vm->forwards,
+								vm->n_forwards, 0, true, taken,
+								err)) < 0)
+					return rc;
 				continue;
 			}
 		}
@@ -862,4 +874,5 @@ const struct vmm_backend_ops vmmi_backend_qemu = {
 	.snapshot_list = vmmi_qemu_snapshot_list,
 	.snapshot_restore = vmmi_qemu_snapshot_restore,
 	.snapshot_delete = vmmi_qemu_snapshot_delete,
+	.forward_live = vmmi_qemu_forward_live,
 };

@@ -4,6 +4,7 @@
  * pure parts of the QEMU backend (unit-tested in tests/unit/test_qemu_args.c).
  */
 #include "backends/qemu/qemu.h"
+#include "backends/qemu/ports.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -154,6 +155,36 @@ void vmmi_qemu_args_free(char **argv)
 	free(argv);
 }
 
+char *vmmi_qemu_hostfwd(const struct vmm_forward *f, bool with_guest)
+{
+	if (!with_guest)
+		return vmmi_asprintf("%s:%s:%u", vmm_forward_proto(f), f->address, f->host_port);
+	return vmmi_asprintf("%s:%s:%u-:%u", vmm_forward_proto(f), f->address, f->host_port,
+			     f->guest_port);
+}
+
+/* -netdev user: the SSH forward, then the VM's port forwards. */
+static char *user_netdev(const struct vmm_vm *vm)
+{
+	struct vmmi_buf b;
+	bool oom = false;
+
+	vmmi_buf_init(&b);
+	oom |= vmmi_buf_printf(&b, "user,id=%s,hostfwd=tcp:127.0.0.1:%u-:22", VMMI_QEMU_NETDEV,
+			       vm->ssh_host_port) < 0;
+	for (size_t i = 0; i < vm->n_forwards; i++) {
+		char *rule = vmmi_qemu_hostfwd(&vm->forwards[i], true);
+
+		oom |= !rule || vmmi_buf_printf(&b, ",hostfwd=%s", rule) < 0;
+		free(rule);
+	}
+	if (oom) {
+		vmmi_buf_release(&b);
+		return NULL;
+	}
+	return vmmi_buf_steal(&b);
+}
+
 int vmmi_qemu_build_args(const struct vmm_vm *vm, const char *qemu_binary,
 			 enum vmmi_accel accel, char ***argv, struct vmm_error *err)
 {
@@ -253,8 +284,7 @@ int vmmi_qemu_build_args_net(const struct vmm_vm *vm, const char *qemu_binary,
 	e1 = e2 = e3 = NULL;
 	switch (vm->network.type) {
 	case VMM_NET_USER:
-		add2(&a, "-netdev", vmmi_asprintf("user,id=net0,hostfwd=tcp:127.0.0.1:%u-:22",
-						  vm->ssh_host_port));
+		add2(&a, "-netdev", user_netdev(vm));
 		break;
 	case VMM_NET_TAP:
 		add2(&a, "-netdev", tap_netdev(vm, tap));

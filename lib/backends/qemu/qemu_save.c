@@ -100,7 +100,7 @@ static char *qemu_binary_path(void)
 	return NULL;
 }
 
-/* QEMU's arguments for vm, joined, without the forwarded port (which a
+/* QEMU's arguments for vm, joined, without the forwarded ports (which a
  * start may change) and without what a restore adds. */
 static char *args_fingerprint(const struct vmm_vm *vm, int *rc, struct vmm_error *err)
 {
@@ -113,6 +113,7 @@ static char *args_fingerprint(const struct vmm_vm *vm, int *rc, struct vmm_error
 		return NULL;
 	if (tmp.network.type == VMM_NET_USER)
 		tmp.ssh_host_port = 1;
+	tmp.n_forwards = 0; /* a start may move them too */
 	if ((*rc = vmmi_qemu_build_args(&tmp, "qemu", accel, &argv, err)) < 0)
 		return NULL;
 	vmmi_buf_init(&b);

@@ -444,3 +444,62 @@ out:
 	json_decref(ret);
 	return rc;
 }
+
+int vmmi_qmp_hmp(struct vmmi_qmp *q, const char *cmdline, char **out, struct vmm_error *err)
+{
+	json_t *args = json_pack("{s:s}", "command-line", cmdline), *ret = NULL;
+	const char *text;
+	int rc;
+
+	*out = NULL;
+	if (!args)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	rc = vmmi_qmp_execute(q, "human-monitor-command", args, &ret, err);
+	json_decref(args);
+	if (rc < 0)
+		return rc;
+	text = json_string_value(ret);
+	if (!text)
+		rc = vmm_error_set(err, VMM_E_QMP_COMMAND, 0, NULL,
+				   "malformed human-monitor-command reply from QEMU (not a string)");
+	else if (!(*out = strdup(text)))
+		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	json_decref(ret);
+	return rc;
+}
+
+/* The reply's text without its line ends, for an error message. */
+static void hmp_trim(char *s)
+{
+	size_t n = strlen(s);
+
+	for (char *p = s; *p; p++)
+		if (*p == '\r' || *p == '\n' || (unsigned char)*p < 0x20)
+			*p = ' ';
+	while (n && s[n - 1] == ' ')
+		s[--n] = '\0';
+}
+
+int vmmi_qmp_hostfwd(struct vmmi_qmp *q, const char *netdev, const char *rule, bool add,
+		     struct vmm_error *err)
+{
+	char *cmd = vmmi_asprintf("%s %s %s", add ? "hostfwd_add" : "hostfwd_remove", netdev, rule);
+	char *reply = NULL;
+	int rc;
+
+	if (!cmd)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	rc = vmmi_qmp_hmp(q, cmd, &reply, err);
+	if (rc == 0) {
+		hmp_trim(reply);
+		/* HMP reports its errors as text in a successful reply: hostfwd_add
+		 * says nothing when it worked, hostfwd_remove says "... removed" */
+		if (add ? reply[0] != '\0'
+			: (!strstr(reply, " removed") || strstr(reply, "not found")))
+			rc = vmm_error_set(err, VMM_E_QMP_COMMAND, 0, NULL, "QEMU refused `%s`: %.300s",
+					   cmd, reply[0] ? reply : "(no reply)");
+	}
+	free(reply);
+	free(cmd);
+	return rc;
+}

@@ -79,4 +79,14 @@ int vmmi_qmp_query_status(struct vmmi_qmp *q, char **status, bool *running,
 /* query-vnc: "HOST:PORT" (malloc'd), or NULL in *addr if VNC is off. */
 int vmmi_qmp_query_vnc(struct vmmi_qmp *q, char **addr, struct vmm_error *err);
 
+/* human-monitor-command: run an HMP command line; *out receives its text
+ * output (malloc'd), which is where HMP reports its errors. */
+int vmmi_qmp_hmp(struct vmmi_qmp *q, const char *cmdline, char **out, struct vmm_error *err);
+
+/* hostfwd_add / hostfwd_remove of rule ("tcp:127.0.0.1:8080-:80" /
+ * "tcp:127.0.0.1:8080") on netdev. An error printed in HMP's reply is a
+ * failure (VMM_E_QMP_COMMAND quoting it). */
+int vmmi_qmp_hostfwd(struct vmmi_qmp *q, const char *netdev, const char *rule, bool add,
+		     struct vmm_error *err);
+
 #endif
