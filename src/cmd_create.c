@@ -23,6 +23,8 @@ enum {
 	OPT_CLOUD_INIT,
 	OPT_SSH_KEY,
 	OPT_START,
+	OPT_BACKEND,
+	OPT_VNIC,
 };
 
 static const struct option longopts[] = {
@@ -38,6 +40,8 @@ static const struct option longopts[] = {
 	{"cloud-init", required_argument, NULL, OPT_CLOUD_INIT},
 	{"ssh-key", required_argument, NULL, OPT_SSH_KEY},
 	{"start", no_argument, NULL, OPT_START},
+	{"backend", required_argument, NULL, OPT_BACKEND},
+	{"vnic", required_argument, NULL, OPT_VNIC},
 	{0},
 };
 
@@ -66,7 +70,7 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	struct vmm_ctx *ctx = NULL;
 	struct vmm_vm *vm = NULL;
 	struct vmm_error err;
-	const char *sha256 = NULL;
+	const char *sha256 = NULL, *backend = NULL;
 	uint64_t max_size = 0;
 	char *fetched = NULL;
 	int c, rc = CLI_EXIT_ERROR;
@@ -116,6 +120,15 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 		case OPT_START:
 			co.start = true;
 			break;
+		case OPT_BACKEND:
+			backend = optarg;
+			break;
+		case OPT_VNIC:
+			if (!*optarg)
+				return cli_usage_error(cmd, "--vnic needs a VNIC name");
+			spec.network.type = VMM_NET_VNIC;
+			spec.network.vnic = optarg;
+			break;
 		}
 	}
 	if (optind < argc)
@@ -133,7 +146,10 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 					    "user-data must set up SSH access itself");
 	if (vmm_vm_name_validate(spec.name, &err) < 0)
 		return cli_error(&err);
-	if (cli_backend_from_env(&co.backend) < 0)
+	if (backend && vmm_backend_parse(backend, &co.backend) < 0)
+		return cli_usage_error(cmd, "--backend '%s' names no backend: use qemu, "
+					    "propolis or noop", backend);
+	if (!backend && cli_backend_from_env(&co.backend) < 0)
 		return CLI_EXIT_ERROR;
 
 	/* Every VM gets a cloud-init seed: vmctl's own cloud-config (with a
@@ -218,6 +234,9 @@ const struct cli_command cmd_create = {
 		"      --memory MB         Memory in MB (default: 1024)\n"
 		"      --disk GB           Grow the VM's disk to GB gigabytes\n"
 		"      --bridge NAME       Use TAP networking on this bridge (default: user)\n"
+		"      --vnic NAME         Use this illumos VNIC (propolis backend)\n"
+		"      --backend NAME      qemu (default; propolis on illumos), propolis or\n"
+		"                          noop (default: $VMCTL_BACKEND)\n"
 		"      --cloud-init FILE   Raw cloud-init user-data to pass to the guest\n"
 		"      --ssh-key FILE      SSH public key(s) to authorize for the VM's user\n"
 		"      --start             Start the VM after creating it\n",
