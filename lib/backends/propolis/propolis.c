@@ -253,6 +253,12 @@ static int monitor(const struct vmmi_propolis_vm *p, uint64_t gen, uint64_t dead
 		vmmi_http_reply_release(&r);
 		return rc;
 	}
+	if (r.status == 410) { /* the instance is gone past gen */
+		vmmi_http_reply_release(&r);
+		*out_gen = gen;
+		*state = strdup("Destroyed");
+		return 0;
+	}
 	if (r.status != 200) {
 		rc = vmmi_http_error("GET", "/instance/state-monitor", &r, err);
 		vmmi_http_reply_release(&r);
@@ -273,21 +279,25 @@ static int monitor(const struct vmmi_propolis_vm *p, uint64_t gen, uint64_t dead
 }
 
 /* Follow the generations until the instance is in one of `want` (or
- * Failed/Destroyed); *last the state it reached (malloc'd). */
+ * Failed/Destroyed); *last the state it reached (malloc'd, NULL if none
+ * was reported), *late whether the deadline came first. */
 static int follow(const struct vmmi_propolis_vm *p, uint64_t gen, const char *const want[],
-		  uint64_t deadline, char **last, struct vmm_error *err)
+		  uint64_t deadline, char **last, bool *late, struct vmm_error *err)
 {
 	char *s = NULL;
 	int rc;
 
 	*last = NULL;
+	*late = false;
 	for (;;) {
 		uint64_t g = gen;
 
 		if ((rc = monitor(p, gen, deadline, &g, &s, err)) < 0)
 			return rc;
-		if (!s)
-			return 0; /* deadline */
+		if (!s) {
+			*late = true;
+			return 0;
+		}
 		free(*last);
 		*last = s;
 		for (size_t i = 0; want[i]; i++)
@@ -569,6 +579,7 @@ static int ensure_and_run(struct vmm_vm *vm, const struct vmmi_propolis_vm *p,
 	static const char *const running[] = {"Running", NULL};
 	char *b64 = NULL, *body = NULL, *last = NULL, *s = NULL;
 	uint64_t gen = 0;
+	bool late;
 	int rc;
 
 	if ((rc = read_seed_b64(vm, &b64, err)) < 0)
@@ -585,22 +596,24 @@ static int ensure_and_run(struct vmm_vm *vm, const struct vmmi_propolis_vm *p,
 		return rc;
 	if ((rc = monitor(p, 0, deadline, &gen, &s, err)) < 0)
 		return rc;
-	free(s);
 	if ((rc = call(p, "PUT", "/instance/state", "\"Run\"", 204, 10000, NULL, err)) < 0)
-		return rc;
-	if ((rc = follow(p, gen + 1, running, deadline, &last, err)) < 0)
-		return rc;
-	if (!last)
+		goto out;
+	if ((rc = follow(p, gen + 1, running, deadline, &last, &late, err)) < 0)
+		goto out;
+	if (late)
 		rc = vmm_error_set(err, VMM_E_BACKEND, 0, "VMCTL_PROPOLIS_TIMEOUT waits longer",
-				   "the instance of VM '%s' was not Running after %u s "
-				   "(followed GET %s/instance/state-monitor)",
-				   vm->name, timeout_s(), p->url);
+				   "the instance of VM '%s' was not Running after %u s (it is %s; "
+				   "followed GET %s/instance/state-monitor)",
+				   vm->name, timeout_s(), last ? last : s ? s : "not reported",
+				   p->url);
 	else if (strcmp(last, "Running") != 0)
 		rc = vmm_error_set(err, VMM_E_BACKEND, 0,
 				   "see the VM's console log: `vmctl log NAME --console`",
 				   "the instance of VM '%s' did not run: propolis-server reports it %s",
 				   vm->name, last);
+out:
 	free(last);
+	free(s);
 	return rc;
 }
 
@@ -653,6 +666,7 @@ static int stop_instance(struct vmm_vm *vm, const struct vmmi_propolis_vm *p, un
 	struct vmmi_http_reply r;
 	struct vmm_error e;
 	char *s = NULL, *last = NULL;
+	bool late;
 	json_t *j;
 	int rc;
 
@@ -678,8 +692,8 @@ static int stop_instance(struct vmm_vm *vm, const struct vmmi_propolis_vm *p, un
 	free(s);
 	if ((rc = call(p, "PUT", "/instance/state", "\"Stop\"", 204, 10000, NULL, err)) < 0)
 		return rc;
-	rc = follow(p, gen + 1, stopped, deadline, &last, err);
-	if (rc == 0 && !last)
+	rc = follow(p, gen + 1, stopped, deadline, &last, &late, err);
+	if (rc == 0 && late)
 		vmm_warn(MOD, "the instance of '%s' did not stop within %u s: halting its zone",
 			 vm->name, secs);
 	free(last);
