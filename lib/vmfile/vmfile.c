@@ -181,6 +181,7 @@ static const struct field fields[] = {
 	{"destination", "", "a string (absolute path on the guest)",
 	 "destination \"/etc/app/app.conf\""},
 	{"sha256", "", "a string (64 hexadecimal digits)", "sha256=\"<64 hex digits>\""},
+	{"backend", "", "a string (\"qemu\", \"propolis\" or \"noop\")", "backend \"propolis\""},
 };
 
 static const struct field *field_of(const char *name)
@@ -210,7 +211,7 @@ static const char *const top_nodes[] = {"vm", NULL};
 static const char *const vm_nodes[] = {"image",      "image-url", "vcpus",
 				       "memory",     "disk",      "network",
 				       "cloud-init", "ssh",       "provision",
-				       NULL};
+				       "backend",    NULL};
 static const char *const cloud_init_nodes[] = {"hostname", "ssh-key", "user-data", NULL};
 static const char *const ssh_nodes[] = {"user", "private-key", NULL};
 static const char *const shell_nodes[] = {"inline", "script", NULL};
@@ -221,6 +222,7 @@ static const char *const no_names[] = {NULL};
 static const char *const net_types[] = {"user", "tap", "vnic", "none", NULL};
 static const char *const prov_types[] = {"shell", "file", NULL};
 static const char *const url_props[] = {"sha256", NULL};
+static const char *const backend_names[] = {"qemu", "propolis", "noop", NULL};
 
 static bool in_list(const char *name, const char *const *list)
 {
@@ -579,6 +581,23 @@ static bool first_of(struct ctx *c, struct seen *s, const struct vmm_kdl_node *n
 }
 
 /* ---- blocks ---------------------------------------------------------- */
+
+/* backend "qemu" | "propolis" | "noop" */
+static void parse_backend(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmfile_vm *vm)
+{
+	const char *name;
+
+	if (!check_shape(c, n, 1, 1, no_names, false))
+		return;
+	if (!(name = get_string(c, "backend", &n->args[0], false)))
+		return;
+	if (!in_list(name, backend_names) || vmm_backend_parse(name, &vm->backend) < 0) {
+		unknown_name(c, &n->args[0].span, "backend", name, strlen(name), NULL,
+			     backend_names, NULL);
+		return;
+	}
+	vm->backend_set = true;
+}
 
 static void parse_network(struct ctx *c, const struct vmm_kdl_node *n,
 			  struct vmm_vmfile_network *net)
@@ -1016,6 +1035,8 @@ static void parse_vm(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmf
 			}
 		} else if (strcmp(kn, "network") == 0) {
 			parse_network(c, k, &vm->network);
+		} else if (strcmp(kn, "backend") == 0) {
+			parse_backend(c, k, vm);
 		} else if (strcmp(kn, "cloud-init") == 0) {
 			vm->cloud_init = calloc(1, sizeof(*vm->cloud_init));
 			if (!vm->cloud_init) {

@@ -454,3 +454,31 @@ def test_server_double_is_strict(world, tmp_path):
     finally:
         srv.terminate()
         srv.wait()
+
+
+def test_vmfile_backend_propolis(vm, world, qcow2, tmp_path):
+    """`backend "propolis"` in a vm block picks the backend whatever
+    VMCTL_BACKEND says; `network "vnic"` names the zone's VNIC."""
+    (tmp_path / "VMFile.kdl").write_text(
+        'vm "db" {\n'
+        f'    image "{qcow2}"\n'
+        '    backend "propolis"\n'
+        '    network "vnic" {\n'
+        '        name "vnic0"\n'
+        '    }\n'
+        '}\n')
+    vm.run("up", "--no-provision", cwd=str(tmp_path), env={"VMCTL_BACKEND": "noop"},
+           timeout=120, check=0)
+    s = json.loads(vm.run("status", "db", "--json", check=0).stdout)
+    assert (s["backend"], s["state"]) == ("propolis", "running")
+    assert world.state()["zones"]["db"]["net"] == ["vnic0"]
+    assert_all_valid(world)
+    vm.run("down", "--destroy", cwd=str(tmp_path), timeout=120, check=0)
+    no_vm_left(vm, world)
+
+
+def test_vmfile_backend_unknown(vm, tmp_path, qcow2):
+    (tmp_path / "VMFile.kdl").write_text(
+        f'vm "db" {{\n    image "{qcow2}"\n    backend "propolys"\n}}\n')
+    p = vm.run("validate", cwd=str(tmp_path), check=1)
+    assert "unknown backend `propolys`" in p.stderr and "did you mean `propolis`" in p.stderr
