@@ -38,7 +38,7 @@ _vmctl()
 	local opts=""
 	case $cmd in
 	create) opts="--name --image --image-url --sha256 --max-size --vcpus --memory --disk --bridge
-		--cloud-init --ssh-key --start" ;;
+		--vnic --backend --cloud-init --ssh-key --start" ;;
 	start) opts="--cold" ;;
 	stop) opts="--timeout --save" ;;
 	list) opts="--json" ;;
