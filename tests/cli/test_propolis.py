@@ -482,3 +482,18 @@ def test_vmfile_backend_unknown(vm, tmp_path, qcow2):
         f'vm "db" {{\n    image "{qcow2}"\n    backend "propolys"\n}}\n')
     p = vm.run("validate", cwd=str(tmp_path), check=1)
     assert "unknown backend `propolys`" in p.stderr and "did you mean `propolis`" in p.stderr
+
+
+def test_guest_ip_from_the_zone(vm, world, qcow2):
+    """`vmctl ssh` asks the zone for its address (zlogin ... ipadm
+    show-addr), skipping loopback; nothing listens there, so the connection
+    is refused at that address."""
+    world.write_config(zone_addr="127.0.0.9/8")
+    create(vm, qcow2, "web", "--start")
+    p = vm.run("ssh", "web", "--", "true", timeout=120, check=None)
+    assert p.returncode != 0
+    assert ["zlogin", "web", "ipadm", "show-addr", "-p", "-o", "ADDR"] in world.calls()
+    assert "127.0.0.9" in p.stderr, p.stderr
+    vm.run("stop", "web", check=0)
+    p = vm.run("ssh", "web", "--", "true", timeout=60, check=None)
+    assert p.returncode != 0 and "127.0.0.9" not in p.stderr

@@ -456,21 +456,28 @@ static int propolis_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
 	    (rc = run(NULL, "create it with `dladm create-vnic -l LINK NAME` or name another "
 			    "one in network \"vnic\"",
 		      err, "dladm", "show-vnic", "-p", "-o", "LINK", vm->network.vnic, NULL)) < 0) {
-		if (err->code == VMM_E_BACKEND && err->sys_errno == 0)
+		if (err->code == VMM_E_BACKEND && err->sys_errno == 0) {
+			char why[sizeof(err->message)];
+
+			snprintf(why, sizeof(why), "%s", err->message);
 			vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
-				      "create it with `dladm create-vnic -l LINK %s` or name "
+				      "create it with `dladm create-vnic -l LINK NAME` or name "
 				      "another one in network \"vnic\"",
-				      "VNIC '%s' does not exist (dladm show-vnic: %s)",
-				      vm->network.vnic, err->message);
-		return rc;
+				      "VNIC '%s' does not exist (%s)", vm->network.vnic, why);
+		}
+		return -(int)err->code;
 	}
-	if (!dataset_exists(pool)) {
-		if ((rc = run(NULL, NULL, err, "zfs", "list", "-H", "-o", "name", pool, NULL)) <
-		    0 && err->sys_errno == 0)
+	/* The pool: a missing zfs is its own error, a missing pool this one. */
+	if ((rc = run(NULL, NULL, err, "zfs", "list", "-H", "-o", "name", pool, NULL)) < 0) {
+		if (err->sys_errno == 0) {
+			char why[sizeof(err->message)];
+
+			snprintf(why, sizeof(why), "%s", err->message);
 			vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
 				      "set VMCTL_ZFS_POOL to one of `zpool list -H -o name`",
-				      "ZFS pool '%s' does not exist", pool);
-		return rc < 0 ? rc : -(int)VMM_E_INVALID_CONFIG;
+				      "ZFS pool '%s' does not exist (%s)", pool, why);
+		}
+		return -(int)err->code;
 	}
 	key = image_key(vm->image_path);
 	p.url = strdup(env_or("VMCTL_PROPOLIS_URL", VMMI_PROPOLIS_DEFAULT_URL));
@@ -710,9 +717,10 @@ static int propolis_stop(struct vmm_ctx *ctx, struct vmm_vm *vm, unsigned secs,
 	(void)ctx;
 	if ((rc = vmmi_propolis_vm_load(vm, &p, err)) < 0)
 		return rc;
-	rc = stop_instance(vm, &p, secs, err);
-	if (rc == 0 || err->code != VMM_E_PROPOLIS_UNREACHABLE)
-		rc = halt_zone(&p, err) < 0 ? -(int)err->code : rc;
+	/* An instance that does not stop gracefully goes with its zone. */
+	if (stop_instance(vm, &p, secs, err) < 0)
+		vmm_warn(MOD, "VM '%s': %s; halting its zone", vm->name, err->message);
+	rc = halt_zone(&p, err);
 	vmmi_propolis_vm_release(&p);
 	return rc;
 }
