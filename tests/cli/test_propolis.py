@@ -302,6 +302,7 @@ def test_zoneadm_install_fails(vm, world, qcow2):
     p = create(vm, qcow2, check=1)
     assert "`zoneadm -z web install` failed (exit 1)" in p.stderr, p.stderr
     assert "brand nebula-vm: install failed" in p.stderr
+    assert "help: the zones and their states: `zoneadm list -cv`" in p.stderr
     no_vm_left(vm, world)
     assert world.changes()[-2:] == [["zonecfg", "-z", "web", "delete", "-F"],
                                     ["zfs", "destroy", "-r", "rpool/vms/web"]]

@@ -40,6 +40,20 @@ static void last_line(char *s)
 		memmove(s, p + 1, strlen(p + 1) + 1);
 }
 
+/* Where to look when a command fails and the caller has no better hint. */
+static const char *default_hint(const char *tool)
+{
+	if (strcmp(tool, "zfs") == 0)
+		return "the datasets as ZFS sees them: `zfs list -t all -r POOL`";
+	if (strcmp(tool, "zoneadm") == 0 || strcmp(tool, "zonecfg") == 0 ||
+	    strcmp(tool, "zlogin") == 0)
+		return "the zones and their states: `zoneadm list -cv`; a zone's "
+		       "configuration: `zonecfg -z NAME info`";
+	if (strcmp(tool, "dladm") == 0)
+		return "the VNICs: `dladm show-vnic`";
+	return NULL;
+}
+
 int vmmi_zone_run(char *const argv[], char **out, const char *hint, struct vmm_error *err)
 {
 	char *o = NULL, *e = NULL, *line;
@@ -61,7 +75,7 @@ int vmmi_zone_run(char *const argv[], char **out, const char *hint, struct vmm_e
 	if (status != 0) {
 		line = command_line(argv);
 		last_line(e);
-		rc = vmm_error_set(err, VMM_E_BACKEND, 0, hint,
+		rc = vmm_error_set(err, VMM_E_BACKEND, 0, hint ? hint : default_hint(argv[0]),
 				   "`%s` failed (exit %d): %s", line ? line : argv[0], status,
 				   e && *e ? e : "no message");
 		free(line);
