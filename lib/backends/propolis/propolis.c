@@ -647,7 +647,9 @@ static int propolis_start(struct vmm_ctx *ctx, struct vmm_vm *vm,
 		goto out;
 	}
 	if (state) {
-		rc = vmm_error_set(err, VMM_E_BACKEND, 0, "stop the VM and start it again",
+		rc = vmm_error_set(err, VMM_E_BACKEND, 0,
+				   "start the VM again: its zone is halted now, and a new zone "
+				   "boot starts a new propolis-server",
 				   "propolis-server of zone '%s' holds an instance that is %s",
 				   p.zone, state);
 		goto fail;
