@@ -501,3 +501,26 @@ def test_guest_ip_from_the_zone(vm, world, qcow2):
     vm.run("stop", "web", check=0)
     p = vm.run("ssh", "web", "--", "true", timeout=60, check=None)
     assert p.returncode != 0 and "127.0.0.9" not in p.stderr
+
+
+def test_instance_stopped_behind_vmctl(vm, world, qcow2):
+    """The guest powered off inside a zone that still runs: the VM reads as
+    stopped; a start halts the zone (its server holds a finished instance)
+    and says so, and the next start boots a new server."""
+    create(vm, qcow2, "web", "--start")
+    r = urllib.request.Request(world.url + "/instance/state", method="PUT",
+                               data=b'"Stop"', headers={"api-version": "5.0.0",
+                                                        "Content-Type": "application/json"})
+    with urllib.request.urlopen(r, timeout=10) as resp:
+        assert resp.status == 204
+    deadline = time.monotonic() + 30
+    while json.loads(vm.run("status", "web", "--json", check=0).stdout)["state"] != "stopped":
+        assert time.monotonic() < deadline, "the instance never stopped"
+        time.sleep(0.2)
+    p = vm.run("start", "web", check=1)
+    assert "holds an instance that is" in p.stderr and "start the VM again" in p.stderr
+    assert world.state()["zones"]["web"]["state"] == "installed"
+    vm.run("start", "web", check=0)
+    assert json.loads(vm.run("status", "web", "--json", check=0).stdout)["state"] == "running"
+    vm.run("destroy", "web", check=0)
+    no_vm_left(vm, world)
