@@ -524,3 +524,43 @@ def test_instance_stopped_behind_vmctl(vm, world, qcow2):
     assert json.loads(vm.run("status", "web", "--json", check=0).stdout)["state"] == "running"
     vm.run("destroy", "web", check=0)
     no_vm_left(vm, world)
+
+
+def test_console_on_a_terminal_detaches_with_ctrl_bracket(vm, world, qcow2):
+    """On a terminal the console is raw: typed bytes reach the serial
+    WebSocket as they are, and Ctrl+] detaches (it is not sent)."""
+    import pty
+    import select
+
+    create(vm, qcow2, "web", "--start")
+    master, slave = pty.openpty()
+    proc = vm.popen("console", "web", stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    out = b""
+
+    def read_until(text, secs=30):
+        nonlocal out
+        deadline = time.monotonic() + secs
+        while text not in out:
+            assert time.monotonic() < deadline, out
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    out += os.read(master, 4096)
+                except OSError:
+                    break
+        return out
+
+    try:
+        read_until(b"login: ")
+        os.write(master, b"root\r")
+        read_until(b"root\r")
+        os.write(master, b"\x1d")
+        read_until(b"Detached from the console of 'web'")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    ws = [r["received"] for r in world.requests() if r["method"] == "WS"]
+    assert "".join(ws) == "root\r"  # Ctrl+] stayed on this side
