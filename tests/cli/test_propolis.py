@@ -286,13 +286,15 @@ def no_vm_left(vm, world, datasets=("rpool",)):
     assert not [d for d in st["datasets"] if d.startswith("rpool/vms/")], st
 
 
-def test_zfs_missing(data_home, tmp_path, qcow2):
-    w = Illumos(str(tmp_path / "w"), tools=("zonecfg", "zoneadm", "zlogin", "dladm"))
+@pytest.mark.parametrize("missing", ["zfs", "zonecfg", "zoneadm", "dladm"])
+def test_tool_missing(data_home, tmp_path, qcow2, missing):
+    w = Illumos(str(tmp_path / "w"), tools=[t for t in TOOLS if t != missing])
     v = Vmctl(data_home, backend=None)
     v.env.update(w.env())
     v.env["PATH"] = w.bin + ":/usr/bin:/bin"
     p = create(v, qcow2, check=1)
-    assert "backend::not_available" in p.stderr and "cannot run 'zfs'" in p.stderr, p.stderr
+    assert "backend::not_available" in p.stderr, p.stderr
+    assert f"cannot run '{missing}': not found on PATH" in p.stderr, p.stderr
     assert "help:" in p.stderr and "illumos" in p.stderr
     no_vm_left(v, w)
 
