@@ -566,3 +566,27 @@ def test_console_on_a_terminal_detaches_with_ctrl_bracket(vm, world, qcow2):
         os.close(master)
     ws = [r["received"] for r in world.requests() if r["method"] == "WS"]
     assert "".join(ws) == "root\r"  # Ctrl+] stayed on this side
+
+
+def test_interrupted_create_is_destroyed(vm, world, qcow2):
+    """vmctl killed while the zone installs: the entry stays "preparing",
+    and destroy removes the zone and the clone it had made."""
+    world.write_config(sleep={"zoneadm install": 60})
+    proc = subprocess.Popen([vm.bin, "create", "--backend", "propolis", "--name", "web",
+                             "--image", qcow2, "--vnic", "vnic0"], env=vm.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while ["zoneadm", "-z", "web", "install"] not in world.calls():
+        assert time.monotonic() < deadline and proc.poll() is None, "install never ran"
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)  # vmctl and the install under way
+    proc.wait()
+    world.write_config(sleep={})
+    s = json.loads(vm.run("status", "web", "--json", check=0).stdout)
+    assert s["state"] == "preparing"
+    assert world.state()["zones"]["web"]["state"] == "configured"
+    vm.run("destroy", "web", check=0)
+    no_vm_left(vm, world)
+    assert world.changes()[-2:] == [["zonecfg", "-z", "web", "delete", "-F"],
+                                    ["zfs", "destroy", "-r", "rpool/vms/web"]]

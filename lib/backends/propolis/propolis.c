@@ -492,6 +492,10 @@ static int propolis_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
 	}
 	for (size_t n = strlen(p.url); n > 0 && p.url[n - 1] == '/'; n--)
 		p.url[n - 1] = '\0';
+	/* Recorded before anything is made: a prepare that is interrupted
+	 * leaves what destroy needs to find the zone and the clone. */
+	if ((rc = vmmi_propolis_vm_save(vm, &p, err)) < 0)
+		goto out;
 	t0 = vmmi_now_ms();
 	if ((rc = image_volume(vm, &p, zvol_dir, err)) < 0)
 		goto out;
@@ -539,10 +543,8 @@ static int propolis_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
 	configured = true;
 	if ((rc = run(NULL, NULL, err, "zoneadm", "-z", vm->name, "install", NULL)) < 0)
 		goto out;
-	rc = vmmi_propolis_vm_save(vm, &p, err);
-	if (rc == 0)
-		vmm_debug(MOD, "prepared '%s': zone %s, disk %s, server %s", vm->name, p.zone,
-			  p.dataset, p.url);
+	vmm_debug(MOD, "prepared '%s': zone %s, disk %s, server %s", vm->name, p.zone,
+		  p.dataset, p.url);
 out:
 	if (rc < 0 && configured) {
 		char *st;
