@@ -58,6 +58,8 @@ static void print_plan(const struct vmm_vmfile *vf)
 			printf("  network:     vnic (%s)\n", net->vnic);
 		else
 			printf("  network:     %s\n", vmm_net_type_name(net->type));
+		if (vm->backend_set)
+			printf("  backend:     %s\n", vmm_backend_name(vm->backend));
 		if (vm->cloud_init) {
 			const struct vmm_vmfile_cloud_init *ci = vm->cloud_init;
 
@@ -133,6 +135,8 @@ static json_t *plan_json(const struct vmm_vmfile *vf)
 		if (vm->network.type == VMM_NET_VNIC)
 			json_object_set_new(net, "name", json_string(vm->network.vnic));
 		json_object_set_new(o, "network", net);
+		if (vm->backend_set)
+			json_object_set_new(o, "backend", json_string(vmm_backend_name(vm->backend)));
 		if (vm->cloud_init) {
 			json_t *ci = json_object();
 
