@@ -444,8 +444,8 @@ static int propolis_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
 	(void)ctx;
 	if (vm->network.type == VMM_NET_USER || vm->network.type == VMM_NET_TAP)
 		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
-				     "use network \"vnic\" { name \"vnic0\" } (or \"none\") "
-				     "with the propolis backend",
+				     "give the VM a VNIC: `--vnic NAME`, or network \"vnic\" { name "
+				     "\"vnic0\" } in its vm block (or network \"none\")",
 				     "%s networking is not available on the propolis backend",
 				     vmm_net_type_name(vm->network.type));
 	if (!vm->image_path)
