@@ -42,7 +42,7 @@ _vmctl()
 	local opts=""
 	case $cmd in
 	create) opts="--name --image --image-url --sha256 --max-size --vcpus --memory --disk --bridge
-		--cloud-init --ssh-key --start -p --publish" ;;
+		--vnic --backend --cloud-init --ssh-key --start -p --publish" ;;
 	start) opts="--cold" ;;
 	stop) opts="--timeout --save" ;;
 	list) opts="--json" ;;

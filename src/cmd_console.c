@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "console_ws.h"
 #include "vmm/manager.h"
 
 #define DETACH_KEY 0x1d /* Ctrl+] */
@@ -197,13 +198,14 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 		rc = cli_error(&err);
 		goto out;
 	}
-	if (ep.kind != VMM_CONSOLE_UNIX) {
+	if (ep.kind != VMM_CONSOLE_UNIX && ep.kind != VMM_CONSOLE_WEBSOCKET) {
 		vmm_error_set(&err, VMM_E_CONSOLE, 0, "use `vmctl ssh NAME` instead",
 			      "VM '%s' has no serial console this command can attach to", name);
 		rc = cli_error(&err);
 		goto out;
 	}
-	sock = connect_unix(ep.path, name);
+	sock = ep.kind == VMM_CONSOLE_WEBSOCKET ? console_ws_open(ep.path, name)
+						: connect_unix(ep.path, name);
 	if (sock < 0)
 		goto out;
 	signal(SIGPIPE, SIG_IGN);

@@ -23,6 +23,8 @@ enum {
 	OPT_CLOUD_INIT,
 	OPT_SSH_KEY,
 	OPT_START,
+	OPT_BACKEND,
+	OPT_VNIC,
 	OPT_PUBLISH = 'p',
 };
 
@@ -40,6 +42,8 @@ static const struct option longopts[] = {
 	{"ssh-key", required_argument, NULL, OPT_SSH_KEY},
 	{"start", no_argument, NULL, OPT_START},
 	{"publish", required_argument, NULL, OPT_PUBLISH},
+	{"backend", required_argument, NULL, OPT_BACKEND},
+	{"vnic", required_argument, NULL, OPT_VNIC},
 	{0},
 };
 
@@ -68,7 +72,7 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	struct vmm_ctx *ctx = NULL;
 	struct vmm_vm *vm = NULL;
 	struct vmm_error err;
-	const char *sha256 = NULL;
+	const char *sha256 = NULL, *backend = NULL;
 	uint64_t max_size = 0;
 	char *fetched = NULL;
 	struct vmm_forward fw[VMM_FORWARDS_MAX];
@@ -128,6 +132,15 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 				return cli_usage_error(cmd, "-p: %s; %s", err.message, err.hint);
 			spec.n_forwards++;
 			break;
+		case OPT_BACKEND:
+			backend = optarg;
+			break;
+		case OPT_VNIC:
+			if (!*optarg)
+				return cli_usage_error(cmd, "--vnic needs a VNIC name");
+			spec.network.type = VMM_NET_VNIC;
+			spec.network.vnic = optarg;
+			break;
 		}
 	}
 	if (optind < argc)
@@ -145,7 +158,10 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 					    "user-data must set up SSH access itself");
 	if (vmm_vm_name_validate(spec.name, &err) < 0)
 		return cli_error(&err);
-	if (cli_backend_from_env(&co.backend) < 0)
+	if (backend && vmm_backend_parse(backend, &co.backend) < 0)
+		return cli_usage_error(cmd, "--backend '%s' names no backend: use qemu, "
+					    "propolis or noop", backend);
+	if (!backend && cli_backend_from_env(&co.backend) < 0)
 		return CLI_EXIT_ERROR;
 
 	/* Every VM gets a cloud-init seed: vmctl's own cloud-config (with a
@@ -248,6 +264,9 @@ const struct cli_command cmd_create = {
 		"                          repeatable): 8080:80, 127.0.0.1:5353:53/udp, 80\n"
 		"                          (host port omitted or 0: vmctl picks one); the\n"
 		"                          address defaults to 127.0.0.1\n"
+		"      --vnic NAME         Use this illumos VNIC (propolis backend)\n"
+		"      --backend NAME      qemu (default; propolis on illumos), propolis or\n"
+		"                          noop (default: $VMCTL_BACKEND)\n"
 		"      --cloud-init FILE   Raw cloud-init user-data to pass to the guest\n"
 		"      --ssh-key FILE      SSH public key(s) to authorize for the VM's user\n"
 		"      --start             Start the VM after creating it\n",

@@ -68,6 +68,8 @@ static void print_plan(const struct vmm_vmfile *vf)
 				printf("  %-12s %s:(picked by vmctl) -> %u/%s\n", k ? "" : "forward:",
 				       f->address, f->guest_port, vmm_forward_proto(f));
 		}
+		if (vm->backend_set)
+			printf("  backend:     %s\n", vmm_backend_name(vm->backend));
 		if (vm->cloud_init) {
 			const struct vmm_vmfile_cloud_init *ci = vm->cloud_init;
 
@@ -159,6 +161,8 @@ static json_t *plan_json(const struct vmm_vmfile *vf)
 			json_object_set_new(net, "forwards", fa);
 		}
 		json_object_set_new(o, "network", net);
+		if (vm->backend_set)
+			json_object_set_new(o, "backend", json_string(vmm_backend_name(vm->backend)));
 		if (vm->cloud_init) {
 			json_t *ci = json_object();
 

@@ -134,6 +134,10 @@ struct vmm_vmfile_vm {
 	struct vmm_vmfile_ssh *ssh;               /* NULL: no ssh block */
 	struct vmm_vmfile_provision *provisions;  /* in file order */
 	size_t n_provisions;
+	/* `backend "propolis"`: the backend the VM is created with (else the
+	 * caller's, $VMCTL_BACKEND or the platform's default). */
+	bool backend_set;
+	enum vmm_backend_tag backend;
 };
 
 struct vmm_vmfile {

@@ -144,6 +144,7 @@ struct vmm_backend_ops {
 
 extern const struct vmm_backend_ops vmmi_backend_noop;
 extern const struct vmm_backend_ops vmmi_backend_qemu;
+extern const struct vmm_backend_ops vmmi_backend_propolis;
 
 /* QEMU's state operation lives apart from the rest of its table (in
  * backends/qemu/qemu_state.c) so that programs that only read the registry
@@ -153,6 +154,11 @@ int vmmi_qemu_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm_st
 /* Its guest_ip operation too (backends/qemu/netdiscover.c), for `status`. */
 int vmmi_qemu_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
 		       struct vmm_error *err);
+/* Propolis's, likewise (backends/propolis/propolis_state.c). */
+int vmmi_propolis_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm_state *out,
+			struct vmm_error *err);
+int vmmi_propolis_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
+			   struct vmm_error *err);
 
 /*
  * Every backend built into the library, once: its tag, its state and
@@ -164,7 +170,9 @@ int vmmi_qemu_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
 #define VMMI_BACKENDS(X)                                                                   \
 	X(VMM_BACKEND_NOOP, vmmi_backend_noop.state, vmmi_backend_noop.guest_ip,           \
 	  vmmi_backend_noop)                                                               \
-	X(VMM_BACKEND_QEMU, vmmi_qemu_state, vmmi_qemu_guest_ip, vmmi_backend_qemu)
+	X(VMM_BACKEND_QEMU, vmmi_qemu_state, vmmi_qemu_guest_ip, vmmi_backend_qemu)      \
+	X(VMM_BACKEND_PROPOLIS, vmmi_propolis_state, vmmi_propolis_guest_ip,              \
+	  vmmi_backend_propolis)
 
 /* The backend for a tag, or NULL with VMM_E_BACKEND in err if it is not
  * built into this library or cannot run on this platform. */

@@ -488,7 +488,7 @@ static int create_vm(struct vmm_ctx *ctx, const struct vmm_vmfile_vm *def,
 	if ((rc = spec_of(def, image, &spec, &ci, err)) < 0)
 		goto out;
 	vmm_create_opts_init(&co);
-	co.backend = opts->backend;
+	co.backend = def->backend_set ? def->backend : opts->backend;
 	co.start = true;
 	co.phase = forward_phase;
 	co.phase_userdata = &cp;

@@ -192,7 +192,11 @@ void vmmi_ctx_store_saved(struct vmm_ctx *ctx)
 
 enum vmm_backend_tag vmm_default_backend(void)
 {
+#ifdef __illumos__
+	return VMM_BACKEND_PROPOLIS;
+#else
 	return VMM_BACKEND_QEMU;
+#endif
 }
 
 /* Read one VM's recorded handle (no lock needed: writes are atomic). */

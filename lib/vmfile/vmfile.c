@@ -186,6 +186,7 @@ static const struct field fields[] = {
 	{"protocol", "", "a string (\"tcp\" or \"udp\")", "forward 5353 53 protocol=\"udp\""},
 	{"address", "", "a string (an IPv4 address of the host)",
 	 "forward 8443 443 address=\"0.0.0.0\""},
+	{"backend", "", "a string (\"qemu\", \"propolis\" or \"noop\")", "backend \"propolis\""},
 };
 
 static const struct field *field_of(const char *name)
@@ -215,7 +216,7 @@ static const char *const top_nodes[] = {"vm", NULL};
 static const char *const vm_nodes[] = {"image",      "image-url", "vcpus",
 				       "memory",     "disk",      "network",
 				       "cloud-init", "ssh",       "provision",
-				       NULL};
+				       "backend",    NULL};
 static const char *const cloud_init_nodes[] = {"hostname", "ssh-key", "user-data", NULL};
 static const char *const ssh_nodes[] = {"user", "private-key", NULL};
 static const char *const shell_nodes[] = {"inline", "script", NULL};
@@ -227,6 +228,7 @@ static const char *const no_names[] = {NULL};
 static const char *const net_types[] = {"user", "tap", "vnic", "none", NULL};
 static const char *const prov_types[] = {"shell", "file", NULL};
 static const char *const url_props[] = {"sha256", NULL};
+static const char *const backend_names[] = {"qemu", "propolis", "noop", NULL};
 
 static bool in_list(const char *name, const char *const *list)
 {
@@ -709,6 +711,23 @@ static void parse_forward(struct ctx *c, const struct vmm_kdl_node *k,
 	spans[net->n_forwards++] = sp(&k->span);
 }
 
+/* backend "qemu" | "propolis" | "noop" */
+static void parse_backend(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmfile_vm *vm)
+{
+	const char *name;
+
+	if (!check_shape(c, n, 1, 1, no_names, false))
+		return;
+	if (!(name = get_string(c, "backend", &n->args[0], false)))
+		return;
+	if (!in_list(name, backend_names) || vmm_backend_parse(name, &vm->backend) < 0) {
+		unknown_name(c, &n->args[0].span, "backend", name, strlen(name), NULL,
+			     backend_names, NULL);
+		return;
+	}
+	vm->backend_set = true;
+}
+
 static void parse_network(struct ctx *c, const struct vmm_kdl_node *n,
 			  struct vmm_vmfile_network *net)
 {
@@ -1151,6 +1170,8 @@ static void parse_vm(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmf
 			}
 		} else if (strcmp(kn, "network") == 0) {
 			parse_network(c, k, &vm->network);
+		} else if (strcmp(kn, "backend") == 0) {
+			parse_backend(c, k, vm);
 		} else if (strcmp(kn, "cloud-init") == 0) {
 			vm->cloud_init = calloc(1, sizeof(*vm->cloud_init));
 			if (!vm->cloud_init) {

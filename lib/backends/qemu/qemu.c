@@ -261,7 +261,7 @@ static int check_socket_path(const char *path, struct vmm_error *err)
  * and a host key the client can pin (its public half is kept in the work
  * directory as VMM_HOST_KEY_PUB_NAME, and lib/flow.c pins it).
  */
-static int write_seed(const struct vmm_vm_spec *spec, struct vmm_vm *vm, struct vmm_error *err)
+int vmmi_qemu_write_seed(const struct vmm_vm_spec *spec, struct vmm_vm *vm, struct vmm_error *err)
 {
 	const struct vmm_cloud_init *ci = spec->cloud_init;
 	struct vmm_seed_spec seed = {0};
@@ -349,7 +349,7 @@ static int qemu_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, str
 		return rc;
 	vmmi_phase(ph, vm->name, "overlay", t0);
 	t0 = vmmi_now_ms();
-	if ((rc = write_seed(spec, vm, err)) < 0)
+	if ((rc = vmmi_qemu_write_seed(spec, vm, err)) < 0)
 		return rc;
 	if (spec->cloud_init)
 		vmmi_phase(ph, vm->name, "seed", t0);
