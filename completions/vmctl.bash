@@ -14,7 +14,7 @@ _vmctl()
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
 	local commands="create start stop destroy list status suspend resume snapshot log
-		image console ssh up down reload provision validate version help"
+		image console ssh cp up down reload provision validate version help"
 
 	cmd=""
 	for ((i = 1; i < COMP_CWORD; i++)); do
@@ -45,6 +45,7 @@ _vmctl()
 	status) opts="--json" ;;
 	log) opts="--console --provision --tail" ;;
 	ssh) opts="--name --user --key --file" ;;
+	cp) opts="--recursive --user --key --file" ;;
 	up|reload) opts="--file --name --no-provision" ;;
 	down) opts="--file --name --save --destroy" ;;
 	provision) opts="--file --name" ;;
@@ -88,6 +89,10 @@ _vmctl()
 	case $cmd in
 	start|stop|destroy|status|suspend|resume|log|console|ssh)
 		COMPREPLY=($(compgen -W "$(_vmctl_vms)" -- "$cur")) ;;
+	cp)
+		# host paths, or NAME: of a VM (bash splits words at ':')
+		COMPREPLY=($(compgen -f -- "$cur") $(compgen -S : -W "$(_vmctl_vms)" -- "$cur"))
+		compopt -o nospace 2>/dev/null ;;
 	esac
 }
 complete -F _vmctl vmctl
