@@ -89,6 +89,40 @@ struct vmm_network {
 	char *vnic;   /* vnic: link name */
 };
 
+/* How a shared folder reaches the guest. */
+enum vmm_share_type {
+	VMM_SHARE_VIRTIOFS = 0, /* virtiofsd + vhost-user-fs-pci */
+	VMM_SHARE_9P,           /* virtio-9p-pci (QEMU's own server) */
+};
+const char *vmm_share_type_name(enum vmm_share_type t); /* "virtiofs", "9p" */
+
+/* A host directory shared with the guest, mounted at guest. */
+struct vmm_share {
+	char *host;    /* absolute directory on the host */
+	char *guest;   /* absolute mount point in the guest */
+	bool readonly;
+	/* Chosen when the VM is created: 9p for a readonly share (QEMU refuses
+	 * the guest's writes; virtiofsd has no read-only mode) and where
+	 * virtiofsd cannot run, else virtiofs. */
+	enum vmm_share_type type;
+};
+
+/* The shares of a VM, in order; the guest finds share i under the tag
+ * "vmctl<i>". */
+struct vmm_shares {
+	struct vmm_share *v;
+	size_t n;
+};
+
+/*
+ * Parse "HOST:GUEST[:ro]" (--share): HOST made absolute against the current
+ * directory, GUEST absolute. *out's strings are malloc'd (free with
+ * vmm_share_release); type is left VMM_SHARE_VIRTIOFS. VMM_E_USAGE on a
+ * malformed value.
+ */
+int vmm_share_parse(const char *text, struct vmm_share *out, struct vmm_error *err);
+void vmm_share_release(struct vmm_share *sh);
+
 /* Cloud-init input, resolved (files already read). */
 struct vmm_cloud_init {
 	char *user_data;       /* raw user-data to pass through untouched, or NULL to
@@ -110,6 +144,9 @@ struct vmm_vm_spec {
 	struct vmm_network network;
 	struct vmm_cloud_init *cloud_init; /* NULL: no seed */
 	const char *ssh_user;    /* NULL: "vm" */
+	/* Shared folders (borrowed); each type is chosen at create. */
+	const struct vmm_share *shares;
+	size_t n_shares;
 };
 
 void vmm_vm_spec_init(struct vmm_vm_spec *spec); /* defaults: 1 vCPU, 1024 MB, user */
@@ -142,6 +179,7 @@ struct vmm_vm {
 	char *ssh_user;
 	char *ssh_key_path;     /* private key vmctl generated or was given */
 	char *created_at;       /* RFC 3339 UTC */
+	struct vmm_shares shares; /* shared folders, owned */
 	void *extra;            /* unknown JSON fields, kept verbatim (opaque) */
 };
 

@@ -326,6 +326,8 @@ static const char every_field[] =
 	" \"network\": {\"type\": \"tap\", \"bridge\": \"br7\", \"mtu\": {\"x\": [1]}},"
 	" \"ssh_host_port\": 65535, \"mac_addr\": \"52:54:00:00:00:01\", \"ssh_user\": \"\\ud83d\\ude00\","
 	" \"ssh_key_path\": \"/k\", \"created_at\": \"2026-01-01T00:00:00Z\","
+	" \"shares\": [{\"host\": \"/h/src\", \"guest\": \"/g\", \"readonly\": true,"
+	" \"type\": \"9p\"}, {\"host\": \"/a\", \"guest\": \"/b\"}],"
 	" \"future\": {\"a\": [1, true, false, null, \"s\", {\"n\": []}, 0.5], \"b\": {}},"
 	" \"note\": \"n\\t\", \"flag\": false, \"nothing\": null},"
 	"\"vnic\": {\"network\": {\"type\": \"VNIC\", \"name\": \"v0\"}, \"state\": null, \"vcpus\": null},"
@@ -368,6 +370,15 @@ static void assert_vm_equal(const struct vmm_vm *a, const struct vmm_vm *b)
 				if ((sa == NULL) != (sb == NULL) || (sa && strcmp(sa, sb) != 0))
 					fail_msg("VM '%s': network.%s differs", a->name,
 						 vmmi_net_fields[k].key);
+			}
+			break;
+		case VMMI_FK_SHARES:
+			assert_int_equal(a->shares.n, b->shares.n);
+			for (size_t k = 0; k < a->shares.n; k++) {
+				assert_string_equal(a->shares.v[k].host, b->shares.v[k].host);
+				assert_string_equal(a->shares.v[k].guest, b->shares.v[k].guest);
+				assert_int_equal(a->shares.v[k].readonly, b->shares.v[k].readonly);
+				assert_int_equal(a->shares.v[k].type, b->shares.v[k].type);
 			}
 			break;
 		}
@@ -517,14 +528,16 @@ static void test_vm_json_form(void **state)
 		"\"vms/full\", \"image_path\": \"/i/\\u00E9\", \"image_url\": \"http://x/i/j\", "
 		"\"overlay_path\": \"vms/full/o\\u00E9\", \"seed_iso_path\": \"vms/full/s\", "
 		"\"ssh_key_path\": \"/k\", "
-		"\"created_at\": \"2026-01-01T00:00:00Z\"}";
+		"\"created_at\": \"2026-01-01T00:00:00Z\", \"shares\": [{\"host\": \"/h/src\", "
+		"\"guest\": \"/g\", \"readonly\": true, \"type\": \"9p\"}, {\"host\": \"/a\", "
+		"\"guest\": \"/b\", \"readonly\": false, \"type\": \"virtiofs\"}]}";
 	static const char want_dflt[] =
 		"{\"name\": \"dflt\", \"id\": null, \"backend\": \"noop\", \"state\": \"stopped\", "
 		"\"vcpus\": 1, \"memory_mb\": 1024, \"disk_gb\": null, \"network\": {\"type\": "
 		"\"user\"}, \"pid\": null, \"ssh_port\": null, \"ssh_user\": null, \"mac_addr\": "
 		"null, \"vnc_addr\": null, \"work_dir\": null, \"image_path\": null, \"image_url\": "
 		"null, \"overlay_path\": null, \"seed_iso_path\": null, \"ssh_key_path\": null, "
-		"\"created_at\": null}";
+		"\"created_at\": null, \"shares\": []}";
 	struct vmmi_store st;
 	struct vmm_error err;
 	json_t *o;
