@@ -29,7 +29,7 @@ _vmctl()
 	fi
 
 	case $prev in
-	--image|--cloud-init|--ssh-key|--key|--file|-f)
+	--image|--cloud-init|--ssh-key|--key|--file|-f|--share)
 		COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--name|--vcpus|--memory|--disk|--bridge|--image-url|--sha256|--timeout|-t|--tail|-n|--user|--stall-timeout|--max-size|--low-speed-limit|--low-speed-time)
 		return ;;
@@ -38,7 +38,7 @@ _vmctl()
 	local opts=""
 	case $cmd in
 	create) opts="--name --image --image-url --sha256 --max-size --vcpus --memory --disk --bridge
-		--cloud-init --ssh-key --start" ;;
+		--cloud-init --ssh-key --share --start" ;;
 	start) opts="--cold" ;;
 	stop) opts="--timeout --save" ;;
 	list) opts="--json" ;;

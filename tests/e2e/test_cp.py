@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -43,8 +44,19 @@ def vm(tmp_path_factory):
     v = Vmctl(str(data), backend=None)
     v.env.pop("VMCTL_QEMU", None)
     v.run("up", cwd=proj, timeout=T, check=0)
+    wait_ssh(v, proj, "cpvm")
     yield v, proj
     v.run("destroy", "cpvm", timeout=120)
+
+
+def wait_ssh(v, proj, name, timeout=T):
+    """`vmctl ssh` waits 30 s; a boot under a loaded host can take longer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        p = v.run("ssh", name, "--", "true", cwd=proj, timeout=timeout)
+        if p.returncode == 0 or time.monotonic() > deadline:
+            assert p.returncode == 0, p.stderr
+            return
 
 
 def sha256(path):

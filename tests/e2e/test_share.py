@@ -40,6 +40,16 @@ vm "sharevm" {
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="virtiofsd needs root")
 
 
+def wait_ssh(v, proj, name, timeout=T):
+    """`vmctl ssh` waits 30 s; a boot under a loaded host can take longer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        p = v.run("ssh", name, "--", "true", cwd=proj, timeout=timeout)
+        if p.returncode == 0 or time.monotonic() > deadline:
+            assert p.returncode == 0, p.stderr
+            return
+
+
 def virtiofsd_pids(data_dir):
     """virtiofsd processes whose socket is under data_dir (one virtiofsd is
     two processes: it runs its server in a child, in new namespaces)."""
@@ -101,6 +111,7 @@ def test_share_both_ways_readonly_and_lifetime(project):
     v, proj, data = project
     p = v.run("up", cwd=proj, timeout=T, check=0)
     assert "virtio-9p" not in p.stderr, p.stderr
+    wait_ssh(v, proj, "sharevm")
     vm = json.loads(v.run("status", "sharevm", "--json", check=0).stdout)
     assert vm["shares"] == [
         {"host": str(proj / "rw"), "guest": "/home/vm/rw", "readonly": False,
@@ -131,6 +142,7 @@ def test_share_both_ways_readonly_and_lifetime(project):
     assert wait_no_virtiofsd(data) == []
     # start again: a new virtiofsd, the share mounted again
     v.run("start", "sharevm", timeout=T, check=0)
+    wait_ssh(v, proj, "sharevm")
     assert len(started(data)) == 1
     assert ssh(v, proj, "cat /home/vm/rw/from-guest.txt").stdout == "written in the guest\n"
 
@@ -144,6 +156,7 @@ def test_share_both_ways_readonly_and_lifetime(project):
     # the next start replaces what the killed run left (socket, pidfile);
     # destroy (in the fixture) leaves no virtiofsd either
     v.run("start", "sharevm", timeout=T, check=0)
+    wait_ssh(v, proj, "sharevm")
     assert len(started(data)) == 1
     assert ssh(v, proj, "cat /home/vm/rw/from-host.txt").stdout == "hello from the host\n"
 
