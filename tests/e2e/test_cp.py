@@ -7,9 +7,11 @@ destination directories). Real QEMU, the test guest, SFTP on the pinned key.
 import hashlib
 import json
 import os
+import pty
 import stat
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -107,6 +109,30 @@ def test_big_file_both_ways(vm):
     assert sha256(back) == want
     assert stat.S_IMODE(os.stat(back).st_mode) == 0o640
     assert os.listdir(proj / "back") == ["big.bin"]
+    # on a terminal: a progress bar on stderr, ending at 100 %
+    master, slave = pty.openpty()
+    p = subprocess.Popen([v.bin, "cp", "big.bin", "cpvm:/tmp/big2.bin"], cwd=proj, env=v.env,
+                         stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    chunks = []
+
+    def drain():  # keep reading: a full terminal buffer would block vmctl
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    assert p.wait(timeout=T) == 0
+    reader.join(timeout=30)
+    os.close(master)
+    bar = b"".join(chunks)
+    assert b"big.bin [" in bar and b"100%" in bar and b"50.0 MiB / 50.0 MiB" in bar, bar
     # a new name, from a relative guest path (the SSH user's home)
     guest(v, proj, "cp /tmp/big.bin ./home.bin")
     v.run("cp", "cpvm:home.bin", "back/renamed.bin", cwd=proj, timeout=T, check=0)
