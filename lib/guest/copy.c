@@ -410,7 +410,7 @@ static int side_symlink(struct side *sd, const char *target, const char *path,
 
 	if (side_stat(sd, path, false, &n, err) < 0)
 		return -1;
-	if (n.type == N_LINK)
+	if (n.type == N_LINK || n.type == N_FILE) /* as ln -sf does */
 		unlink(path);
 	if (symlink(target, path) < 0)
 		return side_fail(sd, err, "create the symbolic link", path, NULL);
@@ -453,7 +453,8 @@ static char *tmp_name(const char *target)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (dir && base)
-		t = vmmi_asprintf("%s/.%s.vmctl-%06lx", dir,
+		/* the name stays within NAME_MAX */
+		t = vmmi_asprintf("%s/.%.200s.vmctl-%06lx", dir,
 				  base, (unsigned long)(((unsigned long)getpid() * 2654435761u) ^
 							(unsigned long)ts.tv_nsec ^ ++counter) &
 					      0xffffff);
