@@ -402,6 +402,44 @@ static void assert_store_equal(const struct vmmi_store *a, const struct vmmi_sto
 
 /* Read every_field, check what each field became, write it, read that
  * again: the same store; writing that gives the same bytes. */
+/* "shares" is an array of {host, guest (absolute), readonly (boolean),
+ * type ("virtiofs" or "9p")}: anything else is refused, naming the item. */
+static void test_shares_checked(void **state)
+{
+	struct vmmi_store st;
+	struct vmm_error err;
+
+	(void)state;
+	expect_corrupt(V1("\"a\": {\"shares\": 5}"), "field \"shares\" must be an array",
+		       "found an integer");
+	expect_corrupt(V1("\"a\": {\"shares\": {}}"), "field \"shares\" must be an array", NULL);
+	expect_corrupt(V1("\"a\": {\"shares\": [1]}"), "field \"shares[0]\" must be an object",
+		       NULL);
+	expect_corrupt(V1("\"a\": {\"shares\": [{\"host\": \"/h\", \"guest\": \"/g\"}, "
+			  "{\"host\": \"rel\", \"guest\": \"/g\"}]}"),
+		       "field \"shares[1].host\" must be an absolute path", NULL);
+	expect_corrupt(V1("\"a\": {\"shares\": [{\"host\": \"/h\"}]}"),
+		       "field \"shares[0].guest\" must be an absolute path", "found nothing");
+	expect_corrupt(V1("\"a\": {\"shares\": [{\"host\": \"/h\", \"guest\": \"/g\", "
+			  "\"readonly\": 1}]}"),
+		       "field \"shares[0].readonly\" must be true or false", NULL);
+	expect_corrupt(V1("\"a\": {\"shares\": [{\"host\": \"/h\", \"guest\": \"/g\", "
+			  "\"type\": \"nfs\"}]}"),
+		       "field \"shares[0].type\" must be \"virtiofs\" or \"9p\"", NULL);
+	/* null is absent; nested values inside an item are read past */
+	assert_int_equal(parse(V1("\"a\": {\"shares\": null}, \"b\": {\"shares\": [{\"host\": "
+				  "\"/h\", \"guest\": \"/g\", \"later\": {\"x\": [1]}}], "
+				  "\"vcpus\": 3}"),
+			       &st, &err),
+			 0);
+	assert_int_equal(st.vms[0]->shares.n, 0);
+	assert_int_equal(st.vms[1]->shares.n, 1);
+	assert_string_equal(st.vms[1]->shares.v[0].guest, "/g");
+	assert_int_equal(st.vms[1]->shares.v[0].type, VMM_SHARE_VIRTIOFS);
+	assert_int_equal(st.vms[1]->vcpus, 3);
+	vmmi_store_release(&st);
+}
+
 static void test_every_field_roundtrips(void **state)
 {
 	struct vmmi_store st, st2;
@@ -983,6 +1021,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_missing_file_is_empty),
 		cmocka_unit_test(test_defaults_for_missing_fields),
+		cmocka_unit_test(test_shares_checked),
 		cmocka_unit_test(test_reference_format),
 		cmocka_unit_test(test_roundtrip_keeps_unknown_fields),
 		cmocka_unit_test(test_corrupt_inputs),
