@@ -8,10 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "backends/qemu/qemu.h"
+#include "backends/qemu/virtiofs.h"
 #include "vmm/vm.h"
 
 static void fill_vm(struct vmm_vm *vm, enum vmm_net_type net)
@@ -229,6 +232,51 @@ static void test_shares(void **state)
 	vmmi_qemu_args_free(plain);
 }
 
+/* The transport of each share: readonly ones are 9p; read-write ones
+ * virtiofs where virtiofsd can run (installed, root), 9p otherwise. The
+ * not-root case runs in a child that gave up root (seteuid). */
+static void test_shares_choose(void **state)
+{
+	struct vmm_share sh[2] = {
+		{"/h/rw", "/rw", false, VMM_SHARE_9P},
+		{"/h/ro", "/ro", true, VMM_SHARE_VIRTIOFS},
+	};
+	struct vmm_vm vm;
+	char why[256] = "";
+	pid_t pid;
+	int status;
+
+	(void)state;
+	fill_vm(&vm, VMM_NET_USER);
+	vm.shares.v = sh;
+	vm.shares.n = 2;
+	/* virtiofsd is a dependency (tools/deps.txt: qemu-system-common) */
+	assert_int_equal(access(VMMI_VIRTIOFSD, X_OK), 0);
+	if (geteuid() == 0) {
+		assert_true(vmmi_virtiofs_usable(why, sizeof(why)));
+		vmmi_shares_choose(&vm);
+		assert_int_equal(sh[0].type, VMM_SHARE_VIRTIOFS);
+		assert_int_equal(sh[1].type, VMM_SHARE_9P);
+		assert_true(vmmi_shares_have(&vm, VMM_SHARE_VIRTIOFS));
+	}
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		bool ok;
+
+		if (geteuid() == 0 && seteuid(65534) < 0)
+			_exit(10);
+		ok = !vmmi_virtiofs_usable(why, sizeof(why)) && strstr(why, "needs root");
+		vmmi_shares_choose(&vm);
+		if (!ok)
+			_exit(11);
+		_exit(sh[0].type == VMM_SHARE_9P && sh[1].type == VMM_SHARE_9P ? 0 : 12);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_refused(void **state)
 {
 	struct vmm_error err;
@@ -333,6 +381,7 @@ int main(void)
 		cmocka_unit_test(test_none_and_no_seed),
 		cmocka_unit_test(test_commas_are_escaped),
 		cmocka_unit_test(test_shares),
+		cmocka_unit_test(test_shares_choose),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_accel_env),
 		cmocka_unit_test(test_binary_env),
