@@ -6,6 +6,7 @@
  */
 #include "backends/qemu/virtiofs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -112,6 +113,35 @@ static pid_t read_pid(const char *path)
 	return (pid_t)v;
 }
 
+/* The first child of pid that is the virtiofsd serving sock, or 0:
+ * virtiofsd serves from a child in new namespaces once QEMU connected. */
+static pid_t child_of(pid_t pid, const char *sock)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t found = 0;
+
+	while (d && !found && (e = readdir(d))) {
+		char path[64], buf[512], *p;
+		long child = strtol(e->d_name, &p, 10), ppid;
+		FILE *f;
+
+		if (*p || child <= 1)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/stat", child);
+		if (!(f = fopen(path, "re")))
+			continue;
+		p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+		fclose(f);
+		if (p && sscanf(p + 1, " %*c %ld", &ppid) == 1 && ppid == pid &&
+		    is_ours((pid_t)child, sock))
+			found = (pid_t)child;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
 /* Stop share i's virtiofsd if it runs, and remove its files. */
 static void stop_one(const struct vmm_vm *vm, size_t i)
 {
@@ -122,12 +152,17 @@ static void stop_one(const struct vmm_vm *vm, size_t i)
 		goto out;
 	pid = read_pid(pidf);
 	if (pid && is_ours(pid, sock)) {
+		pid_t child = child_of(pid, sock);
 		int sig = SIGTERM;
 
 		vmm_debug(MOD, "VM '%s': stopping virtiofsd %ld", vm->name, (long)pid);
-		for (int t = 0; t < 100 && is_ours(pid, sock); t++) {
+		for (int t = 0; t < 100 && (is_ours(pid, sock) || (child && is_ours(child, sock)));
+		     t++) {
 			if (t == 0 || t == 50) {
-				kill(pid, sig);
+				if (child && is_ours(child, sock))
+					kill(child, sig);
+				if (is_ours(pid, sock))
+					kill(pid, sig);
 				sig = SIGKILL;
 			}
 			/* our child when this process started it */
