@@ -14,7 +14,7 @@ _vmctl()
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
 	local commands="create start stop destroy list status port suspend resume snapshot log
-		image console ssh up down reload provision validate version help"
+		image console ssh cp up down reload provision validate version help"
 
 	cmd=""
 	for ((i = 1; i < COMP_CWORD; i++)); do
@@ -29,7 +29,7 @@ _vmctl()
 	fi
 
 	case $prev in
-	--image|--cloud-init|--ssh-key|--key|--file|-f)
+	--image|--cloud-init|--ssh-key|--key|--file|-f|--share)
 		COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--name|--vcpus|--memory|--disk|--bridge|--image-url|--sha256|--timeout|-t|--tail|-n|--user|--stall-timeout|--max-size|--low-speed-limit|--low-speed-time|-p|--publish|--add)
 		return ;;
@@ -42,7 +42,7 @@ _vmctl()
 	local opts=""
 	case $cmd in
 	create) opts="--name --image --image-url --sha256 --max-size --vcpus --memory --disk --bridge
-		--vnic --backend --cloud-init --ssh-key --start -p --publish" ;;
+		--vnic --backend --cloud-init --ssh-key --share --start -p --publish" ;;
 	start) opts="--cold" ;;
 	stop) opts="--timeout --save" ;;
 	list) opts="--json" ;;
@@ -50,6 +50,7 @@ _vmctl()
 	port) opts="--add --rm --json" ;;
 	log) opts="--console --provision --tail" ;;
 	ssh) opts="--name --user --key --file" ;;
+	cp) opts="--recursive --user --key --file" ;;
 	up|reload) opts="--file --name --no-provision" ;;
 	down) opts="--file --name --save --destroy" ;;
 	provision) opts="--file --name" ;;
@@ -93,6 +94,10 @@ _vmctl()
 	case $cmd in
 	start|stop|destroy|status|port|suspend|resume|log|console|ssh)
 		COMPREPLY=($(compgen -W "$(_vmctl_vms)" -- "$cur")) ;;
+	cp)
+		# host paths, or NAME: of a VM (bash splits words at ':')
+		COMPREPLY=($(compgen -f -- "$cur") $(compgen -S : -W "$(_vmctl_vms)" -- "$cur"))
+		compopt -o nospace 2>/dev/null ;;
 	esac
 }
 complete -F _vmctl vmctl

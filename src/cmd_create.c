@@ -26,6 +26,7 @@ enum {
 	OPT_BACKEND,
 	OPT_VNIC,
 	OPT_PUBLISH = 'p',
+	OPT_SHARE,
 };
 
 static const struct option longopts[] = {
@@ -44,6 +45,7 @@ static const struct option longopts[] = {
 	{"publish", required_argument, NULL, OPT_PUBLISH},
 	{"backend", required_argument, NULL, OPT_BACKEND},
 	{"vnic", required_argument, NULL, OPT_VNIC},
+	{"share", required_argument, NULL, OPT_SHARE},
 	{0},
 };
 
@@ -76,6 +78,8 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	uint64_t max_size = 0;
 	char *fetched = NULL;
 	struct vmm_forward fw[VMM_FORWARDS_MAX];
+	struct vmm_share *shares = NULL;
+	size_t n_shares = 0;
 	int c, rc = CLI_EXIT_ERROR;
 
 	vmm_vm_spec_init(&spec);
@@ -141,28 +145,63 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 			spec.network.type = VMM_NET_VNIC;
 			spec.network.vnic = optarg;
 			break;
+		case OPT_SHARE: {
+			struct vmm_share *grown = realloc(shares, (n_shares + 1) * sizeof(*grown));
+
+			if (!grown) {
+				rc = cli_errorf(VMM_E_NOMEM, NULL, "out of memory");
+				goto out;
+			}
+			shares = grown;
+			if (vmm_share_parse(optarg, &shares[n_shares], &err) < 0) {
+				rc = err.code == VMM_E_USAGE && !err.sys_errno
+					     ? cli_usage_error(cmd, "%s; %s", err.message, err.hint)
+					     : cli_error(&err);
+				goto out;
+			}
+			n_shares++;
+			break;
+		}
 		}
 	}
-	if (optind < argc)
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!spec.name)
-		return cli_usage_error(cmd, "--name is required");
-	if (!spec.image_path == !spec.image_url)
-		return cli_usage_error(cmd, "give exactly one of --image and --image-url");
-	if (sha256 && !spec.image_url)
-		return cli_usage_error(cmd, "--sha256 checks a download: it needs --image-url");
-	if (max_size && !spec.image_url)
-		return cli_usage_error(cmd, "--max-size limits a download: it needs --image-url");
-	if (cloud_init_path && ssh_key_path)
-		return cli_usage_error(cmd, "--cloud-init and --ssh-key cannot be combined: raw "
-					    "user-data must set up SSH access itself");
-	if (vmm_vm_name_validate(spec.name, &err) < 0)
-		return cli_error(&err);
-	if (backend && vmm_backend_parse(backend, &co.backend) < 0)
-		return cli_usage_error(cmd, "--backend '%s' names no backend: use qemu, "
-					    "propolis or noop", backend);
+	spec.shares = shares;
+	spec.n_shares = n_shares;
+	if (optind < argc) {
+		rc = cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (!spec.name) {
+		rc = cli_usage_error(cmd, "--name is required");
+		goto out;
+	}
+	if (!spec.image_path == !spec.image_url) {
+		rc = cli_usage_error(cmd, "give exactly one of --image and --image-url");
+		goto out;
+	}
+	if (sha256 && !spec.image_url) {
+		rc = cli_usage_error(cmd, "--sha256 checks a download: it needs --image-url");
+		goto out;
+	}
+	if (max_size && !spec.image_url) {
+		rc = cli_usage_error(cmd, "--max-size limits a download: it needs --image-url");
+		goto out;
+	}
+	if (cloud_init_path && ssh_key_path) {
+		rc = cli_usage_error(cmd, "--cloud-init and --ssh-key cannot be combined: raw "
+					  "user-data must set up SSH access itself");
+		goto out;
+	}
+	if (vmm_vm_name_validate(spec.name, &err) < 0) {
+		rc = cli_error(&err);
+		goto out;
+	}
+	if (backend && vmm_backend_parse(backend, &co.backend) < 0) {
+		rc = cli_usage_error(cmd, "--backend '%s' names no backend: use qemu, "
+						  "propolis or noop", backend);
+		goto out;
+	}
 	if (!backend && cli_backend_from_env(&co.backend) < 0)
-		return CLI_EXIT_ERROR;
+		goto out;
 
 	/* Every VM gets a cloud-init seed: vmctl's own cloud-config (with a
 	 * generated key unless --ssh-key names one), or the user's raw
@@ -229,6 +268,9 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	}
 	rc = CLI_EXIT_OK;
 out:
+	for (size_t i = 0; i < n_shares; i++)
+		vmm_share_release(&shares[i]);
+	free(shares);
 	free(fetched);
 	free(ci.user_data);
 	free(ci.ssh_pubkey);
@@ -269,6 +311,11 @@ const struct cli_command cmd_create = {
 		"                          noop (default: $VMCTL_BACKEND)\n"
 		"      --cloud-init FILE   Raw cloud-init user-data to pass to the guest\n"
 		"      --ssh-key FILE      SSH public key(s) to authorize for the VM's user\n"
+		"      --share HOST:GUEST[:ro]\n"
+		"                          Share the host directory HOST with the guest at\n"
+		"                          GUEST (absolute), read-only with :ro; repeatable.\n"
+		"                          virtiofs, or virtio-9p where virtiofsd cannot run\n"
+		"                          and for :ro; the generated cloud-config mounts it\n"
 		"      --start             Start the VM after creating it\n",
 	.run = run,
 };

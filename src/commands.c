@@ -19,6 +19,7 @@ extern const struct cli_command cmd_image;
 extern const struct cli_command cmd_console;
 extern const struct cli_command cmd_validate;
 extern const struct cli_command cmd_ssh;
+extern const struct cli_command cmd_cp;
 extern const struct cli_command cmd_up;
 extern const struct cli_command cmd_down;
 extern const struct cli_command cmd_reload;
@@ -40,6 +41,7 @@ const struct cli_command *const cli_commands[] = {
 	&cmd_image,
 	&cmd_console,
 	&cmd_ssh,
+	&cmd_cp,
 	&cmd_up,
 	&cmd_down,
 	&cmd_reload,

@@ -7,7 +7,8 @@
  * The generated cloud-config creates one user with passwordless sudo, bash
  * as shell and the given authorized keys, disables root login and password
  * logins, sets the hostname (with manage_etc_hosts: localhost), and can
- * install an Ed25519 host key (ssh_keys) so the client can pin it. Every
+ * install an Ed25519 host key (ssh_keys) so the client can pin it, and
+ * mounts the VM's shared folders (mounts). Every
  * value is emitted as a double-quoted YAML scalar whose special and
  * non-ASCII characters are escaped, so no value can change the document's
  * structure.
@@ -18,6 +19,7 @@
 #include <stddef.h>
 
 #include "vmm/error.h"
+#include "vmm/vm.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,6 +43,10 @@ struct vmm_seed_spec {
 					 (blank and '#' lines are skipped) */
 	const char *host_key_private; /* OpenSSH Ed25519 private host key */
 	const char *host_key_public;  /* its public line; both or neither */
+	/* Shared folders to mount (a "mounts" entry each: share i is the tag
+	 * "vmctl<i>" of type virtiofs, or 9p with trans=virtio); NULL: none. */
+	const struct vmm_share *shares;
+	size_t n_shares;
 };
 
 /*

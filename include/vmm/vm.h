@@ -130,6 +130,39 @@ void vmm_forward_format(const struct vmm_forward *f, char *buf, size_t size);
  */
 int vmm_forwards_check(const struct vmm_forward *fw, size_t n, enum vmm_net_type net,
 		       struct vmm_error *err);
+/* How a shared folder reaches the guest. */
+enum vmm_share_type {
+	VMM_SHARE_VIRTIOFS = 0, /* virtiofsd + vhost-user-fs-pci */
+	VMM_SHARE_9P,           /* virtio-9p-pci (QEMU's own server) */
+};
+const char *vmm_share_type_name(enum vmm_share_type t); /* "virtiofs", "9p" */
+
+/* A host directory shared with the guest, mounted at guest. */
+struct vmm_share {
+	char *host;    /* absolute directory on the host */
+	char *guest;   /* absolute mount point in the guest */
+	bool readonly;
+	/* Chosen when the VM is created: 9p for a readonly share (QEMU refuses
+	 * the guest's writes; virtiofsd has no read-only mode) and where
+	 * virtiofsd cannot run, else virtiofs. */
+	enum vmm_share_type type;
+};
+
+/* The shares of a VM, in order; the guest finds share i under the tag
+ * "vmctl<i>". */
+struct vmm_shares {
+	struct vmm_share *v;
+	size_t n;
+};
+
+/*
+ * Parse "HOST:GUEST[:ro]" (--share): HOST made absolute against the current
+ * directory, GUEST absolute. *out's strings are malloc'd (free with
+ * vmm_share_release); type is left VMM_SHARE_VIRTIOFS. VMM_E_USAGE on a
+ * malformed value.
+ */
+int vmm_share_parse(const char *text, struct vmm_share *out, struct vmm_error *err);
+void vmm_share_release(struct vmm_share *sh);
 
 /* Cloud-init input, resolved (files already read). */
 struct vmm_cloud_init {
@@ -154,6 +187,9 @@ struct vmm_vm_spec {
 	const char *ssh_user;    /* NULL: "vm" */
 	const struct vmm_forward *forwards; /* user networking: host ports */
 	size_t n_forwards;
+	/* Shared folders (borrowed); each type is chosen at create. */
+	const struct vmm_share *shares;
+	size_t n_shares;
 };
 
 void vmm_vm_spec_init(struct vmm_vm_spec *spec); /* defaults: 1 vCPU, 1024 MB, user */
@@ -188,6 +224,7 @@ struct vmm_vm {
 	char *created_at;       /* RFC 3339 UTC */
 	struct vmm_forward *forwards; /* malloc'd, n_forwards of them */
 	size_t n_forwards;
+	struct vmm_shares shares; /* shared folders, owned */
 	void *extra;            /* unknown JSON fields, kept verbatim (opaque) */
 };
 

@@ -119,6 +119,15 @@ struct vmm_vmfile_provision {
 	struct vmm_span destination_span;
 };
 
+/* `share "HOST" "GUEST" [readonly=#true]`: a host directory mounted in
+ * the guest. */
+struct vmm_vmfile_share {
+	struct vmm_vmfile_path host; /* resolved like every path; must be a directory */
+	char *guest;                 /* absolute */
+	bool readonly;
+	struct vmm_span span;        /* the share node */
+};
+
 struct vmm_vmfile_vm {
 	char *name;
 	struct vmm_span span;      /* the vm node */
@@ -138,6 +147,11 @@ struct vmm_vmfile_vm {
 	 * caller's, $VMCTL_BACKEND or the platform's default). */
 	bool backend_set;
 	enum vmm_backend_tag backend;
+	struct vmm_vmfile_share *shares;          /* in file order */
+	size_t n_shares;
+	/* The same shares as create takes them (strings borrowed from shares;
+	 * NULL when there are none or one is invalid). */
+	struct vmm_share *share_specs;
 };
 
 struct vmm_vmfile {

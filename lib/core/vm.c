@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/util.h"
 #include "store/fields.h"
@@ -256,6 +258,10 @@ void vmm_vm_spec_init(struct vmm_vm_spec *spec)
 	_Static_assert(__builtin_types_compatible_p(__typeof__(((struct vmm_vm *)0)->m),  \
 						    struct vmm_forward *),                \
 		       #m " is an array of forwards");
+#define CHECK_SHARES(m)                                                                 \
+	_Static_assert(__builtin_types_compatible_p(__typeof__(((struct vmm_vm *)0)->m),  \
+						    struct vmm_shares),                   \
+		       #m " is a list of shares");
 #define CHECK_ARGS_INT(m, min, max) CHECK_INT(m, min, max)
 #define CHECK_ARGS_NAME(m, min, max) CHECK_NAME(m)
 #define CHECK_ARGS_STR(m, min, max) CHECK_STR(m)
@@ -263,6 +269,7 @@ void vmm_vm_spec_init(struct vmm_vm_spec *spec)
 #define CHECK_ARGS_STATE(m, min, max) CHECK_STATE(m)
 #define CHECK_ARGS_NET(m, min, max) CHECK_NET(m)
 #define CHECK_ARGS_FWD(m, min, max) CHECK_FWD(m)
+#define CHECK_ARGS_SHARES(m, min, max) CHECK_SHARES(m)
 #define CHECK(kind, m, key, cli_key, min, max, dflt) CHECK_ARGS_##kind(m, min, max)
 VMMI_VM_FIELDS(CHECK)
 #undef CHECK
@@ -306,6 +313,7 @@ const char *vmmi_net_type_store_name(enum vmm_net_type t)
 #define IF_INT_STATE(op, m)
 #define IF_INT_NET(op, m)
 #define IF_INT_FWD(op, m)
+#define IF_INT_SHARES(op, m)
 #define GET(kind, m, ...) IF_INT_##kind(GET_INT, m)
 #define SET(kind, m, ...) IF_INT_##kind(SET_INT, m)
 
@@ -351,6 +359,9 @@ void vmm_vm_free(struct vmm_vm *vm)
 	for (int i = 0; i < VMMI_NF__COUNT; i++)
 		free(*vmmi_net_str(&vm->network, &vmmi_net_fields[i]));
 	free(vm->forwards);
+	for (size_t i = 0; i < vm->shares.n; i++)
+		vmm_share_release(&vm->shares.v[i]);
+	free(vm->shares.v);
 	json_decref((json_t *)vm->extra);
 	free(vm);
 }
@@ -387,6 +398,19 @@ struct vmm_vm *vmm_vm_dup(const struct vmm_vm *src)
 			memcpy(vm->forwards, src->forwards, src->n_forwards * sizeof(*vm->forwards));
 		else
 			ok = false;
+	}
+	vm->shares.v = NULL;
+	if (src->shares.n) {
+		vm->shares.v = calloc(src->shares.n, sizeof(*vm->shares.v));
+		if (!vm->shares.v) {
+			vm->shares.n = 0;
+			ok = false;
+		}
+	}
+	for (size_t i = 0; vm->shares.v && i < src->shares.n; i++) {
+		vm->shares.v[i] = src->shares.v[i];
+		ok &= dup_str(&vm->shares.v[i].host, src->shares.v[i].host);
+		ok &= dup_str(&vm->shares.v[i].guest, src->shares.v[i].guest);
 	}
 	vm->extra = src->extra ? json_deep_copy((const json_t *)src->extra) : NULL;
 	if (src->extra && !vm->extra)
@@ -447,6 +471,23 @@ fail:
 	return NULL;
 }
 
+static json_t *shares_to_json(const struct vmm_shares *sh)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < sh->n; i++) {
+		const struct vmm_share *x = &sh->v[i];
+		json_t *o = json_pack("{s:s?, s:s?, s:b, s:s}", "host", x->host, "guest", x->guest,
+				      "readonly", x->readonly, "type", vmm_share_type_name(x->type));
+
+		if (!o || json_array_append_new(a, o) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
 struct json_t *vmmi_vm_json(const struct vmm_vm *vm, enum vmmi_vm_json_form form)
 {
 	bool store = form == VMMI_JSON_STORE;
@@ -491,6 +532,11 @@ struct json_t *vmmi_vm_json(const struct vmm_vm *vm, enum vmmi_vm_json_form form
 				continue;
 			v = vmmi_forwards_json(vm->forwards, vm->n_forwards);
 			break;
+		case VMMI_FK_SHARES:
+			if (!vm->shares.n && store)
+				continue;
+			v = shares_to_json(&vm->shares);
+			break;
 		}
 		if (json_object_set_new(o, key, v) < 0) {
 			json_decref(o);
@@ -503,6 +549,66 @@ struct json_t *vmmi_vm_json(const struct vmm_vm *vm, enum vmmi_vm_json_form form
 struct json_t *vmm_vm_to_json(const struct vmm_vm *vm)
 {
 	return vmmi_vm_json(vm, VMMI_JSON_CLI);
+}
+
+const char *vmm_share_type_name(enum vmm_share_type t)
+{
+	return t == VMM_SHARE_9P ? "9p" : "virtiofs";
+}
+
+void vmm_share_release(struct vmm_share *sh)
+{
+	if (!sh)
+		return;
+	free(sh->host);
+	free(sh->guest);
+	sh->host = sh->guest = NULL;
+}
+
+int vmm_share_parse(const char *text, struct vmm_share *out, struct vmm_error *err)
+{
+	static const char hint[] = "write --share HOST_DIR:GUEST_DIR or HOST_DIR:GUEST_DIR:ro "
+				   "(GUEST_DIR absolute)";
+	const char *c1 = text ? strchr(text, ':') : NULL, *c2;
+	char cwd[4096];
+	size_t glen;
+
+	memset(out, 0, sizeof(*out));
+	if (!c1 || c1 == text)
+		return vmm_error_set(err, VMM_E_USAGE, 0, hint, "--share '%s': no HOST:GUEST",
+				     text ? text : "");
+	c2 = strchr(c1 + 1, ':');
+	glen = c2 ? (size_t)(c2 - c1 - 1) : strlen(c1 + 1);
+	if (c2 && strcmp(c2 + 1, "ro") != 0 && strcmp(c2 + 1, "rw") != 0)
+		return vmm_error_set(err, VMM_E_USAGE, 0, hint,
+				     "--share '%s': '%s' is not ro or rw", text, c2 + 1);
+	if (glen == 0 || c1[1] != '/')
+		return vmm_error_set(err, VMM_E_USAGE, 0, hint,
+				     "--share '%s': the guest path must be absolute", text);
+	out->readonly = c2 && strcmp(c2 + 1, "ro") == 0;
+	if (text[0] == '/')
+		out->host = strndup(text, (size_t)(c1 - text));
+	else if (errno = 0, getcwd(cwd, sizeof(cwd)))
+		out->host = vmmi_asprintf("%s/%.*s", cwd, (int)(c1 - text), text);
+	else
+		return vmm_error_errno(err, VMM_E_IO, NULL, "cannot resolve '%s'", text);
+	out->guest = strndup(c1 + 1, glen);
+	if (!out->host || !out->guest) {
+		vmm_share_release(out);
+		return vmm_error_set(err, VMM_E_NOMEM, 0, NULL, "out of memory");
+	}
+	struct stat st;
+
+	errno = 0;
+	if (stat(out->host, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		if (!errno)
+			errno = ENOTDIR;
+		vmm_error_errno(err, VMM_E_USAGE, "share an existing directory (mkdir -p it first)",
+				"--share '%s': host directory '%s'", text, out->host);
+		vmm_share_release(out);
+		return -1;
+	}
+	return 0;
 }
 
 void vmm_vm_list_free(struct vmm_vm **vms, size_t n)

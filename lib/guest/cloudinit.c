@@ -206,6 +206,45 @@ static int check_host_keys(const struct vmm_seed_spec *spec, struct vmm_error *e
 	return rc;
 }
 
+/* The shares as cloud-init "mounts" entries (fstab fields: device, mount
+ * point, type, options, dump, pass); cloud-init creates the mount points.
+ * nofail: a share the guest cannot mount does not hold up its boot. */
+static int emit_mounts(const struct vmm_seed_spec *spec, struct vmmi_buf *b,
+		       struct vmm_error *err)
+{
+	if (!spec->n_shares)
+		return 0;
+	if (vmmi_buf_printf(b, "mounts:\n") < 0)
+		return nomem(err);
+	for (size_t i = 0; i < spec->n_shares; i++) {
+		const struct vmm_share *sh = &spec->shares[i];
+		char *q;
+		int rc;
+
+		if (!sh->guest || sh->guest[0] != '/' || strpbrk(sh->guest, " \t\n"))
+			return vmm_error_set(err, VMM_E_CLOUDINIT, 0,
+					     "give an absolute guest path without blanks",
+					     "cannot mount a share at '%s'",
+					     sh->guest ? sh->guest : "(null)");
+		if (!(q = vmm_yaml_quote(sh->guest)))
+			return errno == EILSEQ ? vmm_error_set(err, VMM_E_CLOUDINIT, EILSEQ,
+							       "cloud-init values must be UTF-8 text",
+							       "share path '%s' is not valid UTF-8",
+							       sh->guest)
+					       : nomem(err);
+		rc = vmmi_buf_printf(b, "  - [\"vmctl%zu\", %s, \"%s\", \"%s%s,nofail\", \"0\", \"0\"]\n",
+				     i, q, sh->type == VMM_SHARE_9P ? "9p" : "virtiofs",
+				     sh->type == VMM_SHARE_9P
+					     ? "trans=virtio,version=9p2000.L,msize=262144"
+					     : "defaults",
+				     sh->readonly ? ",ro" : "");
+		free(q);
+		if (rc < 0)
+			return nomem(err);
+	}
+	return 0;
+}
+
 static int generate_cloud_config(const struct vmm_seed_spec *spec, struct vmmi_buf *b,
 				 struct vmm_error *err)
 {
@@ -308,7 +347,7 @@ static int generate_cloud_config(const struct vmm_seed_spec *spec, struct vmmi_b
 		if (rc < 0)
 			goto out;
 	}
-	rc = 0;
+	rc = emit_mounts(spec, b, err);
 out:
 	free(keys);
 	return rc;

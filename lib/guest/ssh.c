@@ -25,6 +25,7 @@
 #include <libssh/sftp.h>
 
 #include "core/util.h"
+#include "guest/ssh_int.h"
 #include "vmm/keys.h"
 #include "vmm/log.h"
 
@@ -1088,4 +1089,26 @@ int vmm_ssh_upload_data(struct vmm_ssh *s, const void *data, size_t len,
 			const char *remote_path, mode_t mode, struct vmm_error *err)
 {
 	return upload(s, -1, data, len, remote_path, mode, err);
+}
+
+/* ---- for the copy (ssh_int.h) ---------------------------------------------- */
+
+sftp_session vmmi_ssh_sftp(struct vmm_ssh *s, const char *remote, struct vmm_error *err)
+{
+	return sftp_ready(s, remote, err) < 0 ? NULL : s->sftp;
+}
+
+int vmmi_ssh_sftp_code(struct vmm_ssh *s)
+{
+	return s->sftp ? sftp_get_error(s->sftp) : 0;
+}
+
+int vmmi_ssh_sftp_fail(struct vmm_ssh *s, struct vmm_error *err, const char *what,
+		       const char *remote, const char *hint)
+{
+	int rc = sftp_fail(s, err, what, remote);
+
+	if (hint && err)
+		snprintf(err->hint, sizeof(err->hint), "%s", hint);
+	return rc;
 }

@@ -199,6 +199,18 @@ static int fill_new_vm(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
 		for (size_t i = 0; i < vm->n_forwards; i++)
 			vm->forwards[i].auto_port = vm->forwards[i].host_port == 0;
 	}
+	if (spec->n_shares && !(vm->shares.v = calloc(spec->n_shares, sizeof(*vm->shares.v))))
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	for (size_t i = 0; i < spec->n_shares; i++) {
+		struct vmm_share *sh = &vm->shares.v[vm->shares.n++];
+
+		*sh = spec->shares[i];
+		sh->type = sh->readonly ? VMM_SHARE_9P : VMM_SHARE_VIRTIOFS;
+		sh->host = strdup(spec->shares[i].host);
+		sh->guest = strdup(spec->shares[i].guest);
+		if (!sh->host || !sh->guest)
+			return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	}
 	{
 		char now[VMMI_RFC3339_LEN];
 

@@ -23,6 +23,8 @@
  *          FWD      struct vmm_forward * with its count n_<member>: an
  *                   array of {"protocol", "address", "host_port",
  *                   "guest_port", "auto"} objects, omitted when empty
+ *          SHARES   struct vmm_shares, an array of {"host", "guest",
+ *                   "readonly", "type"} objects; omitted when empty
  * key      its key in a handle in vms.json
  * cli_key  its key in the `--json` form, NULL for none. The rows are in the
  *          order of that form.
@@ -60,6 +62,7 @@
 	X(STR, ssh_key_path, "ssh_key_path", "ssh_key_path", 0, 0, 0)                   \
 	X(STR, created_at, "created_at", "created_at", 0, 0, 0)                         \
 	X(FWD, forwards, "forwards", "forwards", 0, 0, 0)                               \
+	X(SHARES, shares, "shares", "shares", 0, 0, 0)                                  \
 	X(INT, pid_starttime, "pid_starttime", NULL, 0, INT64_MAX, 0)                   \
 	X(STR, qmp_socket, "qmp_socket", NULL, 0, 0, 0)                                 \
 	X(STR, console_socket, "console_socket", NULL, 0, 0, 0)
@@ -101,6 +104,7 @@ enum vmmi_field_kind {
 	VMMI_FK_STATE,
 	VMMI_FK_NET,
 	VMMI_FK_FWD,
+	VMMI_FK_SHARES,
 };
 
 #define VMMI_FIELD_ID(kind, member, ...) VMMI_F_##member,

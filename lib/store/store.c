@@ -126,6 +126,8 @@ struct reader {
 	json_t *net_discard;        /* the network's other values: read, not kept */
 	json_t *fwd;                /* {"forwards": [...]} while that array is read */
 
+	json_t *shares; /* the handle's "shares" array, built, then read */
+
 	json_t **stack; /* the containers of the unknown value being built */
 	size_t sp, stack_cap;
 	char *bkey;     /* the pending key in the innermost of them */
@@ -813,6 +815,12 @@ static int handle_value(struct reader *r, const struct value *v)
 				 f->kind == VMMI_FK_BACKEND ? "\"qemu\", \"propolis\" or \"noop\""
 							    : "a state name such as \"running\"",
 				 found);
+	case VMMI_FK_SHARES:
+		if (v->type != JSON_ARRAY)
+			return bad_field(r, f->key, "an array", type_name(v->type));
+		if (!(r->shares = json_array()))
+			return oom(r);
+		return push(r, r->shares);
 	case VMMI_FK_NET:
 		if (v->type == JSON_STRING) { /* the short form "network": "user" */
 			r->net_seen = 1u << NK_TYPE;
@@ -1168,6 +1176,60 @@ static int cb_end_map(void *ctx)
 	}
 }
 
+/* The shares from the array built for them: objects {"host", "guest"
+ * (absolute paths), "readonly" (boolean, default false), "type" ("virtiofs"
+ * or "9p", default "virtiofs")}. */
+static int shares_finish(struct reader *r)
+{
+	struct vmm_shares *sh = &r->vm->shares;
+	size_t n = json_array_size(r->shares);
+	char key[48];
+
+	if (n && !(sh->v = calloc(n, sizeof(*sh->v))))
+		return oom(r);
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_array_get(r->shares, i), *t;
+		struct vmm_share *x = &sh->v[i];
+		const char *p[2];
+
+		snprintf(key, sizeof(key), "shares[%zu]", i);
+		if (!json_is_object(o))
+			return bad_field(r, key, "an object", type_name(json_typeof(o)));
+		for (int k = 0; k < 2; k++) {
+			json_t *pv = json_object_get(o, k ? "guest" : "host");
+
+			p[k] = json_string_value(pv);
+			if (!p[k] || p[k][0] != '/') {
+				snprintf(key, sizeof(key), "shares[%zu].%s", i, k ? "guest" : "host");
+				return bad_field(r, key, "an absolute path",
+						 pv ? type_name(json_typeof(pv)) : "nothing");
+			}
+		}
+		sh->n = i + 1;
+		if (!(x->host = strdup(p[0])) || !(x->guest = strdup(p[1])))
+			return oom(r);
+		t = json_object_get(o, "readonly");
+		if (t && !json_is_boolean(t)) {
+			snprintf(key, sizeof(key), "shares[%zu].readonly", i);
+			return bad_field(r, key, "true or false", type_name(json_typeof(t)));
+		}
+		x->readonly = json_is_true(t);
+		t = json_object_get(o, "type");
+		if (t && !(json_is_string(t) && (!strcmp(json_string_value(t), "virtiofs") ||
+						  !strcmp(json_string_value(t), "9p")))) {
+			snprintf(key, sizeof(key), "shares[%zu].type", i);
+			return bad_field(r, key, "\"virtiofs\" or \"9p\"",
+					 json_is_string(t) ? "another string"
+							   : type_name(json_typeof(t)));
+		}
+		x->type = t && !strcmp(json_string_value(t), "9p") ? VMM_SHARE_9P
+								   : VMM_SHARE_VIRTIOFS;
+	}
+	json_decref(r->shares);
+	r->shares = NULL;
+	return 1;
+}
+
 static int cb_end_array(void *ctx)
 {
 	struct reader *r = ctx;
@@ -1177,6 +1239,8 @@ static int cb_end_array(void *ctx)
 	r->sp--;
 	if (r->sp == 0 && r->fwd && r->where == W_HANDLE)
 		return fwd_finish(r);
+	if (!r->sp && r->shares)
+		return shares_finish(r);
 	return 1;
 }
 
@@ -1472,6 +1536,7 @@ out:
 	vmm_vm_free(r.vm);
 	net_reset(&r);
 	json_decref(r.fwd);
+	json_decref(r.shares);
 	json_decref(r.names);
 	if (rc < 0 || *need_format)
 		vmmi_store_release(st);

@@ -187,6 +187,9 @@ static const struct field fields[] = {
 	{"address", "", "a string (an IPv4 address of the host)",
 	 "forward 8443 443 address=\"0.0.0.0\""},
 	{"backend", "", "a string (\"qemu\", \"propolis\" or \"noop\")", "backend \"propolis\""},
+	{"share", "", "two strings (a host directory and an absolute guest path)",
+	 "share \"./src\" \"/home/vm/src\""},
+	{"readonly", "", "#true or #false", "share \"./src\" \"/srv/src\" readonly=#true"},
 };
 
 static const struct field *field_of(const char *name)
@@ -216,7 +219,7 @@ static const char *const top_nodes[] = {"vm", NULL};
 static const char *const vm_nodes[] = {"image",      "image-url", "vcpus",
 				       "memory",     "disk",      "network",
 				       "cloud-init", "ssh",       "provision",
-				       "backend",    NULL};
+				       "backend",    "share",      NULL};
 static const char *const cloud_init_nodes[] = {"hostname", "ssh-key", "user-data", NULL};
 static const char *const ssh_nodes[] = {"user", "private-key", NULL};
 static const char *const shell_nodes[] = {"inline", "script", NULL};
@@ -229,6 +232,7 @@ static const char *const net_types[] = {"user", "tap", "vnic", "none", NULL};
 static const char *const prov_types[] = {"shell", "file", NULL};
 static const char *const url_props[] = {"sha256", NULL};
 static const char *const backend_names[] = {"qemu", "propolis", "noop", NULL};
+static const char *const share_props[] = {"readonly", NULL};
 
 static bool in_list(const char *name, const char *const *list)
 {
@@ -1076,6 +1080,59 @@ static void parse_image_url(struct ctx *c, const struct vmm_kdl_node *k,
 	}
 }
 
+/* `share "HOST" "GUEST" [readonly=#true]`: HOST an existing directory
+ * (relative to the VMFile), GUEST absolute. */
+static void parse_share(struct ctx *c, const struct vmm_kdl_node *k, struct vmm_vmfile_share *sh)
+{
+	const struct vmm_kdl_prop *p;
+	const char *g, *h;
+	char buf[SHOWBUF];
+	struct stat st;
+
+	sh->span = sp(&k->span);
+	if (!check_shape(c, k, 2, 2, share_props, false))
+		return;
+	h = get_string(c, "share", &k->args[0], false);
+	g = get_string(c, "share", &k->args[1], false);
+	if (h) {
+		sh->host.raw = xstrdup(c, h);
+		sh->host.path = vmm_vmfile_resolve_path(h, c->base_dir);
+		sh->host.span = sp(&k->args[0].span);
+		if (!sh->host.path)
+			c->diags->oom = true;
+		else if (!(c->flags & VMM_VMFILE_NO_FS_CHECKS) &&
+			 (stat(sh->host.path, &st) < 0 || !S_ISDIR(st.st_mode))) {
+			bool exists = stat(sh->host.path, &st) == 0;
+			char *hint = vmmi_asprintf("it resolves to %s (paths are relative to the "
+						   "VMFile's directory); create it, or fix the path",
+						   sh->host.path);
+
+			error_at(c, &k->args[0].span, hint, "shared directory `%s` %s",
+				 show(buf, sizeof(buf), h, strlen(h)),
+				 exists ? "is not a directory" : "does not exist");
+			free(hint);
+		}
+	}
+	if (g && g[0] != '/')
+		error_at(c, &k->args[1].span, "write the mount point in the guest as an absolute path",
+			 "the guest path of a share must be absolute, got `%s`",
+			 show(buf, sizeof(buf), g, strlen(g)));
+	else if (g && strpbrk(g, " \t\n"))
+		error_at(c, &k->args[1].span, "pick a mount point without blanks",
+			 "the guest path of a share cannot hold blanks, got `%s`",
+			 show(buf, sizeof(buf), g, strlen(g)));
+	else if (g)
+		sh->guest = xstrdup(c, g);
+	p = vmm_kdl_node_prop(k, "readonly");
+	if (p) {
+		if (p->value.type != VMM_KDL_BOOL)
+			error_at(c, &p->value.span, "write readonly=#true or readonly=#false",
+				 "`readonly` expects #true or #false");
+		else
+			sh->readonly = p->value.boolean;
+	}
+}
+
 static void parse_vm(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmfile_vm *vm)
 {
 	struct seen seen = {0};
@@ -1130,7 +1187,8 @@ static void parse_vm(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmf
 			free(hint);
 			continue;
 		}
-		if (strcmp(kn, "provision") != 0 && !first_of(c, &seen, k, block))
+		if (strcmp(kn, "provision") != 0 && strcmp(kn, "share") != 0 &&
+		    !first_of(c, &seen, k, block))
 			continue;
 		if (strcmp(kn, "image") == 0 || strcmp(kn, "image-url") == 0) {
 			if (img_node) {
@@ -1179,6 +1237,18 @@ static void parse_vm(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmf
 				return;
 			}
 			parse_cloud_init(c, k, vm->cloud_init);
+		} else if (strcmp(kn, "share") == 0) {
+			struct vmm_vmfile_share *sh =
+				realloc(vm->shares, (vm->n_shares + 1) * sizeof(*sh));
+
+			if (!sh) {
+				c->diags->oom = true;
+				return;
+			}
+			vm->shares = sh;
+			memset(&sh[vm->n_shares], 0, sizeof(*sh));
+			parse_share(c, k, &sh[vm->n_shares]);
+			vm->n_shares++;
 		} else if (strcmp(kn, "ssh") == 0) {
 			vm->ssh = calloc(1, sizeof(*vm->ssh));
 			if (!vm->ssh) {
@@ -1204,6 +1274,22 @@ static void parse_vm(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmf
 		error_at(c, &n->name_span,
 			 "add `image \"path/to/disk.qcow2\"` or `image-url \"https://...\"`",
 			 "%s has no image source", block);
+	if (vm->n_shares && !(vm->share_specs = calloc(vm->n_shares, sizeof(*vm->share_specs)))) {
+		c->diags->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < vm->n_shares; i++) {
+		const struct vmm_vmfile_share *sh = &vm->shares[i];
+
+		if (!sh->host.path || !sh->guest) {
+			free(vm->share_specs);
+			vm->share_specs = NULL;
+			break;
+		}
+		vm->share_specs[i] = (struct vmm_share){sh->host.path, sh->guest, sh->readonly,
+							sh->readonly ? VMM_SHARE_9P
+								     : VMM_SHARE_VIRTIOFS};
+	}
 }
 
 static void vm_release(struct vmm_vmfile_vm *vm);
@@ -1349,6 +1435,12 @@ static void vm_release(struct vmm_vmfile_vm *vm)
 		free(p->destination);
 	}
 	free(vm->provisions);
+	for (size_t i = 0; i < vm->n_shares; i++) {
+		path_release(&vm->shares[i].host);
+		free(vm->shares[i].guest);
+	}
+	free(vm->shares);
+	free(vm->share_specs);
 }
 
 void vmm_vmfile_free(struct vmm_vmfile *vf)

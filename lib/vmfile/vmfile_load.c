@@ -252,6 +252,8 @@ void vmm_vmfile_vm_spec(const struct vmm_vmfile_vm *vm, struct vmm_vm_spec *spec
 	spec->forwards = vm->network.forwards;
 	spec->n_forwards = vm->network.n_forwards;
 	spec->ssh_user = vm->ssh ? vm->ssh->user : NULL;
+	spec->shares = vm->share_specs;
+	spec->n_shares = vm->share_specs ? vm->n_shares : 0;
 }
 
 /* "web, db, cache" */

@@ -121,7 +121,8 @@ done
 # Kernel modules, in the order modprobe resolves their dependencies.
 depmod -b "$work/pkg" "$kver"
 modules="virtio_pci virtio_blk virtio_net virtio_scsi virtio_rng virtio_console ahci ata_piix
-         sd_mod sr_mod isofs vfat nls_cp437 nls_ascii nls_utf8 button evdev"
+         sd_mod sr_mod isofs vfat nls_cp437 nls_ascii nls_utf8 button evdev
+         virtiofs 9p 9pnet_virtio"
 for m in $modules; do
     modprobe -d "$work/pkg" -S "$kver" --show-depends "$m" || die "module $m not found in $kpkg"
 done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' | while read -r ko; do

@@ -196,6 +196,23 @@ line ~ /^---/ || line ~ /^\.\.\./ { next }
         next
     }
 
+    # mounts: flow sequences of double-quoted scalars, as vmctl writes them:
+    #   - ["vmctl0", "/home/vm/src", "virtiofs", "defaults,nofail", "0", "0"]
+    if (section == "mounts" && item) {
+        n = 0
+        rest = body
+        while (match(rest, /"([^"\\]|\\.)*"/)) {
+            f[++n] = scalar(substr(rest, RSTART, RLENGTH))
+            rest = substr(rest, RSTART + RLENGTH)
+        }
+        if (n < 2) { emit("warn", "mounts: cannot read " body); next }
+        emit("mount.dev", f[1])
+        emit("mount.dir", f[2])
+        emit("mount.type", n >= 3 ? f[3] : "auto")
+        emit("mount.opts", n >= 4 ? f[4] : "defaults")
+        next
+    }
+
     if (section == "ssh_authorized_keys" && item) {
         emit("default.key", scalar(body))
         next

@@ -338,6 +338,41 @@ static void test_generated_shape(void **state)
 	vmm_keypair_release(&host);
 }
 
+/* Shares become "mounts" entries: tag vmctl<i>, virtiofs or 9p over
+ * virtio, ro for a readonly share, nofail; a bad mount point is refused. */
+static void test_mounts(void **state)
+{
+	struct vmm_share sh[2] = {
+		{"/h/src", "/home/vm/src", false, VMM_SHARE_VIRTIOFS},
+		{"/h/data", "/srv/data", true, VMM_SHARE_9P},
+	};
+	struct vmm_seed_spec spec = {0};
+	struct vmm_error err = {0};
+	char *ud = NULL;
+
+	(void)state;
+	spec.hostname = "web";
+	spec.authorized_keys = "ssh-ed25519 AAAA me@host";
+	assert_int_equal(vmm_cloudinit_user_data(&spec, &ud, NULL, &err), 0);
+	assert_null(strstr(ud, "mounts:"));
+	free(ud);
+	spec.shares = sh;
+	spec.n_shares = 2;
+	assert_int_equal(vmm_cloudinit_user_data(&spec, &ud, NULL, &err), 0);
+	assert_non_null(strstr(ud, "\nmounts:\n"
+				   "  - [\"vmctl0\", \"/home/vm/src\", \"virtiofs\", \"defaults,nofail\", "
+				   "\"0\", \"0\"]\n"
+				   "  - [\"vmctl1\", \"/srv/data\", \"9p\", "
+				   "\"trans=virtio,version=9p2000.L,msize=262144,ro,nofail\", \"0\", "
+				   "\"0\"]\n"));
+	free(ud);
+	sh[1].guest = "/srv/a b";
+	assert_true(vmm_cloudinit_user_data(&spec, &ud, NULL, &err) < 0);
+	assert_int_equal(err.code, VMM_E_CLOUDINIT);
+	sh[1].guest = "relative";
+	assert_true(vmm_cloudinit_user_data(&spec, &ud, NULL, &err) < 0);
+}
+
 static void test_invalid_inputs(void **state)
 {
 	struct vmm_keypair host = {0};
@@ -583,6 +618,7 @@ int main(void)
 		cmocka_unit_test(test_generated_shape),
 		cmocka_unit_test(test_hostile_values_roundtrip),
 		cmocka_unit_test(test_defaults_and_multiple_keys),
+		cmocka_unit_test(test_mounts),
 		cmocka_unit_test(test_invalid_inputs),
 		cmocka_unit_test(test_instance_id),
 		cmocka_unit_test(test_raw_user_data_untouched),

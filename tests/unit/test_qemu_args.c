@@ -8,12 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "backends/qemu/qemu.h"
 #include "backends/qemu/tap.h"
 #include "backends/qemu/ports.h"
+#include "backends/qemu/virtiofs.h"
 #include "vmm/vm.h"
 
 static void fill_vm(struct vmm_vm *vm, enum vmm_net_type net)
@@ -235,6 +238,107 @@ static void test_commas_are_escaped(void **state)
 	vmmi_qemu_args_free(a);
 }
 
+/* Shares: none leaves the argv as it was; virtiofs adds the shared-memory
+ * backend and a vhost-user-fs device per share; 9p its fsdev (readonly=on
+ * for a readonly share). */
+static void test_shares(void **state)
+{
+	struct vmm_vm vm;
+	struct vmm_share sh[3] = {
+		{"/home/u/src", "/src", false, VMM_SHARE_VIRTIOFS},
+		{"/home/u/a,b", "/data", true, VMM_SHARE_9P},
+		{"/home/u/rw9p", "/rw", false, VMM_SHARE_9P},
+	};
+	char **plain, **a;
+	int n_plain = 0, n = 0;
+
+	(void)state;
+	fill_vm(&vm, VMM_NET_USER);
+	plain = build(&vm, VMMI_ACCEL_TCG);
+	assert_false(has_substr(plain, "memory-backend"));
+	assert_false(has_arg(plain, "-numa"));
+	assert_false(has_arg(plain, "-fsdev"));
+	/* 9p only: no shared memory needed */
+	vm.shares.v = sh + 1;
+	vm.shares.n = 2;
+	a = build(&vm, VMMI_ACCEL_TCG);
+	assert_false(has_substr(a, "memory-backend"));
+	assert_true(find_pair(a, "-fsdev", "local,id=fs0,path=/home/u/a,,b,security_model=none,"
+					   "readonly=on") > 0);
+	assert_true(find_pair(a, "-device", "virtio-9p-pci,fsdev=fs0,mount_tag=vmctl0") > 0);
+	assert_true(find_pair(a, "-fsdev", "local,id=fs1,path=/home/u/rw9p,security_model=none") >
+		    0);
+	vmmi_qemu_args_free(a);
+	vm.shares.v = sh;
+	vm.shares.n = 3;
+	a = build(&vm, VMMI_ACCEL_TCG);
+	assert_true(find_pair(a, "-object", "memory-backend-memfd,id=mem,size=2048M,share=on") > 0);
+	assert_true(find_pair(a, "-numa", "node,memdev=mem") > 0);
+	assert_true(find_pair(a, "-m", "2048") > 0);
+	assert_true(find_pair(a, "-chardev", "socket,id=vfs0,path=/d/vms/web/virtiofsd0.sock") > 0);
+	assert_true(find_pair(a, "-device", "vhost-user-fs-pci,chardev=vfs0,tag=vmctl0") > 0);
+	assert_true(find_pair(a, "-device", "virtio-9p-pci,fsdev=fs1,mount_tag=vmctl1") > 0);
+	assert_true(find_pair(a, "-device", "virtio-9p-pci,fsdev=fs2,mount_tag=vmctl2") > 0);
+	/* everything else as without shares, in the same order */
+	for (; plain[n_plain]; n_plain++)
+		;
+	for (; a[n]; n++)
+		;
+	assert_int_equal(n, n_plain + 4 + 4 + 4 + 4);
+	for (int i = 0, j = 0; plain[i]; i++, j++) {
+		while (strcmp(plain[i], a[j]) != 0)
+			j++;
+		assert_true(j < n);
+	}
+	vmmi_qemu_args_free(a);
+	vmmi_qemu_args_free(plain);
+}
+
+/* The transport of each share: readonly ones are 9p; read-write ones
+ * virtiofs where virtiofsd can run (installed, root), 9p otherwise. The
+ * not-root case runs in a child that gave up root (seteuid). */
+static void test_shares_choose(void **state)
+{
+	struct vmm_share sh[2] = {
+		{"/h/rw", "/rw", false, VMM_SHARE_9P},
+		{"/h/ro", "/ro", true, VMM_SHARE_VIRTIOFS},
+	};
+	struct vmm_vm vm;
+	char why[256] = "";
+	pid_t pid;
+	int status;
+
+	(void)state;
+	fill_vm(&vm, VMM_NET_USER);
+	vm.shares.v = sh;
+	vm.shares.n = 2;
+	/* virtiofsd is a dependency (tools/deps.txt: qemu-system-common) */
+	assert_int_equal(access(VMMI_VIRTIOFSD, X_OK), 0);
+	if (geteuid() == 0) {
+		assert_true(vmmi_virtiofs_usable(why, sizeof(why)));
+		vmmi_shares_choose(&vm);
+		assert_int_equal(sh[0].type, VMM_SHARE_VIRTIOFS);
+		assert_int_equal(sh[1].type, VMM_SHARE_9P);
+		assert_true(vmmi_shares_have(&vm, VMM_SHARE_VIRTIOFS));
+	}
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		bool ok;
+
+		if (geteuid() == 0 && seteuid(65534) < 0)
+			_exit(10);
+		ok = !vmmi_virtiofs_usable(why, sizeof(why)) && strstr(why, "needs root");
+		vmmi_shares_choose(&vm);
+		if (!ok)
+			_exit(11);
+		_exit(sh[0].type == VMM_SHARE_9P && sh[1].type == VMM_SHARE_9P ? 0 : 12);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_refused(void **state)
 {
 	struct vmm_error err;
@@ -368,6 +472,8 @@ int main(void)
 		cmocka_unit_test(test_tap_name),
 		cmocka_unit_test(test_none_and_no_seed),
 		cmocka_unit_test(test_commas_are_escaped),
+		cmocka_unit_test(test_shares),
+		cmocka_unit_test(test_shares_choose),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_accel_env),
 		cmocka_unit_test(test_binary_env),

@@ -348,6 +348,8 @@ static const char every_field[] =
 	" \"address\": \"0.0.0.0\", \"host_port\": 10500, \"guest_port\": 53, \"auto\": true}],"
 	" \"mac_addr\": \"52:54:00:00:00:01\", \"ssh_user\": \"\\ud83d\\ude00\","
 	" \"ssh_key_path\": \"/k\", \"created_at\": \"2026-01-01T00:00:00Z\","
+	" \"shares\": [{\"host\": \"/h/src\", \"guest\": \"/g\", \"readonly\": true,"
+	" \"type\": \"9p\"}, {\"host\": \"/a\", \"guest\": \"/b\"}],"
 	" \"future\": {\"a\": [1, true, false, null, \"s\", {\"n\": []}, 0.5], \"b\": {}},"
 	" \"note\": \"n\\t\", \"flag\": false, \"nothing\": null},"
 	"\"vnic\": {\"network\": {\"type\": \"VNIC\", \"name\": \"v0\"}, \"state\": null, \"vcpus\": null},"
@@ -398,6 +400,15 @@ static void assert_vm_equal(const struct vmm_vm *a, const struct vmm_vm *b)
 				assert_memory_equal(&a->forwards[k], &b->forwards[k],
 						    sizeof(a->forwards[k]));
 			break;
+		case VMMI_FK_SHARES:
+			assert_int_equal(a->shares.n, b->shares.n);
+			for (size_t k = 0; k < a->shares.n; k++) {
+				assert_string_equal(a->shares.v[k].host, b->shares.v[k].host);
+				assert_string_equal(a->shares.v[k].guest, b->shares.v[k].guest);
+				assert_int_equal(a->shares.v[k].readonly, b->shares.v[k].readonly);
+				assert_int_equal(a->shares.v[k].type, b->shares.v[k].type);
+			}
+			break;
 		}
 	}
 	assert_true((a->extra == NULL) == (b->extra == NULL));
@@ -419,6 +430,44 @@ static void assert_store_equal(const struct vmmi_store *a, const struct vmmi_sto
 
 /* Read every_field, check what each field became, write it, read that
  * again: the same store; writing that gives the same bytes. */
+/* "shares" is an array of {host, guest (absolute), readonly (boolean),
+ * type ("virtiofs" or "9p")}: anything else is refused, naming the item. */
+static void test_shares_checked(void **state)
+{
+	struct vmmi_store st;
+	struct vmm_error err;
+
+	(void)state;
+	expect_corrupt(V1("\"a\": {\"shares\": 5}"), "field \"shares\" must be an array",
+		       "found an integer");
+	expect_corrupt(V1("\"a\": {\"shares\": {}}"), "field \"shares\" must be an array", NULL);
+	expect_corrupt(V1("\"a\": {\"shares\": [1]}"), "field \"shares[0]\" must be an object",
+		       NULL);
+	expect_corrupt(V1("\"a\": {\"shares\": [{\"host\": \"/h\", \"guest\": \"/g\"}, "
+			  "{\"host\": \"rel\", \"guest\": \"/g\"}]}"),
+		       "field \"shares[1].host\" must be an absolute path", NULL);
+	expect_corrupt(V1("\"a\": {\"shares\": [{\"host\": \"/h\"}]}"),
+		       "field \"shares[0].guest\" must be an absolute path", "found nothing");
+	expect_corrupt(V1("\"a\": {\"shares\": [{\"host\": \"/h\", \"guest\": \"/g\", "
+			  "\"readonly\": 1}]}"),
+		       "field \"shares[0].readonly\" must be true or false", NULL);
+	expect_corrupt(V1("\"a\": {\"shares\": [{\"host\": \"/h\", \"guest\": \"/g\", "
+			  "\"type\": \"nfs\"}]}"),
+		       "field \"shares[0].type\" must be \"virtiofs\" or \"9p\"", NULL);
+	/* null is absent; nested values inside an item are read past */
+	assert_int_equal(parse(V1("\"a\": {\"shares\": null}, \"b\": {\"shares\": [{\"host\": "
+				  "\"/h\", \"guest\": \"/g\", \"later\": {\"x\": [1]}}], "
+				  "\"vcpus\": 3}"),
+			       &st, &err),
+			 0);
+	assert_int_equal(st.vms[0]->shares.n, 0);
+	assert_int_equal(st.vms[1]->shares.n, 1);
+	assert_string_equal(st.vms[1]->shares.v[0].guest, "/g");
+	assert_int_equal(st.vms[1]->shares.v[0].type, VMM_SHARE_VIRTIOFS);
+	assert_int_equal(st.vms[1]->vcpus, 3);
+	vmmi_store_release(&st);
+}
+
 static void test_every_field_roundtrips(void **state)
 {
 	struct vmmi_store st, st2;
@@ -559,14 +608,16 @@ static void test_vm_json_form(void **state)
 		"\"created_at\": \"2026-01-01T00:00:00Z\", \"forwards\": [{\"protocol\": \"tcp\", "
 		"\"address\": \"127.0.0.1\", \"host_port\": 8080, \"guest_port\": 80, \"auto\": false}, "
 		"{\"protocol\": \"udp\", \"address\": \"0.0.0.0\", \"host_port\": 10500, "
-		"\"guest_port\": 53, \"auto\": true}]}";
+		"\"guest_port\": 53, \"auto\": true}], \"shares\": [{\"host\": \"/h/src\", "
+		"\"guest\": \"/g\", \"readonly\": true, \"type\": \"9p\"}, {\"host\": \"/a\", "
+		"\"guest\": \"/b\", \"readonly\": false, \"type\": \"virtiofs\"}]}";
 	static const char want_dflt[] =
 		"{\"name\": \"dflt\", \"id\": null, \"backend\": \"noop\", \"state\": \"stopped\", "
 		"\"vcpus\": 1, \"memory_mb\": 1024, \"disk_gb\": null, \"network\": {\"type\": "
 		"\"user\"}, \"pid\": null, \"ssh_port\": null, \"ssh_user\": null, \"mac_addr\": "
 		"null, \"vnc_addr\": null, \"work_dir\": null, \"image_path\": null, \"image_url\": "
 		"null, \"overlay_path\": null, \"seed_iso_path\": null, \"ssh_key_path\": null, "
-		"\"created_at\": null, \"forwards\": []}";
+		"\"created_at\": null, \"forwards\": [], \"shares\": []}";
 	struct vmmi_store st;
 	struct vmm_error err;
 	json_t *o;
@@ -1012,6 +1063,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_missing_file_is_empty),
 		cmocka_unit_test(test_defaults_for_missing_fields),
+		cmocka_unit_test(test_shares_checked),
 		cmocka_unit_test(test_reference_format),
 		cmocka_unit_test(test_roundtrip_keeps_unknown_fields),
 		cmocka_unit_test(test_corrupt_inputs),

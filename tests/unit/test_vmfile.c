@@ -60,6 +60,56 @@ static void test_defaults(void **state)
 	vmm_diags_release(&d);
 }
 
+/* share nodes: in file order, host paths resolved against the VMFile's
+ * directory, readonly, and the list create takes (vmm_vmfile_vm_spec). */
+static void test_shares(void **state)
+{
+	struct vmm_vmfile *vf;
+	struct vmm_diags d;
+	struct vmm_error err;
+	struct vmm_vm_spec spec;
+	const struct vmm_vmfile_vm *vm;
+
+	(void)state;
+	assert_int_equal(parse("vm \"m\" {\n"
+			       "    image-url \"https://example.com/a.img\"\n"
+			       "    share \"src\" \"/home/vm/src\"\n"
+			       "    share \"/abs/data\" \"/srv/data\" readonly=#true\n"
+			       "    share \"../up\" \"/up\" readonly=#false\n"
+			       "}\n",
+			       VMM_VMFILE_NO_FS_CHECKS, &vf, &d, &err),
+			 0);
+	assert_int_equal(d.n, 0);
+	vm = &vf->vms[0];
+	assert_int_equal(vm->n_shares, 3);
+	assert_string_equal(vm->shares[0].host.raw, "src");
+	assert_string_equal(vm->shares[0].host.path, "/base/src");
+	assert_string_equal(vm->shares[0].guest, "/home/vm/src");
+	assert_false(vm->shares[0].readonly);
+	assert_int_equal(vm->shares[0].span.line, 3);
+	assert_int_equal(vm->shares[0].host.span.column, 11);
+	assert_string_equal(vm->shares[1].host.path, "/abs/data");
+	assert_true(vm->shares[1].readonly);
+	assert_string_equal(vm->shares[2].host.path, "/base/../up");
+	assert_false(vm->shares[2].readonly);
+	vmm_vmfile_vm_spec(vm, &spec);
+	assert_int_equal(spec.n_shares, 3);
+	assert_string_equal(spec.shares[1].host, "/abs/data");
+	assert_string_equal(spec.shares[1].guest, "/srv/data");
+	assert_true(spec.shares[1].readonly);
+	vmm_vmfile_free(vf);
+	vmm_diags_release(&d);
+	/* without shares, none */
+	assert_int_equal(parse("vm \"m\" { image-url \"https://example.com/a.img\"; }\n", 0, &vf,
+			       &d, &err),
+			 0);
+	vmm_vmfile_vm_spec(&vf->vms[0], &spec);
+	assert_int_equal(spec.n_shares, 0);
+	assert_null(spec.shares);
+	vmm_vmfile_free(vf);
+	vmm_diags_release(&d);
+}
+
 static void test_everything_resolved(void **state)
 {
 	const char *text = "vm \"a\" {\n"
@@ -501,6 +551,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_shares),
 		cmocka_unit_test(test_everything_resolved),
 		cmocka_unit_test(test_collects_all_errors_sorted),
 		cmocka_unit_test(test_syntax_error),

@@ -26,6 +26,7 @@
 #include "backends/qemu/tap.h"
 #include "core/util.h"
 #include "backends/qemu/qemu.h"
+#include "backends/qemu/virtiofs.h"
 #include "vmm/cloudinit.h"
 #include "vmm/image.h"
 #include "vmm/keys.h"
@@ -150,6 +151,8 @@ static void remove_tap(const struct vmm_vm *vm)
 
 static void forget_process(struct vmm_vm *vm)
 {
+	/* QEMU is gone: so are the virtiofsd that served it (or now) */
+	vmmi_virtiofs_stop(vm);
 	vm->pid = 0;
 	vm->pid_starttime = 0;
 	free(vm->vnc_addr);
@@ -309,6 +312,8 @@ int vmmi_qemu_write_seed(const struct vmm_vm_spec *spec, struct vmm_vm *vm, stru
 			goto out;
 		seed.host_key_private = host.private_openssh;
 		seed.host_key_public = host.public_line;
+		seed.shares = vm->shares.v;
+		seed.n_shares = vm->shares.n;
 	}
 	rc = vmm_cloudinit_write_seed(&seed, vm->seed_iso_path, err);
 out:
@@ -348,6 +353,16 @@ static int qemu_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, str
 	if (rc < 0)
 		return rc;
 	vmmi_phase(ph, vm->name, "overlay", t0);
+	vmmi_shares_choose(vm);
+	for (size_t i = 0; i < vm->shares.n; i++) {
+		char *sock = vmmi_virtiofs_file(vm, i, "sock");
+
+		rc = sock ? check_socket_path(sock, err)
+			  : vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		free(sock);
+		if (rc < 0)
+			return rc;
+	}
 	t0 = vmmi_now_ms();
 	if ((rc = vmmi_qemu_write_seed(spec, vm, err)) < 0)
 		return rc;
@@ -597,9 +612,29 @@ static int qemu_start(struct vmm_ctx *ctx, struct vmm_vm *vm, const struct vmmi_
 	return vmmi_qemu_start_with(ctx, vm, taken, NULL, err);
 }
 
+static int start_process(struct vmm_ctx *ctx, struct vmm_vm *vm,
+			 const struct vmmi_ports_taken *taken, const char *const *extra,
+			 const struct vmmi_tap_plan *tp, struct vmm_error *err);
+
+/* virtiofsd first (QEMU connects to its socket as it starts), gone again if
+ * QEMU does not start. */
 static int start_with(struct vmm_ctx *ctx, struct vmm_vm *vm, const struct vmmi_ports_taken *taken,
 		      const char *const *extra, const struct vmmi_tap_plan *tp,
 		      struct vmm_error *err)
+{
+	int rc;
+
+	if (!vmmi_qemu_alive(vm) && (rc = vmmi_virtiofs_start(vm, err)) < 0)
+		return rc;
+	rc = start_process(ctx, vm, taken, extra, tp, err);
+	if (rc < 0 && !vmmi_qemu_alive(vm))
+		vmmi_virtiofs_stop(vm);
+	return rc;
+}
+
+static int start_process(struct vmm_ctx *ctx, struct vmm_vm *vm,
+			 const struct vmmi_ports_taken *taken, const char *const *extra,
+			 const struct vmmi_tap_plan *tp, struct vmm_error *err)
 {
 	enum vmmi_accel accel;
 	char **argv = NULL;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "backends/qemu/tap.h"
+#include "backends/qemu/virtiofs.h"
 #include "core/util.h"
 #include "vmm/log.h"
 
@@ -144,6 +145,46 @@ static char *qesc(const char *s)
 		}
 	}
 	return vmmi_buf_steal(&b);
+}
+
+/*
+ * The shared folders: share i is the tag "vmctl<i>". virtiofs needs the
+ * guest's RAM in shared memory (a memfd backend as NUMA node 0) so that
+ * virtiofsd can reach it; 9p is QEMU's own server ("none": the guest's
+ * owners and modes go to the host as far as QEMU's user may set them).
+ * A VM without shares gets none of this: its argv stays what it was.
+ */
+static void add_shares(struct argv_b *a, const struct vmm_vm *vm)
+{
+	if (vmmi_shares_have(vm, VMM_SHARE_VIRTIOFS)) {
+		add2(a, "-object", vmmi_asprintf("memory-backend-memfd,id=mem,size=%lluM,share=on",
+						  (unsigned long long)(vm->memory_mb ? vm->memory_mb
+										     : 1024)));
+		add2(a, "-numa", strdup("node,memdev=mem"));
+	}
+	for (size_t i = 0; i < vm->shares.n; i++) {
+		const struct vmm_share *sh = &vm->shares.v[i];
+		char *e = NULL, *p;
+
+		if (sh->type == VMM_SHARE_VIRTIOFS) {
+			p = vmmi_virtiofs_file(vm, i, "sock");
+			add2(a, "-chardev", vmmi_asprintf("socket,id=vfs%zu,path=%s", i,
+							  p && (e = qesc(p)) ? e : ""));
+			add2(a, "-device",
+			     vmmi_asprintf("vhost-user-fs-pci,chardev=vfs%zu,tag=vmctl%zu", i, i));
+			free(p);
+		} else {
+			add2(a, "-fsdev",
+			     vmmi_asprintf("local,id=fs%zu,path=%s,security_model=none%s", i,
+					   (e = qesc(sh->host)) ? e : "",
+					   sh->readonly ? ",readonly=on" : ""));
+			add2(a, "-device",
+			     vmmi_asprintf("virtio-9p-pci,fsdev=fs%zu,mount_tag=vmctl%zu", i, i));
+		}
+		if (!e)
+			a->oom = true;
+		free(e);
+	}
 }
 
 void vmmi_qemu_args_free(char **argv)
@@ -302,6 +343,7 @@ int vmmi_qemu_build_args_net(const struct vmm_vm *vm, const char *qemu_binary,
 		else
 			add2(&a, "-device", strdup("virtio-net-pci,netdev=net0"));
 	}
+	add_shares(&a, vm);
 	add2(&a, "-vnc", strdup("127.0.0.1:0,to=99"));
 	add2(&a, "-qmp", vmmi_asprintf("unix:%s,server=on,wait=off",
 				       (e2 = qesc(vm->qmp_socket)) ? e2 : ""));
