@@ -135,8 +135,10 @@ static void drain(struct job *j, int fd, bool flush)
 		put_line(fd, j->def->name, b->data + start, end - start);
 		start = nl ? end + 1 : end;
 	}
-	memmove(b->data, b->data + start, b->len - start);
-	b->len -= start;
+	if (start) {
+		memmove(b->data, b->data + start, b->len - start);
+		b->len -= start;
+	}
 }
 
 static void flush_lines(struct job *j)
@@ -542,10 +544,11 @@ static int plan(struct runner *r)
 
 		for (size_t d = 0; d < def->n_deps; d++) {
 			size_t k = job_of(r, &vf->vms[def->deps[d].index]);
-			struct job *waiter = down ? &r->jobs[k] : &r->jobs[i];
+			struct job *waiter;
 
 			if (k == SIZE_MAX)
-				continue; /* not a target (--no-deps) */
+				continue; /* not a target (--no-deps, down --name) */
+			waiter = down ? &r->jobs[k] : &r->jobs[i];
 			waiter->after[waiter->n_after++] = down ? i : k;
 		}
 	}
