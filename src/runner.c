@@ -612,13 +612,13 @@ static void schedule(struct runner *r, size_t limit)
 static void notice_signal(struct runner *r, int *seen)
 {
 	char names[512] = "";
-	size_t o = 0;
+	size_t o = 0, n = 0;
 
 	if (signals_seen == *seen)
 		return;
 	*seen = signals_seen;
 	for (size_t i = 0; i < r->n && o + 2 < sizeof(names); i++)
-		if (r->jobs[i].state == JOB_RUNNING)
+		if (r->jobs[i].state == JOB_RUNNING && ++n)
 			o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", o ? ", " : "",
 					      r->jobs[i].def->name);
 	pthread_mutex_lock(&out_mu);
@@ -628,11 +628,10 @@ static void notice_signal(struct runner *r, int *seen)
 		atomic_store(&stop_now, true);
 		fprintf(stderr, "vmctl: interrupted: starting no more VMs; %s%s%s\n",
 			names[0] ? "stopping " : "", names,
-			names[0] ? " at their next step" : "");
+			!names[0] ? "" : n == 1 ? " at its next step" : " at their next step");
 	} else if (names[0]) {
-		fprintf(stderr, "vmctl: still stopping: waiting for %s to finish their current "
-				"step\n",
-			names);
+		fprintf(stderr, "vmctl: still stopping: waiting for %s to finish %s current step\n",
+			names, n == 1 ? "its" : "their");
 	}
 	fflush(stderr);
 	pthread_mutex_unlock(&out_mu);

@@ -279,7 +279,7 @@ def test_ctrl_c_with_one_at_a_time(vmctl, tmp_path, slow_server):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
-    assert "vmctl: interrupted: starting no more VMs; stopping a at their next step" in err
+    assert "vmctl: interrupted: starting no more VMs; stopping a at its next step" in err
     lines, head, rows = split(out)
     assert rows["a"][1] == "interrupted (not created)"
     assert rows["b"] == ("-", "not started (interrupted)")
