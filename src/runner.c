@@ -10,7 +10,8 @@
  * any more, and those under way stop at their next step boundary (see
  * vmm_flow_events.cancelled): a download, create, start, stop or provision
  * step under way finishes first, so no VM is left half made and no QEMU
- * unrecorded. Further signals only say what is still being waited for.
+ * unrecorded. A second signal says what is still being waited for; a
+ * third has its default action (the way out of a long download).
  */
 #include "runner.h"
 
@@ -630,8 +631,18 @@ static void notice_signal(struct runner *r, int *seen)
 			names[0] ? "stopping " : "", names,
 			!names[0] ? "" : n == 1 ? " at its next step" : " at their next step");
 	} else if (names[0]) {
-		fprintf(stderr, "vmctl: still stopping: waiting for %s to finish %s current step\n",
-			names, n == 1 ? "its" : "their");
+		struct sigaction dfl;
+
+		fprintf(stderr, "vmctl: still stopping: waiting for %s to finish %s current step "
+				"(Ctrl-C again exits at once, leaving %s as %s)\n",
+			names, n == 1 ? "its" : "their", n == 1 ? "it" : "them",
+			n == 1 ? "it is" : "they are");
+		/* the next one is the default action: the user's way out of a long
+		 * step (a download) */
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigaction(SIGINT, &dfl, NULL);
+		sigaction(SIGTERM, &dfl, NULL);
 	}
 	fflush(stderr);
 	pthread_mutex_unlock(&out_mu);

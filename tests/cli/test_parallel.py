@@ -284,3 +284,22 @@ def test_ctrl_c_with_one_at_a_time(vmctl, tmp_path, slow_server):
     assert rows["a"][1] == "interrupted (not created)"
     assert rows["b"] == ("-", "not started (interrupted)")
     assert rows["c"] == ("-", "skipped (dependency b not started)")
+
+
+def test_a_third_ctrl_c_exits_at_once(vmctl, tmp_path, slow_server):
+    url = slow_server.url("disk.qcow2?rate=262144")  # about 4 s
+    proj = project(tmp_path, "", SHARED.replace("URL", url))
+    proc = subprocess.Popen([vmctl.bin, "up"], cwd=proj, env=vmctl.env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.7)
+    t0 = time.monotonic()
+    for _ in range(3):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGINT, (out, err)
+    assert time.monotonic() - t0 < 2.5  # the download was not waited for
+    assert "vmctl: still stopping: waiting for a, b to finish their current step (Ctrl-C " \
+        "again exits at once, leaving them as they are)" in err, err
+    assert not os.path.exists(vmctl.store_path) or \
+        json.load(open(vmctl.store_path))["vms"] == {}
