@@ -268,6 +268,7 @@ def test_ctrl_c_mid_up_stops_cleanly(vmctl, tmp_path, slow_server):
     # and up again finishes the job from the cache
     p = vmctl.run("up", cwd=proj, check=0)
     assert slow_server.count("disk.qcow2?rate=524288") == 1
+    assert split(p.stdout)[1].endswith(": 3 ok")
 
 
 def test_ctrl_c_with_one_at_a_time(vmctl, tmp_path, slow_server):
