@@ -56,8 +56,8 @@ const struct cli_command cmd_up = {
 		"VMs (only those depending on it are skipped); the exit status is 1 if any\n"
 		"failed. Ctrl-C (or --fail-fast after a failure) starts no more VMs and stops\n"
 		"the others at their next step: a download, create, boot or provision step\n"
-		"under way finishes, and the VM stays as that step left it (`vmctl list`);\n"
-		"the exit status is then 130.\n"
+		"under way finishes, and the VM stays as that step left it (`vmctl list`).\n"
+		"After Ctrl-C the exit status is 130.\n"
 		"\n"
 		"Options:\n"
 		CLI_VMFILE_OPTIONS_HELP

@@ -58,7 +58,7 @@ struct cli_vmfile_flag {
 
 /* The --help line of --no-deps (up, reload, provision). */
 #define CLI_VMFILE_NO_DEPS_HELP                                                            \
-	"      --no-deps           With --name, not the VMs it depends on\n"
+	"      --no-deps           With --name, leave out the VMs it depends on\n"
 
 /* The options of a declarative command: -f/--file, --name, -j/--parallel
  * and --fail-fast, which every one has, and its own flags (NULL-name terminated; may be NULL). Returns 0,
