@@ -1139,12 +1139,14 @@ static void check_deps(struct ctx *c, struct vmm_vmfile *vf)
 		c->diags->oom = true;
 		goto out;
 	}
-	for (size_t i = 0; i < vf->n_vms; i++)
-		names[i] = vf->vms[i].name ? vf->vms[i].name : "";
+	for (size_t i = 0, n = 0; i < vf->n_vms; i++)
+		if (vf->vms[i].name)
+			names[n++] = vf->vms[i].name;
 	for (size_t i = 0; i < vf->n_vms; i++) {
 		struct vmm_vmfile_vm *vm = &vf->vms[i];
 
-		for (size_t j = 0; j < vm->n_deps; j++) {
+		/* a VM without a usable name has its error already */
+		for (size_t j = 0; vm->name && j < vm->n_deps; j++) {
 			struct vmm_vmfile_dep *d = &vm->deps[j];
 			const struct vmm_vmfile_vm *to = vmm_vmfile_find(vf, d->name);
 			const char *guess;
@@ -1161,13 +1163,13 @@ static void check_deps(struct ctx *c, struct vmm_vmfile *vf)
 				continue;
 			}
 			guess = vmm_suggest(d->name, names);
-			if (guess && strcmp(guess, names[i]) == 0)
+			if (guess && strcmp(guess, vm->name) == 0)
 				guess = NULL;
 			hint = guess ? vmmi_asprintf("did you mean `%s`?", guess)
 				     : strdup("depends-on names other VMs of this VMFile");
 			error_span(c, d->span, hint, "VM `%s` depends on `%s`, which the VMFile "
 				   "does not define",
-				   show(buf, sizeof(buf), names[i], strlen(names[i])),
+				   show(buf, sizeof(buf), vm->name, strlen(vm->name)),
 				   show(buf2, sizeof(buf2), d->name, strlen(d->name)));
 			free(hint);
 		}
