@@ -614,6 +614,13 @@ static void test_depends_on_errors(void **state)
 	assert_int_equal(d.items[3].span.line, 10);
 	assert_non_null(strstr(d.items[3].message, "`depends-on` needs one or more strings"));
 	assert_non_null(strstr(d.items[4].message, "is set more than once"));
+	vmm_diags_release(&d);	/* a VM without a usable name is never a suggestion, nor checked again */
+	text = "vm 3 { " IMG "depends-on \"b\"; }\nvm \"b\" { " IMG "depends-on \"c\"; }\n";
+	assert_int_equal(parse(text, 0, &vf, &d, &err), -VMM_E_VMFILE_VALIDATION);
+	assert_int_equal(d.n, 2);
+	assert_string_equal(d.items[1].message,
+			    "VM `b` depends on `c`, which the VMFile does not define");
+	assert_string_equal(d.items[1].hint, "depends-on names other VMs of this VMFile");
 	vmm_diags_release(&d);
 }
 
