@@ -8,7 +8,7 @@ PYTEST     ?= $(PYTHON) -m pytest
 
 .PHONY: all deps build check check-fresh check-unit check-asan check-py check-py-asan demo clean guest \
 	fuzz-build fuzz-smoke fuzz bench-kdl bench-image bench-sftp bench-list bench-up \
-	bench-vmfile-scale bench-resume deb image check-dist
+	bench-vmfile-scale bench-resume bench-up-many deb image check-dist
 
 all: build
 
@@ -90,6 +90,10 @@ bench-vmfile-scale: build
 # Not part of check: time to SSH of `vmctl up` against bare QEMU.
 bench-up: build
 	bench/up.sh $(BUILD)
+
+# Not part of check: `vmctl up` of three VMs at once against `-j 1`.
+bench-up-many: build
+	bench/up-many.sh $(BUILD)
 
 # Not part of check: time to SSH of `vmctl start` of a saved VM against a
 # cold start of the same VM.

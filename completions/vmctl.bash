@@ -51,9 +51,9 @@ _vmctl()
 	log) opts="--console --provision --tail" ;;
 	ssh) opts="--name --user --key --file" ;;
 	cp) opts="--recursive --user --key --file" ;;
-	up|reload) opts="--file --name --no-provision" ;;
-	down) opts="--file --name --save --destroy" ;;
-	provision) opts="--file --name" ;;
+	up|reload) opts="--file --name --parallel --fail-fast --no-deps --no-provision" ;;
+	down) opts="--file --name --parallel --fail-fast --save --destroy" ;;
+	provision) opts="--file --name --parallel --fail-fast --no-deps" ;;
 	validate) opts="--file --json" ;;
 	image)
 		local sub=${COMP_WORDS[i+1]}

@@ -30,10 +30,35 @@ static void put_escaped(const char *s)
 	}
 }
 
+/* The order `vmctl up` brings the VMs up in (each after what it depends
+ * on), or NULL when no VM depends on another: file order. */
+static size_t *up_order(const struct vmm_vmfile *vf)
+{
+	struct vmm_error err;
+	bool any = false;
+	size_t *order;
+
+	for (size_t i = 0; i < vf->n_vms; i++)
+		any = any || vf->vms[i].n_deps > 0;
+	if (!any || !(order = calloc(vf->n_vms, sizeof(*order))))
+		return NULL;
+	if (vmm_vmfile_order(vf, order, &err) < 0) {
+		free(order);
+		return NULL;
+	}
+	return order;
+}
+
 static void print_plan(const struct vmm_vmfile *vf)
 {
+	size_t *order = up_order(vf);
+
 	printf("VMFile: %s (KDL %u)\n", vf->path, vf->kdl_version);
 	printf("%zu VM%s\n", vf->n_vms, vf->n_vms == 1 ? "" : "s");
+	for (size_t i = 0; order && i < vf->n_vms; i++)
+		printf("%s%s%s", i == 0 ? "order: " : " -> ", vf->vms[order[i]].name,
+		       i + 1 == vf->n_vms ? "\n" : "");
+	free(order);
 	for (size_t i = 0; i < vf->n_vms; i++) {
 		const struct vmm_vmfile_vm *vm = &vf->vms[i];
 		const struct vmm_vmfile_network *net = &vm->network;
@@ -90,6 +115,9 @@ static void print_plan(const struct vmm_vmfile *vf)
 							 : "(generated or ~/.ssh)");
 		else
 			printf("  ssh:         none\n");
+		for (size_t j = 0; j < vm->n_deps; j++)
+			printf("%s%s%s", j == 0 ? "  depends-on:  " : ", ", vm->deps[j].name,
+			       j + 1 == vm->n_deps ? "\n" : "");
 		if (vm->n_provisions == 0)
 			printf("  provision:   none\n");
 		for (size_t j = 0; j < vm->n_provisions; j++) {
@@ -117,6 +145,7 @@ static json_t *jstr_or_null(const char *s)
 static json_t *plan_json(const struct vmm_vmfile *vf)
 {
 	json_t *root = json_object(), *vms = json_array();
+	size_t *order;
 
 	json_object_set_new(root, "file", json_string(vf->path));
 	json_object_set_new(root, "base_dir", json_string(vf->base_dir));
@@ -200,9 +229,24 @@ static json_t *plan_json(const struct vmm_vmfile *vf)
 			json_array_append_new(provs, po);
 		}
 		json_object_set_new(o, "provision", provs);
+		if (vm->n_deps) {
+			json_t *deps = json_array();
+
+			for (size_t j = 0; j < vm->n_deps; j++)
+				json_array_append_new(deps, json_string(vm->deps[j].name));
+			json_object_set_new(o, "depends_on", deps);
+		}
 		json_array_append_new(vms, o);
 	}
 	json_object_set_new(root, "vms", vms);
+	if ((order = up_order(vf))) {
+		json_t *o = json_array();
+
+		for (size_t i = 0; i < vf->n_vms; i++)
+			json_array_append_new(o, json_string(vf->vms[order[i]].name));
+		json_object_set_new(root, "order", o);
+		free(order);
+	}
 	return root;
 }
 
@@ -259,7 +303,8 @@ const struct cli_command cmd_validate = {
 	.help = "Parses and checks the VMFile without changing anything: every syntax and\n"
 		"schema error is reported with its line and column. A valid VMFile's plan\n"
 		"is printed: each VM's image, resources, network, cloud-init, SSH settings\n"
-		"and provision steps, with every path resolved. Exits 0 when the VMFile is\n"
+		"and provision steps, with every path resolved, and, when VMs depend on\n"
+		"others (depends-on), the order `vmctl up` brings them up in. Exits 0 when the VMFile is\n"
 		"valid, 1 when it is not.\n"
 		"\n"
 		"Options:\n"

@@ -74,12 +74,14 @@ int cli_vmfile_targets(const struct vmm_vmfile *vf, const char *name,
 int cli_vmfile_cmd_parse(const struct cli_command *cmd, int argc, char **argv,
 			 struct cli_vmfile_cmd *c, const struct cli_vmfile_flag *flags)
 {
-	enum { OPT_FILE = 256, OPT_NAME, OPT_FLAG };
-	struct option longopts[8] = {
+	enum { OPT_FILE = 256, OPT_NAME, OPT_PARALLEL, OPT_FAIL_FAST, OPT_FLAG };
+	struct option longopts[12] = {
 		{"file", required_argument, NULL, OPT_FILE},
 		{"name", required_argument, NULL, OPT_NAME},
+		{"parallel", required_argument, NULL, OPT_PARALLEL},
+		{"fail-fast", no_argument, NULL, OPT_FAIL_FAST},
 	};
-	size_t n = 2;
+	size_t n = 4;
 	int opt;
 
 	for (const struct cli_vmfile_flag *f = flags; f && f->name; f++) {
@@ -88,11 +90,15 @@ int cli_vmfile_cmd_parse(const struct cli_command *cmd, int argc, char **argv,
 		longopts[n] = (struct option){f->name, no_argument, NULL, OPT_FLAG + (int)(f - flags)};
 		n++;
 	}
-	while ((opt = cli_getopt(cmd, argc, argv, "f:", longopts)) != -1) {
+	while ((opt = cli_getopt(cmd, argc, argv, "f:j:", longopts)) != -1) {
 		if (opt == OPT_FILE || opt == 'f')
 			c->file = optarg;
 		else if (opt == OPT_NAME)
 			c->name = optarg;
+		else if (opt == 'j' || opt == OPT_PARALLEL)
+			c->jobs = (unsigned)cli_parse_u64(cmd, "--parallel", optarg, 1, 1024);
+		else if (opt == OPT_FAIL_FAST)
+			c->fail_fast = true;
 		else if (opt >= OPT_FLAG)
 			*flags[opt - OPT_FLAG].set = true;
 	}
@@ -101,11 +107,55 @@ int cli_vmfile_cmd_parse(const struct cli_command *cmd, int argc, char **argv,
 	return 0;
 }
 
+/* The targets in the order the commands take them: each after what it
+ * depends on; --name's dependencies brought along where the command does
+ * that, unless --no-deps. */
+static int order_targets(struct cli_vmfile_cmd *c)
+{
+	const struct vmm_vmfile *vf = c->vf;
+	bool *sel = calloc(vf->n_vms + 1, sizeof(*sel));
+	size_t *order = calloc(vf->n_vms + 1, sizeof(*order));
+	struct vmm_error err;
+	size_t n = 0;
+	int rc = -1;
+
+	if (!sel || !order) {
+		cli_errorf(VMM_E_NOMEM, NULL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		size_t at = (size_t)(c->targets[i] - vf->vms);
+
+		if (c->with_deps && !c->no_deps)
+			vmm_vmfile_with_deps(vf, at, sel);
+		else
+			sel[at] = true;
+	}
+	if (vmm_vmfile_order(vf, order, &err) < 0) {
+		cli_error(&err);
+		goto out;
+	}
+	free(c->targets);
+	if (!(c->targets = calloc(vf->n_vms, sizeof(*c->targets)))) {
+		cli_errorf(VMM_E_NOMEM, NULL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < vf->n_vms; i++)
+		if (sel[order[i]])
+			c->targets[n++] = &vf->vms[order[i]];
+	c->n = n;
+	rc = 0;
+out:
+	free(sel);
+	free(order);
+	return rc;
+}
+
 int cli_vmfile_cmd_open(struct cli_vmfile_cmd *c)
 {
 	if (!(c->vf = cli_vmfile_load(c->file, NULL)) ||
 	    cli_vmfile_targets(c->vf, c->name, &c->targets, &c->n) < 0 ||
-	    !(c->ctx = cli_ctx_open()))
+	    order_targets(c) < 0 || !(c->ctx = cli_ctx_open()))
 		return -1;
 	return 0;
 }
@@ -118,87 +168,4 @@ void cli_vmfile_cmd_close(struct cli_vmfile_cmd *c)
 	c->targets = NULL;
 	c->vf = NULL;
 	c->ctx = NULL;
-}
-
-static void on_phase_begin(void *ud, const char *vm, const char *phase)
-{
-	cli_progress_finish(ud);
-	if (strcmp(phase, "ssh") == 0)
-		printf("[%s] waiting for SSH...\n", vm);
-	else if (strcmp(phase, "image") == 0)
-		printf("[%s] fetching image...\n", vm);
-	fflush(stdout);
-}
-
-static void on_phase_end(void *ud, const char *vm, const char *phase, bool ok,
-			 uint64_t ms, const char *detail)
-{
-	cli_progress_finish(ud);
-	if (strcmp(phase, "destroy") == 0) {
-		printf("[%s] destroyed\n", vm);
-		fflush(stdout);
-		return;
-	}
-	printf("[%s] %-10s %s in %llu.%02llus%s%s\n", vm, phase, ok ? "done" : "FAILED",
-	       (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000 / 10),
-	       detail ? "  " : "", detail ? detail : "");
-	fflush(stdout);
-}
-
-static void on_step_begin(void *ud, unsigned step, unsigned total,
-			  const struct vmm_provision_step *s)
-{
-	(void)ud;
-	printf("--- step %u/%u: %s", step, total, vmm_provision_step_kind_name(s->kind));
-	if (s->kind == VMM_PROVISION_STEP_INLINE)
-		printf(": %s", s->inline_cmd);
-	else if (s->kind == VMM_PROVISION_STEP_SCRIPT)
-		printf(": %s", s->script);
-	else
-		printf(": %s -> %s", s->source, s->destination);
-	printf("\n");
-	fflush(stdout);
-}
-
-static void on_output(void *ud, unsigned step, enum vmm_ssh_stream stream, const char *data,
-		      size_t len)
-{
-	(void)ud;
-	(void)step;
-	if (stream == VMM_SSH_STDERR) {
-		fflush(stdout);
-		fwrite(data, 1, len, stderr);
-		fflush(stderr);
-	} else {
-		fwrite(data, 1, len, stdout);
-		fflush(stdout);
-	}
-}
-
-static void on_step_end(void *ud, unsigned step, const struct vmm_provision_step *s,
-			int exit_status, uint64_t ms)
-{
-	(void)ud;
-	(void)s;
-	if (exit_status == 0)
-		printf("--- step %u ok in %llu.%02llus\n", step, (unsigned long long)(ms / 1000),
-		       (unsigned long long)(ms % 1000 / 10));
-	else if (exit_status > 0)
-		printf("--- step %u FAILED with exit status %d\n", step, exit_status);
-	else
-		printf("--- step %u FAILED\n", step);
-	fflush(stdout);
-}
-
-void cli_flow_events_init(struct vmm_flow_events *ev, struct cli_progress *progress)
-{
-	memset(ev, 0, sizeof(*ev));
-	cli_progress_init(progress, false);
-	ev->userdata = progress;
-	ev->phase_begin = on_phase_begin;
-	ev->phase_end = on_phase_end;
-	ev->image_progress = cli_progress_draw;
-	ev->provision.step_begin = on_step_begin;
-	ev->provision.output = on_output;
-	ev->provision.step_end = on_step_end;
 }

@@ -31,8 +31,12 @@ int cli_vmfile_targets(const struct vmm_vmfile *vf, const char *name,
 struct cli_vmfile_cmd {
 	const char *file; /* --file, or NULL */
 	const char *name; /* --name, or NULL for every VM */
+	unsigned jobs;    /* -j/--parallel: VMs worked on at once (0: all) */
+	bool fail_fast;   /* --fail-fast */
+	bool no_deps;     /* --no-deps (for the commands that have it) */
+	bool with_deps;   /* set by the command: --name brings its dependencies */
 	struct vmm_vmfile *vf;
-	const struct vmm_vmfile_vm **targets;
+	const struct vmm_vmfile_vm **targets; /* each after what it depends on */
 	size_t n;
 	struct vmm_ctx *ctx;
 };
@@ -40,7 +44,11 @@ struct cli_vmfile_cmd {
 /* The --help lines of the options every declarative command has. */
 #define CLI_VMFILE_OPTIONS_HELP                                                            \
 	"  -f, --file PATH         The VMFile (default: ./VMFile.kdl)\n"                      \
-	"      --name NAME         Only this VM of the VMFile\n"
+	"      --name NAME         Only this VM of the VMFile\n"                              \
+	"  -j, --parallel N        Work on N VMs at once (default: all of them; 1: one\n"       \
+	"                          after another, in file order)\n"                          \
+	"      --fail-fast         After a VM fails, start no other and stop the running\n"   \
+	"                          ones at their next step\n"
 
 /* A flag option of one declarative command ("no-provision", "destroy"). */
 struct cli_vmfile_flag {
@@ -48,15 +56,21 @@ struct cli_vmfile_flag {
 	bool *set; /* set to true when given */
 };
 
-/* The options of a declarative command: -f/--file and --name, which every
- * one has, and its own flags (NULL-name terminated; may be NULL). Returns 0,
+/* The --help line of --no-deps (up, reload, provision). */
+#define CLI_VMFILE_NO_DEPS_HELP                                                            \
+	"      --no-deps           With --name, leave out the VMs it depends on\n"
+
+/* The options of a declarative command: -f/--file, --name, -j/--parallel
+ * and --fail-fast, which every one has, and its own flags (NULL-name terminated; may be NULL). Returns 0,
  * or the exit code of a usage error (printed). */
 struct cli_command;
 int cli_vmfile_cmd_parse(const struct cli_command *cmd, int argc, char **argv,
 			 struct cli_vmfile_cmd *c, const struct cli_vmfile_flag *flags);
 
-/* Load the VMFile, pick the targets, open the context. Prints the error
- * and returns -1 on failure (release with cli_vmfile_cmd_close anyway). */
+/* Load the VMFile, pick the targets (in dependency order; with_deps: with
+ * what --name depends on, unless no_deps), open the context. Prints the
+ * error and returns -1 on failure (release with cli_vmfile_cmd_close
+ * anyway). */
 int cli_vmfile_cmd_open(struct cli_vmfile_cmd *c);
 void cli_vmfile_cmd_close(struct cli_vmfile_cmd *c);
 
@@ -65,8 +79,5 @@ void cli_vmfile_cmd_close(struct cli_vmfile_cmd *c);
 struct cli_command;
 int cli_up_or_reload(const struct cli_command *cmd, int argc, char **argv, bool reload);
 
-/* Flow events that print each phase with its duration, provisioner output
- * as it arrives, and image download progress (drawn with *progress). */
-void cli_flow_events_init(struct vmm_flow_events *ev, struct cli_progress *progress);
 
 #endif

@@ -49,6 +49,16 @@ struct vmm_flow_events {
 	/* Provisioner output and step boundaries. */
 	struct vmm_provision_callbacks provision;
 	void *userdata;
+	/*
+	 * Whether to stop (Ctrl-C, --fail-fast); may be NULL. Asked at each
+	 * step boundary: before the VM is created or started, before it is
+	 * provisioned, between SSH attempts and between provision steps. A
+	 * step under way (a download, a create, a start, a running provision
+	 * step) finishes first, so a VM is never left half made: it stays as
+	 * the last step left it (absent, stopped, or running but not
+	 * provisioned), recorded in vms.json.
+	 */
+	bool (*cancelled)(void *userdata);
 };
 
 enum vmm_up_result {
@@ -57,6 +67,8 @@ enum vmm_up_result {
 	VMM_UP_SKIPPED,     /* it was already running */
 	VMM_UP_RESTORED,    /* its state was saved: it continued from there (not
 			       provisioned again) */
+	VMM_UP_INTERRUPTED, /* ev->cancelled stopped it at a step boundary: the VM
+			       is as that step left it (vmm_vm_lookup tells) */
 };
 
 struct vmm_up_opts {
@@ -90,7 +102,8 @@ int vmm_flow_reload(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
 
 /* Run the VM's provisioners on the running VM (waits for SSH first). A VM
  * that is not running, or a VMFile entry without an ssh block, is an
- * error with a hint. */
+ * error with a hint. ev->cancelled stops the SSH wait or the run between
+ * two steps: an error (VMM_E_SSH or VMM_E_PROVISION, errno EINTR). */
 int vmm_flow_provision(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
 		       const struct vmm_vmfile_vm *def, const struct vmm_flow_events *ev,
 		       struct vmm_error *err);

@@ -15,6 +15,7 @@
 #ifndef VMM_PROVISION_H
 #define VMM_PROVISION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,10 @@ struct vmm_provision_callbacks {
 	void (*step_end)(void *userdata, unsigned step, const struct vmm_provision_step *s,
 			 int exit_status, uint64_t duration_ms);
 	void *userdata;
+	/* Asked before each step; true stops the run there (VMM_E_PROVISION,
+	 * "interrupted before step N/M"). Called with cancel_userdata. */
+	bool (*cancelled)(void *cancel_userdata);
+	void *cancel_userdata;
 };
 
 /*

@@ -16,6 +16,7 @@
 #ifndef VMM_SSH_H
 #define VMM_SSH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -86,6 +87,10 @@ struct vmm_ssh_retry {
 	unsigned interval_ms;  /* pause between attempts; 0: 200 */
 	vmm_ssh_context_fn context;   /* optional */
 	void *context_userdata;
+	/* optional: asked after each failed attempt; true gives up at once
+	 * (VMM_E_SSH, "interrupted") */
+	bool (*cancelled)(void *userdata);
+	void *cancel_userdata;
 };
 
 /*

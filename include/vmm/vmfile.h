@@ -128,6 +128,13 @@ struct vmm_vmfile_share {
 	struct vmm_span span;        /* the share node */
 };
 
+/* A VM another depends on (`depends-on "db"`). */
+struct vmm_vmfile_dep {
+	char *name;
+	size_t index;         /* of that VM in vmm_vmfile.vms */
+	struct vmm_span span; /* the name's value in the VMFile */
+};
+
 struct vmm_vmfile_vm {
 	char *name;
 	struct vmm_span span;      /* the vm node */
@@ -152,6 +159,11 @@ struct vmm_vmfile_vm {
 	/* The same shares as create takes them (strings borrowed from shares;
 	 * NULL when there are none or one is invalid). */
 	struct vmm_share *share_specs;
+	/* The VMs it needs up and provisioned before it starts (depends-on),
+	 * as written; each names another VM of the file, and the graph has no
+	 * cycle (both checked by validation). */
+	struct vmm_vmfile_dep *deps;
+	size_t n_deps;
 };
 
 struct vmm_vmfile {
@@ -234,6 +246,20 @@ void vmm_vmfile_vm_spec(const struct vmm_vmfile_vm *vm, struct vmm_vm_spec *spec
  * allocation failure.
  */
 char *vmm_vmfile_resolve_path(const char *raw, const char *base_dir);
+
+/*
+ * The VMs in an order where each comes after every VM it depends on, and
+ * otherwise in file order (of the VMs ready at a step, the first in the
+ * file goes first). order receives vf->n_vms indexes into vf->vms.
+ * Returns 0, or -VMM_E_NOMEM.
+ */
+int vmm_vmfile_order(const struct vmm_vmfile *vf, size_t *order, struct vmm_error *err);
+
+/*
+ * Mark in sel (vf->n_vms flags) the VM at index i and every VM it depends
+ * on, directly or through others. Flags already set stay set.
+ */
+void vmm_vmfile_with_deps(const struct vmm_vmfile *vf, size_t i, bool *sel);
 
 /* "local" / "url". */
 const char *vmm_image_kind_name(enum vmm_image_kind kind);

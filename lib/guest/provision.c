@@ -236,6 +236,14 @@ int vmm_provision_run(struct vmm_ssh *s, const struct vmm_provision_step *steps,
 		int status = -1, src;
 
 		r.step = (unsigned)i + 1;
+		if (cb && cb->cancelled && cb->cancelled(cb->cancel_userdata)) {
+			free(desc);
+			log_line(&r, "=== provisioning interrupted before step %u/%zu", r.step, n);
+			rc = vmm_error_set(err, VMM_E_PROVISION, EINTR,
+					   "run `vmctl provision` to provision it again",
+					   "provisioning interrupted before step %u/%zu", r.step, n);
+			goto out;
+		}
 		vmm_error_clear(&serr);
 		log_line(&r, "=== step %u/%zu: %s", r.step, n, desc ? desc : "");
 		vmm_info(MOD, "step %u/%zu: %s", r.step, n, desc ? desc : "");

@@ -558,6 +558,15 @@ int vmm_ssh_connect_retry(const struct vmm_ssh_config *cfg, const struct vmm_ssh
 		if (fail == FAIL_AUTH && err)
 			snprintf(refused, sizeof(refused), "%s", err->message);
 		vmm_trace(MOD, "attempt %u: %s", attempts, err ? err->message : "failed");
+		if (retry->cancelled && retry->cancelled(retry->cancel_userdata)) {
+			ssh_key_free(key);
+			free(desc);
+			return vmm_error_set(err, VMM_E_SSH, EINTR, NULL,
+					     "waiting for SSH to %s@%s port %u interrupted after "
+					     "%.1f s",
+					     cfg->user, cfg_host(cfg), cfg_port(cfg),
+					     (double)(vmmi_now_ms() - start) / 1000.0);
+		}
 		now = vmmi_now_ms();
 		if (now + (t0 + interval > now ? t0 + interval - now : 0) >= deadline)
 			break;

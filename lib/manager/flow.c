@@ -211,8 +211,26 @@ void vmm_ssh_target_release(struct vmm_ssh_target *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* Whether the caller asked to stop (ev->cancelled). */
+static bool cancelled(const struct vmm_flow_events *ev)
+{
+	return ev && ev->cancelled && ev->cancelled(ev->userdata);
+}
+
+static int ssh_connect_ev(const struct vmm_vm *vm, const struct vmm_ssh_target *t,
+			  unsigned timeout_ms, const struct vmm_flow_events *ev,
+			  struct vmm_ssh **out, struct vmm_error *err);
+
 int vmm_flow_ssh_connect(const struct vmm_vm *vm, const struct vmm_ssh_target *t,
 			 unsigned timeout_ms, struct vmm_ssh **out, struct vmm_error *err)
+{
+	return ssh_connect_ev(vm, t, timeout_ms, NULL, out, err);
+}
+
+/* vmm_flow_ssh_connect, giving up when ev->cancelled says so. */
+static int ssh_connect_ev(const struct vmm_vm *vm, const struct vmm_ssh_target *t,
+			  unsigned timeout_ms, const struct vmm_flow_events *ev,
+			  struct vmm_ssh **out, struct vmm_error *err)
 {
 	struct vmm_ssh_config cfg = {
 		.host = t->host,
@@ -228,6 +246,8 @@ int vmm_flow_ssh_connect(const struct vmm_vm *vm, const struct vmm_ssh_target *t
 		.interval_ms = 200,
 		.context = console_tail,
 		.context_userdata = vm->work_dir,
+		.cancelled = ev ? ev->cancelled : NULL,
+		.cancel_userdata = ev ? ev->userdata : NULL,
 	};
 
 	return vmm_ssh_connect_retry(&cfg, &retry, out, err);
@@ -363,7 +383,7 @@ static int provision_vm(struct vmm_ctx *ctx, const struct vmm_vm *vm,
 	if (rc < 0)
 		return rc;
 	phase_begin(&ph, ev, vm->name, "ssh");
-	rc = vmm_flow_ssh_connect(vm, &t, VMM_FLOW_PROVISION_SSH_TIMEOUT_MS, &s, err);
+	rc = ssh_connect_ev(vm, &t, VMM_FLOW_PROVISION_SSH_TIMEOUT_MS, ev, &s, err);
 	snprintf(detail, sizeof(detail), "%s@%s:%u", t.user, t.host, t.port);
 	phase_end(&ph, rc == 0, detail);
 	if (rc < 0)
@@ -375,8 +395,17 @@ static int provision_vm(struct vmm_ctx *ctx, const struct vmm_vm *vm,
 		goto out;
 	}
 	phase_begin(&ph, ev, vm->name, "provision");
-	rc = vmm_provision_run(s, steps, def->n_provisions, log_path, ev ? &ev->provision : NULL,
-			       err);
+	if (ev) {
+		struct vmm_provision_callbacks cb = ev->provision;
+
+		if (!cb.cancelled) {
+			cb.cancelled = ev->cancelled;
+			cb.cancel_userdata = ev->userdata;
+		}
+		rc = vmm_provision_run(s, steps, def->n_provisions, log_path, &cb, err);
+	} else {
+		rc = vmm_provision_run(s, steps, def->n_provisions, log_path, NULL, err);
+	}
 	snprintf(detail, sizeof(detail), "%zu step%s", def->n_provisions,
 		 def->n_provisions == 1 ? "" : "s");
 	phase_end(&ph, rc == 0, detail);
@@ -446,7 +475,8 @@ static void forward_phase(void *userdata, const char *vm, const char *phase,
 }
 
 /* Fetch the image, create the VM and boot it: one write of vms.json for
- * "preparing", one for "running". *vm: the running VM's handle. */
+ * "preparing", one for "running". *vm: the running VM's handle. Returns 1,
+ * with nothing created, when ev->cancelled says to stop after the image. */
 /* "SSH on 127.0.0.1:10022" for a VM with a forwarded port (static buffer). */
 static const char *ssh_detail(const struct vmm_vm *vm)
 {
@@ -485,6 +515,10 @@ static int create_vm(struct vmm_ctx *ctx, const struct vmm_vmfile_vm *def,
 	} else if (!(image = strdup(def->image.local.path))) {
 		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
 	}
+	if (cancelled(ev)) {
+		rc = 1; /* asked to stop: nothing created */
+		goto out;
+	}
 	if ((rc = spec_of(def, image, &spec, &ci, err)) < 0)
 		goto out;
 	vmm_create_opts_init(&co);
@@ -520,6 +554,26 @@ static int start_vm(struct vmm_ctx *ctx, const char *name, bool saved,
 	phase_begin(&ph, ev, name, saved ? "restore" : "boot");
 	rc = vmm_flow_start(ctx, name, NULL, vm, how, err);
 	phase_end(&ph, rc == 0, rc == 0 ? ssh_detail(*vm) : NULL);
+	return rc;
+}
+
+/* Provision a VM up has just brought up, unless asked to stop first; a
+ * wait or a run stopped that way is VMM_UP_INTERRUPTED, not an error. */
+static int up_provision(struct vmm_ctx *ctx, const struct vmm_vm *vm,
+			const struct vmm_vmfile_vm *def, const struct vmm_flow_events *ev,
+			enum vmm_up_result *result, struct vmm_error *err)
+{
+	int rc;
+
+	if (cancelled(ev)) {
+		*result = VMM_UP_INTERRUPTED;
+		return 0;
+	}
+	rc = provision_vm(ctx, vm, def, ev, err);
+	if (rc < 0 && err->sys_errno == EINTR && cancelled(ev)) {
+		*result = VMM_UP_INTERRUPTED;
+		return 0;
+	}
 	return rc;
 }
 
@@ -578,7 +632,13 @@ int vmm_flow_up(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
 	} else {
 		if ((rc = create_vm(ctx, def, opts, ev, &vm, err)) < 0)
 			return rc;
-		*result = VMM_UP_CREATED;
+		*result = rc == 1 ? VMM_UP_INTERRUPTED : VMM_UP_CREATED;
+		if (rc == 1)
+			return 0;
+	}
+	if (!vm && cancelled(ev)) {
+		*result = VMM_UP_INTERRUPTED;
+		return 0;
 	}
 	if (!vm && (rc = start_vm(ctx, def->name, saved, ev, &vm, &how, err)) < 0)
 		return rc;
@@ -586,7 +646,7 @@ int vmm_flow_up(struct vmm_ctx *ctx, const struct vmm_vmfile *vf,
 	if (how == VMM_START_RESTORED)
 		*result = VMM_UP_RESTORED;
 	else if (opts->provision && def->n_provisions > 0)
-		rc = provision_vm(ctx, vm, def, ev, err);
+		rc = up_provision(ctx, vm, def, ev, result, err);
 	vmm_vm_free(vm);
 	return rc;
 }

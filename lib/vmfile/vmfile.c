@@ -190,6 +190,8 @@ static const struct field fields[] = {
 	{"share", "", "two strings (a host directory and an absolute guest path)",
 	 "share \"./src\" \"/home/vm/src\""},
 	{"readonly", "", "#true or #false", "share \"./src\" \"/srv/src\" readonly=#true"},
+	{"depends-on", "", "one or more strings (names of other VMs of the file)",
+	 "depends-on \"db\" \"cache\""},
 };
 
 static const struct field *field_of(const char *name)
@@ -219,7 +221,7 @@ static const char *const top_nodes[] = {"vm", NULL};
 static const char *const vm_nodes[] = {"image",      "image-url", "vcpus",
 				       "memory",     "disk",      "network",
 				       "cloud-init", "ssh",       "provision",
-				       "backend",    "share",      NULL};
+				       "backend",    "share",      "depends-on", NULL};
 static const char *const cloud_init_nodes[] = {"hostname", "ssh-key", "user-data", NULL};
 static const char *const ssh_nodes[] = {"user", "private-key", NULL};
 static const char *const shell_nodes[] = {"inline", "script", NULL};
@@ -1133,6 +1135,47 @@ static void parse_share(struct ctx *c, const struct vmm_kdl_node *k, struct vmm_
 	}
 }
 
+/* depends-on "NAME"...: the names as written; they are resolved, and the
+ * graph checked for cycles, once every VM is known (check_deps). */
+static void parse_depends_on(struct ctx *c, const struct vmm_kdl_node *n,
+			     struct vmm_vmfile_vm *vm)
+{
+	if (!check_shape(c, n, 1, SIZE_MAX, no_names, false))
+		return;
+	vm->deps = calloc(n->nargs, sizeof(*vm->deps));
+	if (!vm->deps) {
+		c->diags->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < n->nargs; i++) {
+		const char *name = get_string(c, "depends-on", &n->args[i], false);
+		struct vmm_vmfile_dep *d = &vm->deps[vm->n_deps];
+		bool dup = false;
+
+		if (!name)
+			continue;
+		for (size_t j = 0; j < vm->n_deps && !dup; j++) {
+			if (strcmp(vm->deps[j].name, name) == 0) {
+				struct vmm_diag *g;
+				char buf[SHOWBUF];
+
+				g = error_at(c, &n->args[i].span, "name each VM once",
+					     "`%s` is listed twice in depends-on",
+					     show(buf, sizeof(buf), name, strlen(name)));
+				vmm_diag_set_related(c->diags, g, vm->deps[j].span, "first listed here");
+				dup = true;
+			}
+		}
+		if (dup)
+			continue;
+		d->name = xstrdup(c, name);
+		d->index = SIZE_MAX;
+		d->span = sp(&n->args[i].span);
+		if (d->name)
+			vm->n_deps++;
+	}
+}
+
 static void parse_vm(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmfile_vm *vm)
 {
 	struct seen seen = {0};
@@ -1249,6 +1292,8 @@ static void parse_vm(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmf
 			memset(&sh[vm->n_shares], 0, sizeof(*sh));
 			parse_share(c, k, &sh[vm->n_shares]);
 			vm->n_shares++;
+		} else if (strcmp(kn, "depends-on") == 0) {
+			parse_depends_on(c, k, vm);
 		} else if (strcmp(kn, "ssh") == 0) {
 			vm->ssh = calloc(1, sizeof(*vm->ssh));
 			if (!vm->ssh) {
@@ -1293,6 +1338,130 @@ static void parse_vm(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmf
 }
 
 static void vm_release(struct vmm_vmfile_vm *vm);
+
+/* The path of a dependency cycle, for its message: "a -> b -> a". */
+static char *cycle_text(const struct vmm_vmfile *vf, const size_t *stack, size_t depth,
+			size_t from)
+{
+	struct vmmi_buf b;
+	char buf[SHOWBUF];
+
+	vmmi_buf_init(&b);
+	for (size_t i = from; i < depth; i++) {
+		const char *name = vf->vms[stack[i]].name;
+
+		if (vmmi_buf_printf(&b, "%s -> ", show(buf, sizeof(buf), name, strlen(name))) < 0)
+			goto fail;
+	}
+	if (vmmi_buf_printf(&b, "%s", show(buf, sizeof(buf), vf->vms[stack[from]].name,
+					   strlen(vf->vms[stack[from]].name))) < 0)
+		goto fail;
+	return vmmi_buf_steal(&b);
+fail:
+	vmmi_buf_release(&b);
+	return NULL;
+}
+
+/*
+ * Resolve every depends-on name to its VM (an unknown one, or the VM
+ * itself, is an error at the name with a did-you-mean), then look for
+ * cycles: a depth-first walk in file order, where an edge back to a VM on
+ * the current path closes a cycle, reported at that edge's name.
+ */
+static void check_deps(struct ctx *c, struct vmm_vmfile *vf)
+{
+	const char **names = calloc(vf->n_vms + 1, sizeof(*names));
+	/* 0: not seen, 1: on the current path, 2: done */
+	unsigned char *color = calloc(vf->n_vms + 1, 1);
+	size_t *stack = calloc(vf->n_vms + 1, sizeof(*stack));
+	size_t *edge = calloc(vf->n_vms + 1, sizeof(*edge));
+	char buf[SHOWBUF], buf2[SHOWBUF];
+
+	if (!names || !color || !stack || !edge) {
+		c->diags->oom = true;
+		goto out;
+	}
+	for (size_t i = 0, n = 0; i < vf->n_vms; i++)
+		if (vf->vms[i].name)
+			names[n++] = vf->vms[i].name;
+	for (size_t i = 0; i < vf->n_vms; i++) {
+		struct vmm_vmfile_vm *vm = &vf->vms[i];
+
+		/* a VM without a usable name has its error already */
+		for (size_t j = 0; vm->name && j < vm->n_deps; j++) {
+			struct vmm_vmfile_dep *d = &vm->deps[j];
+			const struct vmm_vmfile_vm *to = vmm_vmfile_find(vf, d->name);
+			const char *guess;
+			char *hint;
+
+			if (to == vm) {
+				error_span(c, d->span, "remove it from depends-on",
+					   "VM `%s` depends on itself",
+					   show(buf, sizeof(buf), d->name, strlen(d->name)));
+				continue;
+			}
+			if (to) {
+				d->index = (size_t)(to - vf->vms);
+				continue;
+			}
+			guess = vmm_suggest(d->name, names);
+			if (guess && strcmp(guess, vm->name) == 0)
+				guess = NULL;
+			hint = guess ? vmmi_asprintf("did you mean `%s`?", guess)
+				     : strdup("depends-on names other VMs of this VMFile");
+			error_span(c, d->span, hint, "VM `%s` depends on `%s`, which the VMFile "
+				   "does not define",
+				   show(buf, sizeof(buf), vm->name, strlen(vm->name)),
+				   show(buf2, sizeof(buf2), d->name, strlen(d->name)));
+			free(hint);
+		}
+	}
+	for (size_t root = 0; root < vf->n_vms; root++) {
+		size_t depth = 0;
+
+		if (color[root])
+			continue;
+		stack[depth] = root;
+		edge[depth++] = 0;
+		color[root] = 1;
+		while (depth > 0) {
+			size_t at = stack[depth - 1];
+			const struct vmm_vmfile_vm *vm = &vf->vms[at];
+			const struct vmm_vmfile_dep *d;
+
+			if (edge[depth - 1] >= vm->n_deps) {
+				color[at] = 2;
+				depth--;
+				continue;
+			}
+			d = &vm->deps[edge[depth - 1]++];
+			if (d->index == SIZE_MAX)
+				continue;
+			if (color[d->index] == 1) {
+				size_t from = 0;
+				char *path;
+
+				while (stack[from] != d->index)
+					from++;
+				path = cycle_text(vf, stack, depth, from);
+				error_span(c, d->span,
+					   "remove one of the depends-on in the cycle: each VM waits "
+					   "for the next, so none could start",
+					   "dependency cycle: %s", path ? path : "?");
+				free(path);
+			} else if (color[d->index] == 0) {
+				color[d->index] = 1;
+				stack[depth] = d->index;
+				edge[depth++] = 0;
+			}
+		}
+	}
+out:
+	free(names);
+	free(color);
+	free(stack);
+	free(edge);
+}
 
 static int cmp_vm_by_name(const void *a, const void *b)
 {
@@ -1378,6 +1547,7 @@ int vmmi_vmfile_from_document(const struct vmm_kdl_document *doc, const char *ba
 		parse_vm(&c, n, vm);
 	}
 	report_duplicate_names(&c, vf);
+	check_deps(&c, vf);
 	if (vf->n_vms == 0 && !unknown_top) {
 		struct vmm_span start = {0, 0, 1, 1};
 
@@ -1441,6 +1611,9 @@ static void vm_release(struct vmm_vmfile_vm *vm)
 	}
 	free(vm->shares);
 	free(vm->share_specs);
+	for (size_t i = 0; i < vm->n_deps; i++)
+		free(vm->deps[i].name);
+	free(vm->deps);
 }
 
 void vmm_vmfile_free(struct vmm_vmfile *vf)
@@ -1453,4 +1626,47 @@ void vmm_vmfile_free(struct vmm_vmfile *vf)
 	free(vf->path);
 	free(vf->base_dir);
 	free(vf);
+}
+
+int vmm_vmfile_order(const struct vmm_vmfile *vf, size_t *order, struct vmm_error *err)
+{
+	bool *placed = calloc(vf->n_vms + 1, sizeof(*placed));
+	size_t n = 0;
+
+	if (!placed)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	/* n_vms rounds at most: each places the first VM (in file order) whose
+	 * dependencies are all placed; validation ruled out cycles */
+	while (n < vf->n_vms) {
+		size_t pick = SIZE_MAX;
+
+		for (size_t i = 0; i < vf->n_vms && pick == SIZE_MAX; i++) {
+			bool ready = !placed[i];
+
+			for (size_t j = 0; ready && j < vf->vms[i].n_deps; j++) {
+				size_t d = vf->vms[i].deps[j].index;
+
+				ready = d >= vf->n_vms || placed[d];
+			}
+			if (ready)
+				pick = i;
+		}
+		if (pick == SIZE_MAX) /* a cycle after all: the rest in file order */
+			for (size_t i = 0; i < vf->n_vms && pick == SIZE_MAX; i++)
+				if (!placed[i])
+					pick = i;
+		placed[pick] = true;
+		order[n++] = pick;
+	}
+	free(placed);
+	return 0;
+}
+
+void vmm_vmfile_with_deps(const struct vmm_vmfile *vf, size_t i, bool *sel)
+{
+	if (i >= vf->n_vms || sel[i])
+		return;
+	sel[i] = true;
+	for (size_t j = 0; j < vf->vms[i].n_deps; j++)
+		vmm_vmfile_with_deps(vf, vf->vms[i].deps[j].index, sel);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests: the declarative flow (lib/manager/flow.c) on the noop backend:
- * up creates, skips, restarts; down and reload say what they did; provision
+ * up creates, skips, restarts, stops at a step boundary when asked; down and
+ * reload say what they did; provision
  * and ssh refuse with the right error and hint; an SSH target resolves user,
  * key and host-key pin the documented way. (Reaching a real guest is the
  * e2e suite's: tests/e2e/test_up.py.)
@@ -158,6 +159,76 @@ static void test_up_creates_skips_restarts(void **state)
 	assert_string_equal(t.text, "create,boot,");
 }
 
+/* Asked to stop once the phase named in stop_after has ended. */
+struct stopper {
+	struct trail t;
+	const char *stop_after;
+	bool stop;
+	unsigned asked;
+};
+
+static void stop_on_end(void *ud, const char *vm, const char *phase, bool ok, uint64_t ms,
+			const char *detail)
+{
+	struct stopper *s = ud;
+
+	on_end(&s->t, vm, phase, ok, ms, detail);
+	if (s->stop_after && strcmp(phase, s->stop_after) == 0)
+		s->stop = true;
+}
+
+static bool stop_asked(void *ud)
+{
+	struct stopper *s = ud;
+
+	s->asked++;
+	return s->stop;
+}
+
+static void test_up_stops_at_a_step_boundary(void **state)
+{
+	struct fixture *f = *state;
+	const struct vmm_vmfile_vm *web = vmm_vmfile_find(f->vf, "web");
+	const struct vmm_vmfile_vm *bare = vmm_vmfile_find(f->vf, "bare");
+	struct stopper s = {{""}, NULL, true, 0};
+	struct vmm_flow_events ev = {.phase_end = stop_on_end, .userdata = &s,
+				     .cancelled = stop_asked};
+	enum vmm_up_result res = VMM_UP_CREATED;
+	enum vmm_down_result down;
+	struct vmm_error err;
+	struct vmm_vm *vm;
+
+	/* asked before anything: nothing is created */
+	assert_int_equal(vmm_flow_up(f->ctx, f->vf, bare, &f->opts, &ev, &res, &err), 0);
+	assert_int_equal(res, VMM_UP_INTERRUPTED);
+	assert_true(s.asked > 0);
+	assert_string_equal(s.t.text, "");
+	assert_int_equal(vmm_vm_lookup(f->ctx, "bare", &vm, &err), -VMM_E_VM_NOT_FOUND);
+	/* asked once it booted: the create and boot went through, the VM runs,
+	 * recorded; it is not provisioned */
+	f->opts.provision = true;
+	s = (struct stopper){{""}, "boot", false, 0};
+	assert_int_equal(vmm_flow_up(f->ctx, f->vf, web, &f->opts, &ev, &res, &err), 0);
+	assert_int_equal(res, VMM_UP_INTERRUPTED);
+	assert_string_equal(s.t.text, "create,boot,");
+	assert_int_equal(vmm_vm_lookup(f->ctx, "web", &vm, &err), 0);
+	assert_int_equal(vm->state, VMM_STATE_RUNNING);
+	vmm_vm_free(vm);
+	/* a stopped VM asked to stop is not started */
+	assert_int_equal(vmm_flow_down(f->ctx, "web", false, &down, &err), 0);
+	s = (struct stopper){{""}, NULL, true, 0};
+	assert_int_equal(vmm_flow_up(f->ctx, f->vf, web, &f->opts, &ev, &res, &err), 0);
+	assert_int_equal(res, VMM_UP_INTERRUPTED);
+	assert_int_equal(vmm_vm_lookup(f->ctx, "web", &vm, &err), 0);
+	assert_int_equal(vm->state, VMM_STATE_STOPPED);
+	vmm_vm_free(vm);
+	/* never asked to stop: up goes on to provisioning (refused on noop) */
+	s = (struct stopper){{""}, NULL, false, 0};
+	assert_true(vmm_flow_up(f->ctx, f->vf, web, &f->opts, &ev, &res, &err) < 0);
+	assert_int_equal(err.code, VMM_E_BACKEND);
+	assert_true(s.asked > 0);
+}
+
 static void test_provision_refusals(void **state)
 {
 	struct fixture *f = *state;
@@ -310,6 +381,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_up_creates_skips_restarts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_up_stops_at_a_step_boundary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provision_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ssh_ready_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ssh_target_resolution, setup, teardown),

@@ -547,6 +547,133 @@ static void test_diags_optional(void **state)
 	assert_string_equal(vmm_provision_kind_name(VMM_PROVISION_FILE), "file");
 }
 
+#define IMG "image-url \"https://example.com/a.img\"; "
+
+static void test_depends_on_graph(void **state)
+{
+	/* a diamond declared out of order: d needs b and c, both need a */
+	const char *text = "vm \"d\" { " IMG "depends-on \"b\" \"c\"; }\n"
+			   "vm \"c\" { " IMG "depends-on \"a\"; }\n"
+			   "vm \"b\" { " IMG "depends-on \"a\"; }\n"
+			   "vm \"a\" { " IMG "}\n"
+			   "vm \"z\" { " IMG "}\n";
+	struct vmm_vmfile *vf;
+	struct vmm_diags d;
+	struct vmm_error err;
+	size_t order[5];
+	bool sel[5] = {false};
+
+	(void)state;
+	assert_int_equal(parse(text, 0, &vf, &d, &err), 0);
+	assert_int_equal(vf->vms[0].n_deps, 2);
+	assert_string_equal(vf->vms[0].deps[0].name, "b");
+	assert_int_equal(vf->vms[0].deps[0].index, 2);
+	assert_int_equal(vf->vms[0].deps[1].index, 1);
+	assert_int_equal(vf->vms[0].deps[1].span.line, 1);
+	assert_int_equal(vf->vms[0].deps[1].span.column, 64);
+	assert_int_equal(vf->vms[3].n_deps, 0);
+	assert_null(vf->vms[3].deps);
+	/* each after what it needs, else file order: a first (c and b wait for
+	 * it), then c before b as in the file, d, and z last */
+	assert_int_equal(vmm_vmfile_order(vf, order, &err), 0);
+	assert_int_equal(order[0], 3);
+	assert_int_equal(order[1], 1);
+	assert_int_equal(order[2], 2);
+	assert_int_equal(order[3], 0);
+	assert_int_equal(order[4], 4);
+	/* --name c brings a too; d brings everything but z */
+	vmm_vmfile_with_deps(vf, 1, sel);
+	assert_true(sel[1] && sel[3] && !sel[0] && !sel[2] && !sel[4]);
+	memset(sel, 0, sizeof(sel));
+	vmm_vmfile_with_deps(vf, 0, sel);
+	assert_true(sel[0] && sel[1] && sel[2] && sel[3] && !sel[4]);
+	vmm_vmfile_free(vf);
+	vmm_diags_release(&d);
+}
+
+static void test_depends_on_long_chain(void **state)
+{
+	/* vm0 needs vm1, ..., vm499 needs nothing: order is the reverse */
+	enum { N = 500 };
+	char *text = malloc(N * 96), *p = text;
+	struct vmm_vmfile *vf;
+	struct vmm_diags d;
+	struct vmm_error err;
+	size_t *order = calloc(N, sizeof(*order));
+	bool *sel = calloc(N, sizeof(*sel));
+
+	(void)state;
+	assert_non_null(text);
+	for (int i = 0; i < N; i++)
+		p += i + 1 < N ? sprintf(p, "vm \"vm%d\" { " IMG "depends-on \"vm%d\"; }\n", i, i + 1)
+			       : sprintf(p, "vm \"vm%d\" { " IMG "}\n", i);
+	assert_int_equal(parse(text, 0, &vf, &d, &err), 0);
+	assert_int_equal(vmm_vmfile_order(vf, order, &err), 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(order[i], N - 1 - i);
+	vmm_vmfile_with_deps(vf, 0, sel);
+	for (int i = 0; i < N; i++)
+		assert_true(sel[i]);
+	vmm_vmfile_free(vf);
+	vmm_diags_release(&d);
+	/* closing the chain into a ring: one cycle, at the edge that closes it */
+	sprintf(strrchr(text, '{'), "{ " IMG "depends-on \"vm0\"; }\n");
+	assert_int_equal(parse(text, 0, &vf, &d, &err), -VMM_E_VMFILE_VALIDATION);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.items[0].span.line, N);
+	assert_true(strncmp(d.items[0].message, "dependency cycle: vm0 -> vm1 -> vm2 -> ", 39) == 0);
+	assert_non_null(strstr(d.items[0].message, " -> vm499 -> vm0"));
+	vmm_diags_release(&d);
+	free(text);
+	free(order);
+	free(sel);
+}
+
+static void test_depends_on_errors(void **state)
+{
+	const char *text = "vm \"web\" {\n"
+			   "    " IMG "\n"
+			   "    depends-on \"dbb\" \"cache\"\n"
+			   "}\n"
+			   "vm \"cache\" {\n"
+			   "    " IMG "\n"
+			   "    depends-on \"web\"\n"
+			   "}\n"
+			   "vm \"db\" { " IMG "depends-on \"db\"; }\n"
+			   "vm \"x\" { " IMG "depends-on; depends-on \"db\"; }\n";
+	struct vmm_vmfile *vf;
+	struct vmm_diags d;
+	struct vmm_error err;
+
+	(void)state;
+	assert_int_equal(parse(text, 0, &vf, &d, &err), -VMM_E_VMFILE_VALIDATION);
+	assert_null(vf);
+	assert_int_equal(d.n, 5);
+	/* unknown name: at the value, with the nearest name */
+	assert_int_equal(d.items[0].span.line, 3);
+	assert_int_equal(d.items[0].span.column, 16);
+	assert_string_equal(d.items[0].message,
+			    "VM `web` depends on `dbb`, which the VMFile does not define");
+	assert_string_equal(d.items[0].hint, "did you mean `db`?");
+	/* the cycle, at the edge that closes it (cache's "web") */
+	assert_int_equal(d.items[1].span.line, 7);
+	assert_int_equal(d.items[1].span.column, 16);
+	assert_string_equal(d.items[1].message, "dependency cycle: web -> cache -> web");
+	assert_string_equal(d.items[2].message, "VM `db` depends on itself");
+	/* no name at all; a second depends-on node */
+	assert_int_equal(d.items[3].span.line, 10);
+	assert_non_null(strstr(d.items[3].message, "`depends-on` needs one or more strings"));
+	assert_non_null(strstr(d.items[4].message, "is set more than once"));
+	vmm_diags_release(&d);	/* a VM without a usable name is never a suggestion, nor checked again */
+	text = "vm 3 { " IMG "depends-on \"b\"; }\nvm \"b\" { " IMG "depends-on \"c\"; }\n";
+	assert_int_equal(parse(text, 0, &vf, &d, &err), -VMM_E_VMFILE_VALIDATION);
+	assert_int_equal(d.n, 2);
+	assert_string_equal(d.items[1].message,
+			    "VM `b` depends on `c`, which the VMFile does not define");
+	assert_string_equal(d.items[1].hint, "depends-on names other VMs of this VMFile");
+	vmm_diags_release(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -564,6 +691,9 @@ int main(void)
 		cmocka_unit_test(test_kdl_v1_document),
 		cmocka_unit_test(test_binary_garbage),
 		cmocka_unit_test(test_diags_optional),
+		cmocka_unit_test(test_depends_on_graph),
+		cmocka_unit_test(test_depends_on_long_chain),
+		cmocka_unit_test(test_depends_on_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,7 @@ bool vmmi_kvm_is_pvm(void)
 
 int vmmi_qemu_accel(enum vmmi_accel *out, struct vmm_error *err)
 {
-	static bool warned;
+	static atomic_bool warned; /* once per process, whichever thread asks first */
 	const char *env = getenv("VMCTL_ACCEL");
 
 	if (env && *env) {
@@ -62,8 +63,7 @@ int vmmi_qemu_accel(enum vmmi_accel *out, struct vmm_error *err)
 		return 0;
 	}
 	*out = VMMI_ACCEL_TCG;
-	if (!warned) {
-		warned = true;
+	if (!atomic_exchange(&warned, true)) {
 		if (vmmi_kvm_usable())
 			vmm_warn(MOD, "/dev/kvm is nested kvm-pvm, which stops normal guests with "
 				      "an emulation failure: running QEMU with software emulation "
