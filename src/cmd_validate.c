@@ -95,6 +95,9 @@ static void print_plan(const struct vmm_vmfile *vf)
 		}
 		if (vm->backend_set)
 			printf("  backend:     %s\n", vmm_backend_name(vm->backend));
+		for (size_t k = 0; k < vm->n_shares; k++)
+			printf("  %-12s %s -> %s%s\n", k ? "" : "share:", vm->shares[k].host.path,
+			       vm->shares[k].guest, vm->shares[k].readonly ? " (readonly)" : "");
 		if (vm->cloud_init) {
 			const struct vmm_vmfile_cloud_init *ci = vm->cloud_init;
 
@@ -192,6 +195,16 @@ static json_t *plan_json(const struct vmm_vmfile *vf)
 		json_object_set_new(o, "network", net);
 		if (vm->backend_set)
 			json_object_set_new(o, "backend", json_string(vmm_backend_name(vm->backend)));
+		if (vm->n_shares) {
+			json_t *sa = json_array();
+
+			for (size_t k = 0; k < vm->n_shares; k++)
+				json_array_append_new(sa, json_pack("{s:s, s:s, s:b}", "host",
+								    vm->shares[k].host.path, "guest",
+								    vm->shares[k].guest, "readonly",
+								    vm->shares[k].readonly));
+			json_object_set_new(o, "shares", sa);
+		}
 		if (vm->cloud_init) {
 			json_t *ci = json_object();
 

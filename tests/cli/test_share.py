@@ -48,3 +48,23 @@ def test_errors(vmctl, image, tmp_path):
     assert "Not a directory" in p.stderr
     # nothing was created
     assert vmctl.run("status", "e", check=1).returncode == 1
+
+
+def test_validate_plan(vmctl, image, tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "VMFile.kdl").write_text(
+        f'vm "w" {{\n    image "{image}"\n    share "./src" "/home/vm/src"\n'
+        f'    share "./src" "/srv/ro" readonly=#true\n}}\n')
+    out = vmctl.run("validate", cwd=tmp_path, check=0).stdout
+    assert f"  share:       {tmp_path}/src -> /home/vm/src\n" in out, out
+    assert f"               {tmp_path}/src -> /srv/ro (readonly)\n" in out, out
+    plan = json.loads(vmctl.run("validate", "--json", cwd=tmp_path, check=0).stdout)
+    assert plan["vms"][0]["shares"] == [
+        {"host": f"{tmp_path}/src", "guest": "/home/vm/src", "readonly": False},
+        {"host": f"{tmp_path}/src", "guest": "/srv/ro", "readonly": True}]
+    # a VM without shares has none in its plan
+    (tmp_path / "VMFile.kdl").write_text(f'vm "w" {{\n    image "{image}"\n}}\n')
+    out = vmctl.run("validate", cwd=tmp_path, check=0).stdout
+    assert "share:" not in out
+    assert "shares" not in json.loads(
+        vmctl.run("validate", "--json", cwd=tmp_path, check=0).stdout)["vms"][0]
