@@ -70,8 +70,9 @@ enum vmm_backend_tag {
 	VMM_BACKEND_NOOP = 0,
 	VMM_BACKEND_QEMU,
 	VMM_BACKEND_PROPOLIS,
+	VMM_BACKEND_LIBVIRT, /* a libvirt daemon, local or remote, by URI */
 };
-const char *vmm_backend_name(enum vmm_backend_tag t); /* "noop", "qemu", "propolis" */
+const char *vmm_backend_name(enum vmm_backend_tag t); /* "noop", "qemu", "propolis", "libvirt" */
 int vmm_backend_parse(const char *s, enum vmm_backend_tag *out); /* 0 / -1 */
 
 enum vmm_net_type {
@@ -110,6 +111,14 @@ struct vmm_vm_spec {
 	struct vmm_network network;
 	struct vmm_cloud_init *cloud_init; /* NULL: no seed */
 	const char *ssh_user;    /* NULL: "vm" */
+	/* libvirt: set uri to place the VM on that libvirt daemon (the libvirt
+	 * backend); host is its name in the VMFile (NULL: none), pool the
+	 * storage pool (NULL: "default"), libvirt_network the network the NIC
+	 * joins unless network is a bridge (NULL: "default"). */
+	const char *uri;
+	const char *host;
+	const char *pool;
+	const char *libvirt_network;
 };
 
 void vmm_vm_spec_init(struct vmm_vm_spec *spec); /* defaults: 1 vCPU, 1024 MB, user */
@@ -142,6 +151,9 @@ struct vmm_vm {
 	char *ssh_user;
 	char *ssh_key_path;     /* private key vmctl generated or was given */
 	char *created_at;       /* RFC 3339 UTC */
+	char *host;             /* libvirt: the VMFile's host name (NULL: none) */
+	char *uri;              /* libvirt: the connection URI */
+	char *pool;             /* libvirt: the storage pool of its volumes */
 	void *extra;            /* unknown JSON fields, kept verbatim (opaque) */
 };
 

@@ -137,12 +137,16 @@ struct vmm_backend_ops {
 
 extern const struct vmm_backend_ops vmmi_backend_noop;
 extern const struct vmm_backend_ops vmmi_backend_qemu;
+extern const struct vmm_backend_ops vmmi_backend_libvirt;
 
 /* QEMU's state operation lives apart from the rest of its table (in
  * backends/qemu/qemu_state.c) so that programs that only read the registry
  * link none of the heavy libraries the other operations need. */
 int vmmi_qemu_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm_state *out,
 		    struct vmm_error *err);
+/* The libvirt backend's, asked of the daemon (backends/libvirt/libvirt.c). */
+int vmmi_libvirt_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm_state *out,
+		       struct vmm_error *err);
 
 /*
  * Every backend built into the library, once: its tag, its state operation
@@ -152,7 +156,8 @@ int vmmi_qemu_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm_st
  */
 #define VMMI_BACKENDS(X)                                                                   \
 	X(VMM_BACKEND_NOOP, vmmi_backend_noop.state, vmmi_backend_noop)                    \
-	X(VMM_BACKEND_QEMU, vmmi_qemu_state, vmmi_backend_qemu)
+	X(VMM_BACKEND_QEMU, vmmi_qemu_state, vmmi_backend_qemu)                            \
+	X(VMM_BACKEND_LIBVIRT, vmmi_libvirt_state, vmmi_backend_libvirt)
 
 /* The backend for a tag, or NULL with VMM_E_BACKEND in err if it is not
  * built into this library or cannot run on this platform. */

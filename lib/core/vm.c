@@ -173,6 +173,7 @@ static const char *const backend_names[] = {
 	[VMM_BACKEND_NOOP] = "noop",
 	[VMM_BACKEND_QEMU] = "qemu",
 	[VMM_BACKEND_PROPOLIS] = "propolis",
+	[VMM_BACKEND_LIBVIRT] = "libvirt",
 };
 
 const char *vmm_backend_name(enum vmm_backend_tag t)

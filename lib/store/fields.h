@@ -56,6 +56,9 @@
 	X(STR, seed_iso_path, "seed_iso_path", "seed_iso_path", 0, 0, 0)                \
 	X(STR, ssh_key_path, "ssh_key_path", "ssh_key_path", 0, 0, 0)                   \
 	X(STR, created_at, "created_at", "created_at", 0, 0, 0)                         \
+	X(STR, host, "host", "host", 0, 0, 0)                                           \
+	X(STR, uri, "uri", "uri", 0, 0, 0)                                              \
+	X(STR, pool, "pool", "pool", 0, 0, 0)                                           \
 	X(INT, pid_starttime, "pid_starttime", NULL, 0, INT64_MAX, 0)                   \
 	X(STR, qmp_socket, "qmp_socket", NULL, 0, 0, 0)                                 \
 	X(STR, console_socket, "console_socket", NULL, 0, 0, 0)

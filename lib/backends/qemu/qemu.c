@@ -898,3 +898,8 @@ const struct vmm_backend_ops vmmi_backend_qemu = {
 	.snapshot_restore = vmmi_qemu_snapshot_restore,
 	.snapshot_delete = vmmi_qemu_snapshot_delete,
 };
+
+int vmmi_qemu_write_seed(const struct vmm_vm_spec *spec, struct vmm_vm *vm, struct vmm_error *err)
+{
+	return write_seed(spec, vm, err);
+}

@@ -90,6 +90,12 @@ bool vmmi_qemu_alive(const struct vmm_vm *vm);
 /* The pid in the work directory's pidfile; -1 if there is none. */
 int vmmi_qemu_read_pidfile(const struct vmm_vm *vm, pid_t *pid);
 
+/* The NoCloud seed of a new VM in its work directory (seed.iso), with the
+ * generated client key and the guest's host key (qemu.c; the libvirt
+ * backend uploads the same seed). Nothing without spec->cloud_init. */
+struct vmm_vm_spec;
+int vmmi_qemu_write_seed(const struct vmm_vm_spec *spec, struct vmm_vm *vm, struct vmm_error *err);
+
 /* qemu.c, for qemu_save.c. */
 struct vmmi_ports_taken;
 /* Start QEMU as the start operation does, with extra arguments appended
