@@ -16,6 +16,7 @@
 #ifndef VMM_SSH_H
 #define VMM_SSH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -35,6 +36,20 @@ enum vmm_ssh_hostkey_policy {
 	 * recorded in the file; from then on it is pinned. Used with raw
 	 * user-data, where vmctl does not control the guest's host key. */
 	VMM_SSH_HOSTKEY_TOFU,
+};
+
+/*
+ * A host to reach the server through: an SSH session to it, and from there
+ * a direct-tcpip channel to the server's host and port (the guests of a
+ * remote libvirt host are reachable only from that host). The host's key
+ * is checked against the user's ~/.ssh/known_hosts unless no_verify.
+ */
+struct vmm_ssh_jump {
+	const char *host;
+	unsigned port;         /* 0: 22 */
+	const char *user;      /* NULL: the local user */
+	const char *key_path;  /* NULL: the SSH agent and the user's default keys */
+	bool no_verify;
 };
 
 struct vmm_ssh_config {
@@ -63,6 +78,8 @@ struct vmm_ssh_config {
 	 * this, whichever is longer; a running command's output is waited for
 	 * without a bound. */
 	unsigned handshake_timeout_ms;
+	/* NULL: connect directly; else through this host. */
+	const struct vmm_ssh_jump *jump;
 };
 
 struct vmm_ssh;

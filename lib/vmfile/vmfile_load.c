@@ -250,6 +250,12 @@ void vmm_vmfile_vm_spec(const struct vmm_vmfile_vm *vm, struct vmm_vm_spec *spec
 	spec->network.bridge = vm->network.bridge;
 	spec->network.vnic = vm->network.vnic;
 	spec->ssh_user = vm->ssh ? vm->ssh->user : NULL;
+	if (vm->host) {
+		spec->host = vm->host->name;
+		spec->uri = vm->host->uri;
+		spec->pool = vm->host->pool;
+		spec->libvirt_network = vm->host->network;
+	}
 }
 
 /* "web, db, cache" */
