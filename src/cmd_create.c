@@ -23,6 +23,7 @@ enum {
 	OPT_CLOUD_INIT,
 	OPT_SSH_KEY,
 	OPT_START,
+	OPT_CONNECT,
 };
 
 static const struct option longopts[] = {
@@ -38,6 +39,7 @@ static const struct option longopts[] = {
 	{"cloud-init", required_argument, NULL, OPT_CLOUD_INIT},
 	{"ssh-key", required_argument, NULL, OPT_SSH_KEY},
 	{"start", no_argument, NULL, OPT_START},
+	{"connect", required_argument, NULL, OPT_CONNECT},
 	{0},
 };
 
@@ -115,6 +117,11 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 			break;
 		case OPT_START:
 			co.start = true;
+			break;
+		case OPT_CONNECT:
+			if (!*optarg)
+				return cli_usage_error(cmd, "--connect needs a libvirt URI");
+			spec.uri = optarg;
 			break;
 		}
 	}
@@ -220,6 +227,10 @@ const struct cli_command cmd_create = {
 		"      --bridge NAME       Use TAP networking on this bridge (default: user)\n"
 		"      --cloud-init FILE   Raw cloud-init user-data to pass to the guest\n"
 		"      --ssh-key FILE      SSH public key(s) to authorize for the VM's user\n"
-		"      --start             Start the VM after creating it\n",
+		"      --start             Start the VM after creating it\n"
+		"      --connect URI       Place the VM on this libvirt host (the libvirt\n"
+		"                          backend), e.g. qemu+ssh://admin@build1/system;\n"
+		"                          with VMCTL_BACKEND=libvirt and no --connect,\n"
+		"                          LIBVIRT_DEFAULT_URI\n",
 	.run = run,
 };
