@@ -682,9 +682,9 @@ static int lv_destroy(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *
 			virDomainFree(d);
 			return rc;
 		}
+		/* vmctl's domains boot with SeaBIOS: no NVRAM to remove */
 		if (virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
-						      VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
-						      VIR_DOMAIN_UNDEFINE_NVRAM) < 0) {
+						      VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA) < 0) {
 			rc = lv_fail(err, 0, "cannot undefine VM '%s' on %s", vm->name, vm->uri);
 			virDomainFree(d);
 			return rc;
