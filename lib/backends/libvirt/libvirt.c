@@ -30,6 +30,8 @@
 
 #define MOD "libvirt"
 
+/* How long guest_ip waits for a running guest's address (its DHCP lease). */
+#define IP_WAIT_MS 120000u
 /* How often a stop looks whether the guest has powered off. */
 #define STOP_POLL_MS 500
 
@@ -358,20 +360,33 @@ static void delete_volume(virStoragePoolPtr pool, const char *name)
 	virStorageVolFree(vol);
 }
 
-/* Whether the host runs KVM guests: its capabilities offer the domain type. */
-static bool host_has_kvm(virConnectPtr c)
+/* Whether the URI names this machine's daemon (no host in it). */
+static bool uri_is_local(const char *uri)
+{
+	const char *p = strstr(uri, "://");
+
+	return p && (p[3] == '/' || p[3] == '\0');
+}
+
+/*
+ * Whether the VM runs under KVM: the host's domain capabilities offer the
+ * type kvm for q35 (and, on this machine, /dev/kvm is not the nested
+ * kvm-pvm that stops normal guests, as for the local backend).
+ * VMCTL_ACCEL=tcg asks for software emulation.
+ */
+static bool host_has_kvm(virConnectPtr c, const char *uri)
 {
 	const char *accel = getenv("VMCTL_ACCEL");
 	char *caps;
-	bool kvm;
 
 	if (accel && strcmp(accel, "tcg") == 0)
 		return false;
-	if (!(caps = virConnectGetCapabilities(c)))
+	if (uri_is_local(uri) && vmmi_kvm_is_pvm() && !(accel && strcmp(accel, "kvm") == 0))
 		return false;
-	kvm = strstr(caps, "<domain type='kvm'") != NULL;
+	if (!(caps = virConnectGetDomainCapabilities(c, NULL, "x86_64", "q35", "kvm", 0)))
+		return false;
 	free(caps);
-	return kvm;
+	return true;
 }
 
 /* The serial console's log file on the host: libvirt's own log directory
@@ -499,8 +514,8 @@ static int lv_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, struc
 	vmmi_qemu_mac_from_id(vm->id ? vm->id : vm->name, mac);
 	if ((rc = set_str(&vm->mac_addr, mac, err)) < 0)
 		goto out;
-	kvm = host_has_kvm(c);
-	if (!kvm)
+	kvm = host_has_kvm(c, vm->uri);
+	if (!kvm && !(getenv("VMCTL_ACCEL") && strcmp(getenv("VMCTL_ACCEL"), "tcg") == 0))
 		vmm_warn(MOD, "%s offers no KVM: VM '%s' runs with software emulation (TCG), "
 			      "which is much slower (set VMCTL_ACCEL=tcg to silence this)",
 			 vm->uri, vm->name);
@@ -772,16 +787,22 @@ static int lv_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
 				     "VM '%s' has no MAC address recorded", vm->name);
 	if ((rc = dom_get(vm, &d, &missing, err)) < 0)
 		return rc;
-	for (size_t i = 0; i < VMMI_ARRAY_SIZE(sources) && !*ip; i++)
-		*ip = ip_from(d, vm->mac_addr, sources[i]);
+	/* a guest that has just booted asks for its lease a few seconds on */
+	for (uint64_t deadline = vmmi_now_ms() + IP_WAIT_MS;;) {
+		for (size_t i = 0; i < VMMI_ARRAY_SIZE(sources) && !*ip; i++)
+			*ip = ip_from(d, vm->mac_addr, sources[i]);
+		if (*ip || vmmi_now_ms() >= deadline || virDomainIsActive(d) != 1)
+			break;
+		vmmi_sleep_ms(500);
+	}
 	virDomainFree(d);
 	if (*ip)
 		return 0;
 	return vmm_error_set(err, VMM_E_IP_DISCOVERY, 0,
 			     "the guest may still be booting; see `virsh -c URI domifaddr NAME`",
-			     "no IP address for VM '%s' (MAC %s) on %s: no DHCP lease, ARP "
-			     "entry or guest agent answer",
-			     vm->name, vm->mac_addr, vm->uri);
+			     "no IP address for VM '%s' (MAC %s) on %s within %u s: no DHCP "
+			     "lease, ARP entry or guest agent answer",
+			     vm->name, vm->mac_addr, vm->uri, IP_WAIT_MS / 1000);
 }
 
 static int lv_console_endpoint(struct vmm_ctx *ctx, const struct vmm_vm *vm,

@@ -1,0 +1,253 @@
+# SPDX-License-Identifier: MIT
+"""The libvirt backend end to end, with a real libvirtd.
+
+The test makes a network namespace and starts virtlogd, libvirtd and an
+sshd inside it, so libvirt's bridge (virbr0), its dnsmasq and every guest
+address exist only there. One VMFile places one VM on qemu:///system and
+one on qemu+ssh://root@127.0.0.1:PORT/system through that sshd (the remote
+path: the base image uploaded over libvirt's stream, SSH to the guest
+through the host). Both come up provisioned; `vmctl ssh`, `list` and
+`down --destroy` are checked against what virsh sees. Every daemon is
+stopped by the pid it wrote, the network destroyed, the namespace removed.
+Needs root; a missing libvirtd or sshd fails the test (tools/deps.txt).
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(HERE)
+sys.path.insert(0, TESTS)
+sys.path.insert(0, os.path.join(TESTS, "lib"))
+
+from conftest import Vmctl  # noqa: E402
+from guest import guest_image_path  # noqa: E402
+
+T = 600  # `up` of two guests under software emulation, on a loaded machine
+SOCK = "/run/libvirt/libvirt-sock"
+POOL_DIR = "/var/lib/libvirt/images"
+SSH_PORT = 2222
+
+
+def need(tool):
+    path = shutil.which(tool) or (os.path.exists(tool) and tool)
+    assert path, f"{tool} is missing: install the packages in tools/deps.txt"
+    return path
+
+
+def sh(*args, check=True, timeout=120, ns=None, **kw):
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)}: exit {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def virsh(*args, check=True):
+    return sh("virsh", "-q", "-c", "qemu:///system", *args, check=check)
+
+
+def stop_pidfile(path, timeout=20):
+    try:
+        pid = int(open(path).read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    try:
+        os.kill(pid, 15)
+    except ProcessLookupError:
+        return
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(pid, 9)
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """libvirtd + virtlogd + sshd inside a fresh network namespace."""
+    assert os.geteuid() == 0, "the libvirt e2e test runs libvirtd: it needs root"
+    libvirtd = need("/usr/sbin/libvirtd")
+    virtlogd = need("/usr/sbin/virtlogd")
+    sshd = need("/usr/sbin/sshd")
+    need("virsh")
+    need("ssh-keygen")
+    assert not os.path.exists(SOCK), f"{SOCK} exists: another libvirtd runs on this machine"
+    d = tmp_path_factory.mktemp("lab")
+    ns = f"vmctl-lv-{os.getpid()}"
+    pids = {n: str(d / f"{n}.pid") for n in ("virtlogd", "libvirtd", "sshd")}
+    sh("ip", "netns", "add", ns)
+    created_pool = net_started = False
+    try:
+        sh("ip", "link", "set", "lo", "up", ns=ns)
+        sh(virtlogd, "-d", "-p", pids["virtlogd"], ns=ns)
+        sh(libvirtd, "-d", "-p", pids["libvirtd"], ns=ns)
+        wait_for(lambda: virsh("version", check=False).returncode == 0, 60, "libvirtd")
+        if virsh("net-info", "default").stdout.split("Active:")[1].split()[0] != "yes":
+            virsh("net-start", "default")
+            net_started = True
+        if virsh("pool-info", "default", check=False).returncode != 0:
+            # transient: gone with this libvirtd
+            virsh("pool-create-as", "default", "dir", "--target", POOL_DIR)
+            created_pool = True
+        # sshd for the qemu+ssh URI: root by key only, its own files
+        key = d / "id_ed25519"
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key"))
+        (d / "authorized_keys").write_text((d / "id_ed25519.pub").read_text())
+        os.chmod(d / "authorized_keys", 0o600)
+        (d / "sshd_config").write_text(
+            f"Port {SSH_PORT}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n"
+            f"PidFile {pids['sshd']}\nAuthorizedKeysFile {d}/authorized_keys\n"
+            "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+            "AllowTcpForwarding yes\nSubsystem sftp internal-sftp\n")
+        os.makedirs("/run/sshd", exist_ok=True)
+        sh(sshd, "-f", str(d / "sshd_config"), ns=ns)
+        wait_for(lambda: os.path.exists(pids["sshd"]), 20, "sshd")
+        uri = (f"qemu+ssh://root@127.0.0.1:{SSH_PORT}/system?keyfile={key}&no_verify=1")
+        yield {"ns": ns, "dir": d, "remote_uri": uri}
+    finally:
+        # libvirt's dnsmasq outlives libvirtd: destroy the network first
+        if net_started:
+            virsh("net-destroy", "default", check=False)
+        if created_pool:
+            virsh("pool-destroy", "default", check=False)
+        for n in ("sshd", "libvirtd", "virtlogd"):
+            stop_pidfile(pids[n])
+        sh("ip", "netns", "del", ns, check=False)
+        assert not os.path.exists(f"/run/netns/{ns}")
+
+
+VMFILE = """
+host "here" uri="qemu:///system"
+host "there" uri="{remote}"
+
+vm "lv-here" {{
+    image "guest.qcow2"
+    memory 256
+    host "here"
+    cloud-init {{
+        hostname "lv-here-host"
+    }}
+    ssh {{
+        user "alice"
+    }}
+    provision "shell" {{
+        inline "echo provisioned-$(hostname)"
+    }}
+}}
+
+vm "lv-there" {{
+    image "guest.qcow2"
+    memory 256
+    host "there"
+    cloud-init {{
+        hostname "lv-there-host"
+    }}
+    ssh {{
+        user "alice"
+    }}
+    provision "shell" {{
+        inline "echo provisioned-$(hostname)"
+    }}
+}}
+"""
+
+
+def our_volumes():
+    return [v.split()[0] for v in virsh("vol-list", "default").stdout.splitlines()
+            if v.split() and v.split()[0].startswith("vmctl-lv-")]
+
+
+def test_two_hosts(lab, tmp_path, data_home):
+    image = guest_image_path()
+    os.symlink(image, tmp_path / "guest.qcow2")
+    (tmp_path / "VMFile.kdl").write_text(VMFILE.format(remote=lab["remote_uri"]))
+    v = Vmctl(data_home, backend=None)
+    v.env.pop("LIBVIRT_DEFAULT_URI", None)
+    v.env["VMCTL_ACCEL"] = "tcg"  # the test guest under software emulation
+    ns = lab["ns"]
+
+    def run(*args, check=0, timeout=T):
+        p = sh(v.bin, *args, check=False, timeout=timeout, ns=ns, env=v.env, cwd=tmp_path)
+        if check is not None and p.returncode != check:
+            raise AssertionError(f"vmctl {' '.join(args)}: exit {p.returncode}\n"
+                                 f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+        return p
+
+    try:
+        for name in ("lv-here", "lv-there"):
+            t0 = time.time()
+            p = run("up", "--name", name)
+            took = time.time() - t0
+            assert f"provisioned-{name}-host\n" in p.stdout, p.stdout
+            m = re.search(rf"^\[{name}\] up in ([\d.]+) ?s", p.stdout, re.M)
+            print(f"\n{name}: provisioned in {m.group(1) if m else '?'} s "
+                  f"(command {took:.1f} s)\n{p.stdout}", file=sys.stderr)
+            # the phases of a libvirt create, the upload first
+            assert re.search(rf"^\[{name}\] upload\s+done in", p.stdout, re.M), p.stdout
+        # the base image went up once per host: one volume named by its sha256
+        sha = sh("sha256sum", image).stdout.split()[0]
+        assert sha in virsh("vol-list", "default").stdout
+        assert sorted(our_volumes()) == ["vmctl-lv-here-seed.iso", "vmctl-lv-here.qcow2",
+                                         "vmctl-lv-there-seed.iso", "vmctl-lv-there.qcow2"]
+        doms = virsh("list", "--name").stdout.split()
+        assert "lv-here" in doms and "lv-there" in doms
+        # the domain as vmctl built it, seen by libvirt
+        xml = virsh("dumpxml", "lv-there").stdout
+        assert "machine='pc-q35" in xml and "bus='virtio'" in xml
+        assert "<source network='default'" in xml
+
+        for name in ("lv-here", "lv-there"):
+            p = run("ssh", name, "--", "hostname")
+            assert p.stdout == f"{name}-host\n"
+        st = json.loads(run("status", "lv-there", "--json").stdout)
+        assert st["backend"] == "libvirt" and st["state"] == "running"
+        assert st["host"] == "there" and st["uri"] == lab["remote_uri"]
+        assert "URI:" in run("status", "lv-there").stdout
+
+        lines = run("list").stdout.splitlines()
+        assert lines[0].split()[:3] == ["NAME", "BACKEND", "HOST"]
+        rows = {l.split()[0]: l.split() for l in lines[1:]}
+        assert rows["lv-here"][1:3] == ["libvirt", "here"]
+        assert rows["lv-there"][1:3] == ["libvirt", "there"]
+        assert rows["lv-here"][-1] == rows["lv-there"][-1] == "running"
+        only = run("list", "--host", "there").stdout.splitlines()
+        assert [l.split()[0] for l in only[1:]] == ["lv-there"]
+
+        # stopped behind vmctl's back: the state is libvirt's, not the record's
+        virsh("destroy", "lv-here")
+        assert json.loads(run("status", "lv-here", "--json").stdout)["state"] == "stopped"
+        p = run("up", "--name", "lv-here")
+        assert "provisioned-lv-here-host" in p.stdout
+
+        p = run("down", "--destroy")
+        assert "[lv-here] destroyed" in p.stdout and "[lv-there] destroyed" in p.stdout
+        assert virsh("list", "--all", "--name").stdout.split() == []
+        assert our_volumes() == []
+        assert json.loads(run("list", "--json").stdout) == []
+    finally:
+        run("down", "--destroy", check=None, timeout=120)
+        # the base image is the host's cache of it; this test's host goes away
+        for vol in virsh("vol-list", "default", check=False).stdout.splitlines():
+            if vol.split() and re.fullmatch(r"[0-9a-f]{64}", vol.split()[0]):
+                virsh("vol-delete", "--pool", "default", vol.split()[0], check=False)
