@@ -38,10 +38,10 @@ _vmctl()
 	local opts=""
 	case $cmd in
 	create) opts="--name --image --image-url --sha256 --max-size --vcpus --memory --disk --bridge
-		--cloud-init --ssh-key --start" ;;
+		--cloud-init --ssh-key --start --connect" ;;
 	start) opts="--cold" ;;
 	stop) opts="--timeout --save" ;;
-	list) opts="--json" ;;
+	list) opts="--json --host" ;;
 	status) opts="--json" ;;
 	log) opts="--console --provision --tail" ;;
 	ssh) opts="--name --user --key --file" ;;

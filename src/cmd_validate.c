@@ -58,6 +58,9 @@ static void print_plan(const struct vmm_vmfile *vf)
 			printf("  network:     vnic (%s)\n", net->vnic);
 		else
 			printf("  network:     %s\n", vmm_net_type_name(net->type));
+		if (vm->host)
+			printf("  host:        %s (%s)\n", vm->host->name,
+			       vm->host->uri ? vm->host->uri : "LIBVIRT_DEFAULT_URI");
 		if (vm->cloud_init) {
 			const struct vmm_vmfile_cloud_init *ci = vm->cloud_init;
 
@@ -133,6 +136,15 @@ static json_t *plan_json(const struct vmm_vmfile *vf)
 		if (vm->network.type == VMM_NET_VNIC)
 			json_object_set_new(net, "name", json_string(vm->network.vnic));
 		json_object_set_new(o, "network", net);
+		if (vm->host) {
+			json_t *h = json_object();
+
+			json_object_set_new(h, "name", json_string(vm->host->name));
+			json_object_set_new(h, "uri", jstr_or_null(vm->host->uri));
+			json_object_set_new(h, "pool", jstr_or_null(vm->host->pool));
+			json_object_set_new(h, "network", jstr_or_null(vm->host->network));
+			json_object_set_new(o, "host", h);
+		}
 		if (vm->cloud_init) {
 			json_t *ci = json_object();
 

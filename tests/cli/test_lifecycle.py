@@ -87,7 +87,8 @@ def test_list_json_is_stable(vmctl, image):
     assert list(vm) == ["name", "id", "backend", "state", "vcpus", "memory_mb", "disk_gb",
                         "network", "pid", "ssh_port", "ssh_user", "mac_addr", "vnc_addr",
                         "work_dir", "image_path", "image_url", "overlay_path",
-                        "seed_iso_path", "ssh_key_path", "created_at"]
+                        "seed_iso_path", "ssh_key_path", "created_at", "host", "uri",
+                        "pool"]
     assert vm["network"] == {"type": "tap", "bridge": "br0"}
     assert vm["disk_gb"] == 3
     assert vm["pid"] is None

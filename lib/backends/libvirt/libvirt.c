@@ -2,15 +2,11 @@
 /*
  * The libvirt backend: a VM is a domain on the libvirt daemon its URI names
  * (qemu:///system, qemu+ssh://user@host/system, ...), its disks volumes in
- * a storage pool there (see libvirt.h). One connection per URI per process,
- * opened on first use and reused. The state always comes from the daemon,
- * never from the record alone. libvirt never prints: its errors become the
- * vmm_error's message, with a hint.
+ * a storage pool there (see libvirt.h). The connections and the live state
+ * are in libvirt_state.c.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,153 +31,9 @@
 /* How often a stop looks whether the guest has powered off. */
 #define STOP_POLL_MS 500
 
-/* ---- connections: one per URI per process -------------------------------- */
-
-struct conn {
-	char *uri;
-	virConnectPtr conn;
-};
-
-static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct conn *conns;
-static size_t n_conns;
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-
-/* libvirt prints every error to stderr unless told otherwise. */
-static void quiet(void *userdata, virErrorPtr error)
-{
-	(void)userdata;
-	if (error && error->message)
-		vmm_debug(MOD, "libvirt: %s", error->message);
-}
-
-static void init_libvirt(void)
-{
-	virInitialize();
-	virSetErrorFunc(NULL, quiet);
-}
-
-/* The hint for a libvirt error, by its code. */
-static const char *hint_for(int code)
-{
-	switch (code) {
-	case VIR_ERR_AUTH_FAILED:
-	case VIR_ERR_AUTH_CANCELLED:
-	case VIR_ERR_AUTH_UNAVAILABLE:
-		return "the host refused the login: check that `virsh -c URI list` works without "
-		       "a prompt (an SSH key for the URI's user, or ?keyfile= in the URI)";
-	case VIR_ERR_NO_CONNECT:
-	case VIR_ERR_RPC:
-	case VIR_ERR_SYSTEM_ERROR:
-		return "the host is unreachable or runs no libvirt daemon: check the URI and "
-		       "`virsh -c URI version`";
-	case VIR_ERR_NO_STORAGE_POOL:
-		return "create and start the pool on the host (`virsh pool-define-as default dir "
-		       "--target /var/lib/libvirt/images`, `virsh pool-start default`), or name "
-		       "another with pool=\"...\" on the VMFile's host";
-	case VIR_ERR_NO_NETWORK:
-		return "start the network on the host (`virsh net-start default`), or name "
-		       "another with network=\"...\" on the VMFile's host";
-	case VIR_ERR_DOM_EXIST:
-		return "a domain of that name already exists on that host: choose another VM "
-		       "name, or remove the domain there (`virsh undefine NAME`)";
-	default:
-		return "see the libvirt daemon's log on the host";
-	}
-}
-
-/* Set err from libvirt's last error: "what: libvirt's message", a hint. */
-__attribute__((format(printf, 3, 4))) static int lv_fail(struct vmm_error *err, int force_code,
-							   const char *fmt, ...)
-{
-	virErrorPtr e = virGetLastError();
-	char what[512];
-	int code = force_code ? force_code : e ? e->code : 0;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	return vmm_error_set(err, code == VIR_ERR_DOM_EXIST ? VMM_E_VM_EXISTS : VMM_E_BACKEND, 0,
-			     hint_for(code), "%s: %s", what,
-			     e && e->message ? e->message : "(libvirt gave no reason)");
-}
-
-static int conn_get(const char *uri, virConnectPtr *out, struct vmm_error *err)
-{
-	virConnectPtr c;
-	int rc = 0;
-
-	*out = NULL;
-	if (!uri || !*uri)
-		return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0, "recreate the VM",
-				     "the VM has no libvirt URI recorded");
-	pthread_once(&init_once, init_libvirt);
-	pthread_mutex_lock(&conns_lock);
-	for (size_t i = 0; i < n_conns; i++) {
-		if (strcmp(conns[i].uri, uri) != 0)
-			continue;
-		if (virConnectIsAlive(conns[i].conn) == 1) {
-			*out = conns[i].conn;
-			goto out;
-		}
-		virConnectClose(conns[i].conn);
-		conns[i] = conns[--n_conns];
-		break;
-	}
-	vmm_debug(MOD, "connecting to %s", uri);
-	c = virConnectOpen(uri);
-	if (!c) {
-		rc = lv_fail(err, 0, "cannot connect to libvirt at '%s'", uri);
-		goto out;
-	}
-	{
-		struct conn *n = realloc(conns, (n_conns + 1) * sizeof(*n));
-		char *u = strdup(uri);
-
-		if (!n || !u) {
-			free(u);
-			if (n)
-				conns = n;
-			virConnectClose(c);
-			rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
-			goto out;
-		}
-		conns = n;
-		conns[n_conns++] = (struct conn){u, c};
-	}
-	*out = c;
-out:
-	pthread_mutex_unlock(&conns_lock);
-	return rc;
-}
-
 static const char *pool_of(const struct vmm_vm *vm)
 {
 	return vm->pool ? vm->pool : VMMI_LIBVIRT_DEFAULT_POOL;
-}
-
-/* The VM's domain in *d; when it does not exist, *missing and an error. */
-static int dom_get(const struct vmm_vm *vm, virDomainPtr *d, bool *missing,
-		   struct vmm_error *err)
-{
-	virConnectPtr c;
-	int rc;
-
-	*missing = false;
-	*d = NULL;
-	if ((rc = conn_get(vm->uri, &c, err)) < 0)
-		return rc;
-	if ((*d = virDomainLookupByName(c, vm->name)))
-		return 0;
-	if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
-		return lv_fail(err, 0, "cannot look up the domain of VM '%s' on %s", vm->name,
-			       vm->uri);
-	*missing = true;
-	return vmm_error_set(err, VMM_E_INVALID_STATE, 0,
-			     "it was removed behind vmctl's back: `vmctl destroy NAME` cleans up "
-			     "the rest",
-			     "VM '%s' has no domain on %s", vm->name, vm->uri);
 }
 
 /* ---- prepare: volumes and the domain ------------------------------------- */
@@ -269,7 +121,7 @@ static int upload(virConnectPtr c, virStorageVolPtr vol, const char *vm, const c
 	if (!(st = virStreamNew(c, 0)) ||
 	    virStorageVolUpload(vol, st, 0, (unsigned long long)sb.st_size, 0) < 0 ||
 	    virStreamSendAll(st, upload_read, &src) < 0 || virStreamFinish(st) < 0) {
-		rc = lv_fail(err, 0, "cannot upload '%s' to the volume '%s'", path,
+		rc = vmmi_libvirt_fail(err, 0, "cannot upload '%s' to the volume '%s'", path,
 			     virStorageVolGetName(vol));
 		if (st)
 			virStreamAbort(st);
@@ -292,7 +144,7 @@ static int create_uploaded(virConnectPtr c, virStoragePoolPtr pool, const char *
 
 	*out = NULL;
 	if (!vol)
-		return lv_fail(err, 0, "cannot create a volume in pool '%s'",
+		return vmmi_libvirt_fail(err, 0, "cannot create a volume in pool '%s'",
 			       virStoragePoolGetName(pool));
 	if (upload(c, vol, vm, path, err) < 0) {
 		virStorageVolDelete(vol, 0);
@@ -343,7 +195,7 @@ static int base_volume(virConnectPtr c, virStoragePoolPtr pool, const struct vmm
 	*path = virStorageVolGetPath(vol);
 	virStorageVolFree(vol);
 	if (!*path)
-		return lv_fail(err, 0, "cannot read the path of volume '%s'", hex);
+		return vmmi_libvirt_fail(err, 0, "cannot read the path of volume '%s'", hex);
 	return 0;
 }
 
@@ -406,11 +258,11 @@ static int check_network(virConnectPtr c, const char *name, struct vmm_error *er
 	int active;
 
 	if (!net)
-		return lv_fail(err, 0, "no libvirt network '%s'", name);
+		return vmmi_libvirt_fail(err, 0, "no libvirt network '%s'", name);
 	active = virNetworkIsActive(net);
 	virNetworkFree(net);
 	if (active != 1)
-		return vmm_error_set(err, VMM_E_BACKEND, 0, hint_for(VIR_ERR_NO_NETWORK),
+		return vmm_error_set(err, VMM_E_BACKEND, 0, vmmi_libvirt_hint(VIR_ERR_NO_NETWORK),
 				     "the libvirt network '%s' is not active", name);
 	return 0;
 }
@@ -440,17 +292,17 @@ static int lv_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, struc
 	if ((rc = set_str(&vm->pool, spec->pool ? spec->pool : VMMI_LIBVIRT_DEFAULT_POOL, err)) <
 	    0)
 		return rc;
-	if ((rc = conn_get(vm->uri, &c, err)) < 0)
+	if ((rc = vmmi_libvirt_conn(vm->uri, &c, err)) < 0)
 		return rc;
 	if ((dom = virDomainLookupByName(c, vm->name))) {
 		virDomainFree(dom);
-		return vmm_error_set(err, VMM_E_VM_EXISTS, 0, hint_for(VIR_ERR_DOM_EXIST),
+		return vmm_error_set(err, VMM_E_VM_EXISTS, 0, vmmi_libvirt_hint(VIR_ERR_DOM_EXIST),
 				     "a domain named '%s' already exists on %s", vm->name, vm->uri);
 	}
 	if (!(pool = virStoragePoolLookupByName(c, vm->pool)))
-		return lv_fail(err, 0, "no storage pool '%s' on %s", vm->pool, vm->uri);
+		return vmmi_libvirt_fail(err, 0, "no storage pool '%s' on %s", vm->pool, vm->uri);
 	if (virStoragePoolIsActive(pool) != 1) {
-		rc = vmm_error_set(err, VMM_E_BACKEND, 0, hint_for(VIR_ERR_NO_STORAGE_POOL),
+		rc = vmm_error_set(err, VMM_E_BACKEND, 0, vmmi_libvirt_hint(VIR_ERR_NO_STORAGE_POOL),
 				   "the storage pool '%s' on %s is not active", vm->pool, vm->uri);
 		goto out;
 	}
@@ -486,7 +338,7 @@ static int lv_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, struc
 			goto out;
 	}
 	if (!(disk = virStorageVolCreateXML(pool, xml, 0))) {
-		rc = lv_fail(err, 0, "cannot create the overlay volume '%s' in pool '%s'",
+		rc = vmmi_libvirt_fail(err, 0, "cannot create the overlay volume '%s' in pool '%s'",
 			     disk_name, vm->pool);
 		goto out;
 	}
@@ -541,7 +393,7 @@ static int lv_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, struc
 		goto out;
 	vmm_debug(MOD, "defining '%s' on %s:\n%s", vm->name, vm->uri, xml);
 	if (!(dom = virDomainDefineXML(c, xml))) {
-		rc = lv_fail(err, 0, "cannot define the domain of VM '%s' on %s", vm->name,
+		rc = vmmi_libvirt_fail(err, 0, "cannot define the domain of VM '%s' on %s", vm->name,
 			     vm->uri);
 		goto out;
 	}
@@ -597,13 +449,13 @@ static int lv_start(struct vmm_ctx *ctx, struct vmm_vm *vm, const struct vmmi_po
 
 	(void)ctx;
 	(void)taken;
-	if ((rc = dom_get(vm, &d, &missing, err)) < 0)
+	if ((rc = vmmi_libvirt_domain(vm, &d, &missing, err)) < 0)
 		return rc;
 	if (virDomainIsActive(d) == 1) {
 		rc = vmm_error_set(err, VMM_E_INVALID_STATE, 0, "stop it first",
 				   "VM '%s' is already running on %s", vm->name, vm->uri);
 	} else if (virDomainCreate(d) < 0) {
-		rc = lv_fail(err, 0, "cannot start VM '%s' on %s", vm->name, vm->uri);
+		rc = vmmi_libvirt_fail(err, 0, "cannot start VM '%s' on %s", vm->name, vm->uri);
 	} else {
 		free(vm->vnc_addr);
 		vm->vnc_addr = vnc_of(d);
@@ -623,7 +475,7 @@ static int lv_stop(struct vmm_ctx *ctx, struct vmm_vm *vm, unsigned timeout_s,
 	int rc = 0;
 
 	(void)ctx;
-	if ((rc = dom_get(vm, &d, &missing, err)) < 0)
+	if ((rc = vmmi_libvirt_domain(vm, &d, &missing, err)) < 0)
 		return missing ? 0 : rc;
 	if (virDomainIsActive(d) != 1)
 		goto out;
@@ -641,7 +493,7 @@ static int lv_stop(struct vmm_ctx *ctx, struct vmm_vm *vm, unsigned timeout_s,
 			 vm->name, timeout_s);
 	}
 	if (virDomainDestroy(d) < 0 && virDomainIsActive(d) == 1)
-		rc = lv_fail(err, 0, "cannot stop VM '%s' on %s", vm->name, vm->uri);
+		rc = vmmi_libvirt_fail(err, 0, "cannot stop VM '%s' on %s", vm->name, vm->uri);
 out:
 	if (rc == 0) {
 		free(vm->vnc_addr);
@@ -657,10 +509,10 @@ static int lv_suspend_resume(struct vmm_vm *vm, bool suspend, struct vmm_error *
 	virDomainPtr d;
 	int rc = 0;
 
-	if ((rc = dom_get(vm, &d, &missing, err)) < 0)
+	if ((rc = vmmi_libvirt_domain(vm, &d, &missing, err)) < 0)
 		return rc;
 	if ((suspend ? virDomainSuspend(d) : virDomainResume(d)) < 0)
-		rc = lv_fail(err, 0, "cannot %s VM '%s' on %s", suspend ? "suspend" : "resume",
+		rc = vmmi_libvirt_fail(err, 0, "cannot %s VM '%s' on %s", suspend ? "suspend" : "resume",
 			     vm->name, vm->uri);
 	virDomainFree(d);
 	return rc;
@@ -689,29 +541,29 @@ static int lv_destroy(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *
 	(void)ctx;
 	if (!vm->uri) /* a create interrupted before it chose the host */
 		return 0;
-	if ((rc = conn_get(vm->uri, &c, err)) < 0)
+	if ((rc = vmmi_libvirt_conn(vm->uri, &c, err)) < 0)
 		return rc;
 	if ((d = virDomainLookupByName(c, vm->name))) {
 		if (virDomainIsActive(d) == 1 && virDomainDestroy(d) < 0) {
-			rc = lv_fail(err, 0, "cannot stop VM '%s' on %s", vm->name, vm->uri);
+			rc = vmmi_libvirt_fail(err, 0, "cannot stop VM '%s' on %s", vm->name, vm->uri);
 			virDomainFree(d);
 			return rc;
 		}
 		/* vmctl's domains boot with SeaBIOS: no NVRAM to remove */
 		if (virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
 						      VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA) < 0) {
-			rc = lv_fail(err, 0, "cannot undefine VM '%s' on %s", vm->name, vm->uri);
+			rc = vmmi_libvirt_fail(err, 0, "cannot undefine VM '%s' on %s", vm->name, vm->uri);
 			virDomainFree(d);
 			return rc;
 		}
 		virDomainFree(d);
 	} else if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN) {
-		return lv_fail(err, 0, "cannot look up VM '%s' on %s", vm->name, vm->uri);
+		return vmmi_libvirt_fail(err, 0, "cannot look up VM '%s' on %s", vm->name, vm->uri);
 	}
 	if (!(pool = virStoragePoolLookupByName(c, pool_of(vm))))
 		return virGetLastErrorCode() == VIR_ERR_NO_STORAGE_POOL
 			       ? 0
-			       : lv_fail(err, 0, "cannot find pool '%s' on %s", pool_of(vm),
+			       : vmmi_libvirt_fail(err, 0, "cannot find pool '%s' on %s", pool_of(vm),
 					 vm->uri);
 	disk = vmmi_libvirt_disk_volume(vm->name);
 	seed = vmmi_libvirt_seed_volume(vm->name);
@@ -720,34 +572,6 @@ static int lv_destroy(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *
 	free(disk);
 	free(seed);
 	virStoragePoolFree(pool);
-	return 0;
-}
-
-int vmmi_libvirt_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm_state *out,
-		       struct vmm_error *err)
-{
-	bool missing;
-	virDomainPtr d;
-	int st = 0, reason = 0, rc;
-
-	(void)ctx;
-	if ((rc = dom_get(vm, &d, &missing, err)) < 0) {
-		if (!missing)
-			return rc;
-		*out = VMM_STATE_FAILED;
-		return 0;
-	}
-	if (virDomainGetState(d, &st, &reason, 0) < 0) {
-		virDomainFree(d);
-		return lv_fail(err, 0, "cannot read the state of VM '%s' on %s", vm->name,
-			       vm->uri);
-	}
-	virDomainFree(d);
-	*out = vmmi_libvirt_state_map(st);
-	/* a VM that never ran keeps its recorded state */
-	if (*out == VMM_STATE_STOPPED && vm->state != VMM_STATE_RUNNING &&
-	    vm->state != VMM_STATE_SUSPENDED)
-		*out = vm->state;
 	return 0;
 }
 
@@ -785,7 +609,7 @@ static int lv_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
 	if (!vm->mac_addr)
 		return vmm_error_set(err, VMM_E_IP_DISCOVERY, 0, "recreate the VM",
 				     "VM '%s' has no MAC address recorded", vm->name);
-	if ((rc = dom_get(vm, &d, &missing, err)) < 0)
+	if ((rc = vmmi_libvirt_domain(vm, &d, &missing, err)) < 0)
 		return rc;
 	/* a guest that has just booted asks for its lease a few seconds on */
 	for (uint64_t deadline = vmmi_now_ms() + IP_WAIT_MS;;) {

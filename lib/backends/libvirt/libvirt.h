@@ -52,6 +52,22 @@ int vmmi_libvirt_overlay_xml(const char *name, uint64_t capacity, const char *ba
 int vmmi_libvirt_volume_xml(const char *name, uint64_t capacity, const char *format,
 			    char **out, struct vmm_error *err);
 
+/* libvirt_state.c: the connection to uri, opened once per process and
+ * reused (the caller never closes it). */
+typedef struct _virConnect *virConnectPtr;
+typedef struct _virDomain *virDomainPtr;
+int vmmi_libvirt_conn(const char *uri, virConnectPtr *out, struct vmm_error *err);
+/* Set err from libvirt's last error: "<what>: <libvirt's message>", with
+ * the hint for its code (or force_code's); returns the negative code. */
+int vmmi_libvirt_fail(struct vmm_error *err, int force_code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The hint for a libvirt error code (virErrorNumber). */
+const char *vmmi_libvirt_hint(int code);
+/* The VM's domain in *d (free with virDomainFree); when it does not exist,
+ * *missing and VMM_E_INVALID_STATE. */
+int vmmi_libvirt_domain(const struct vmm_vm *vm, virDomainPtr *d, bool *missing,
+			struct vmm_error *err);
+
 /* A libvirt domain state (virDomainState) as a vmctl state. */
 enum vmm_vm_state vmmi_libvirt_state_map(int vir_state);
 

@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The pure half of the libvirt backend: the domain and volume XML built
- * from a VM's spec, the mapping of libvirt's domain states onto vmctl's,
- * and what a URI says about reaching its guests (no libvirt call here).
+ * from a VM's spec, and what a URI says about reaching its guests (no
+ * libvirt call here).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
-#include <libvirt/libvirt.h>
 
 #include "backends/libvirt/libvirt.h"
 #include "core/util.h"
@@ -154,23 +153,7 @@ int vmmi_libvirt_volume_xml(const char *name, uint64_t capacity, const char *for
 	return steal(&b, out, err);
 }
 
-enum vmm_vm_state vmmi_libvirt_state_map(int vir_state)
-{
-	switch (vir_state) {
-	case VIR_DOMAIN_RUNNING:
-	case VIR_DOMAIN_BLOCKED:
-	case VIR_DOMAIN_SHUTDOWN: /* shutting down: still running */
-		return VMM_STATE_RUNNING;
-	case VIR_DOMAIN_PAUSED:
-	case VIR_DOMAIN_PMSUSPENDED:
-		return VMM_STATE_SUSPENDED;
-	case VIR_DOMAIN_SHUTOFF:
-		return VMM_STATE_STOPPED;
-	case VIR_DOMAIN_CRASHED:
-	default:
-		return VMM_STATE_FAILED;
-	}
-}
+
 
 char *vmmi_libvirt_disk_volume(const char *vm_name)
 {
