@@ -35,6 +35,7 @@ enum vmm_vm_state {
 	VMM_STATE_FAILED,
 	VMM_STATE_DESTROYED,
 	VMM_STATE_SAVED, /* not running; its RAM and devices saved to restore */
+	VMM_STATE_UNKNOWN, /* only in a list: its host did not answer in time */
 };
 
 /* Lifecycle operations, for vmm_lifecycle_check. */

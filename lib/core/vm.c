@@ -17,6 +17,7 @@ static const char *const state_names[] = {
 	[VMM_STATE_RUNNING] = "running",     [VMM_STATE_SUSPENDED] = "suspended",
 	[VMM_STATE_STOPPED] = "stopped",     [VMM_STATE_FAILED] = "failed",
 	[VMM_STATE_DESTROYED] = "destroyed", [VMM_STATE_SAVED] = "saved",
+	[VMM_STATE_UNKNOWN] = "unknown",
 };
 
 static const char *const op_names[] = {

@@ -4,8 +4,9 @@
  * (test:///default, a hypervisor simulated inside libvirt): the domain XML
  * vmctl builds is accepted by libvirt's own parser and reads back with the
  * devices it asked for; the lifecycle operations and the live state map
- * onto the domain's (start, suspend, resume, stop, destroy); what a URI
- * says about reaching its guests.
+ * onto the domain's (start, suspend, resume, stop, destroy); `list` asks
+ * the hosts in parallel and shows the VMs of a host that does not answer
+ * as unknown, in bounded time; what a URI says about reaching its guests.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,11 +18,20 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
 #include "backends/backend.h"
 #include "backends/libvirt/libvirt.h"
+#include "core/util.h"
+#include "store/store.h"
+#include "tmpdir.h"
+#include "vmm/manager.h"
 #include "vmm/vm.h"
 
 #define TEST_URI "test:///default"
@@ -234,6 +244,83 @@ static void test_unreachable(void **state)
 	vmm_vm_free(vm);
 }
 
+static struct vmm_vm *libvirt_vm(const char *name, const char *uri)
+{
+	struct vmm_vm *vm = vmm_vm_new();
+
+	vm->name = strdup(name);
+	vm->backend = VMM_BACKEND_LIBVIRT;
+	vm->uri = strdup(uri);
+	vm->state = VMM_STATE_RUNNING;
+	return vm;
+}
+
+/* A host that accepts the connection and never answers (a listening
+ * socket nobody reads) does not hang `list`: its VM is unknown once the
+ * bound is over, and the VM of the host that answers has its live state. */
+static void test_list_bounded(void **state)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	struct vmmi_store st;
+	struct vmm_error err;
+	struct vmm_ctx *ctx;
+	struct vmm_vm **vms = NULL, *a, *b;
+	virConnectPtr c;
+	virDomainPtr d;
+	char *dir = mktmpdir_prefix("vmctl-lv"), *xml, uri[128];
+	uint64_t t0;
+	size_t n = 0;
+	int lfd;
+
+	(void)state;
+	virSetErrorFunc(NULL, quiet);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(uri, sizeof(uri), "qemu+tcp://127.0.0.1:%u/system", ntohs(sa.sin_port));
+
+	c = virConnectOpen(TEST_URI);
+	xml = build_xml("vmctl-unit-list", false, NULL);
+	assert_non_null(d = virDomainDefineXML(c, xml));
+	assert_int_equal(virDomainCreate(d), 0);
+	assert_int_equal(virDomainSuspend(d), 0);
+	assert_int_equal(vmm_ctx_new_at(&ctx, dir, &err), 0);
+	assert_int_equal(vmmi_store_load(vmm_ctx_paths(ctx)->store_path, &st, &err), 0);
+	a = libvirt_vm("vmctl-unit-list", TEST_URI);
+	b = libvirt_vm("silent", uri);
+	assert_int_equal(vmmi_store_put(&st, a, &err), 0);
+	assert_int_equal(vmmi_store_put(&st, b, &err), 0);
+	if (vmmi_store_save(vmm_ctx_paths(ctx)->store_path, &st, &err) < 0)
+		fail_msg("save: %s", err.message);
+
+	t0 = vmmi_now_ms();
+	assert_int_equal(vmm_vm_list(ctx, &vms, &n, &err), 0);
+	assert_true(vmmi_now_ms() - t0 < 15000);
+	assert_int_equal(n, 2);
+	assert_string_equal(vms[0]->name, "silent");
+	assert_int_equal(vms[0]->state, VMM_STATE_UNKNOWN);
+	assert_string_equal(vmm_vm_state_name(vms[0]->state), "unknown");
+	assert_string_equal(vms[1]->name, "vmctl-unit-list");
+	assert_int_equal(vms[1]->state, VMM_STATE_SUSPENDED);
+
+	vmm_vm_list_free(vms, n);
+	vmm_vm_free(a);
+	vmm_vm_free(b);
+	vmmi_store_release(&st);
+	vmm_ctx_free(ctx);
+	virDomainDestroy(d);
+	virDomainUndefine(d);
+	virDomainFree(d);
+	virConnectClose(c);
+	free(xml);
+	rmtree(dir);
+	/* lfd stays open: the thread still waiting on it must not get an
+	 * answer (or an error) it could act on while the test goes on */
+}
+
 static void test_jump(void **state)
 {
 	struct vmmi_libvirt_jump j;
@@ -276,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_state_map),
 		cmocka_unit_test(test_lifecycle),
 		cmocka_unit_test(test_unreachable),
+		cmocka_unit_test(test_list_bounded),
 		cmocka_unit_test(test_jump),
 	};
 

@@ -132,10 +132,28 @@ int vmmi_libvirt_fail(struct vmm_error *err, int force_code, const char *fmt, ..
 			     e && e->message ? e->message : "(libvirt gave no reason)");
 }
 
+/* The live connection to uri in the list, or NULL; a dead one is dropped.
+ * With conns_lock held. */
+static virConnectPtr conn_find(const char *uri)
+{
+	for (size_t i = 0; i < n_conns; i++) {
+		if (strcmp(conns[i].uri, uri) != 0)
+			continue;
+		if (p_virConnectIsAlive(conns[i].conn) == 1)
+			return conns[i].conn;
+		p_virConnectClose(conns[i].conn);
+		free(conns[i].uri);
+		conns[i] = conns[--n_conns];
+		break;
+	}
+	return NULL;
+}
+
 int vmmi_libvirt_conn(const char *uri, virConnectPtr *out, struct vmm_error *err)
 {
-	virConnectPtr c;
-	int rc = 0;
+	virConnectPtr c, other;
+	struct conn *n;
+	char *u;
 
 	*out = NULL;
 	if (!uri || !*uri)
@@ -148,42 +166,37 @@ int vmmi_libvirt_conn(const char *uri, virConnectPtr *out, struct vmm_error *err
 				     "libvirt0)",
 				     "cannot load libvirt for '%s': %s", uri, lv_load_error);
 	pthread_mutex_lock(&conns_lock);
-	for (size_t i = 0; i < n_conns; i++) {
-		if (strcmp(conns[i].uri, uri) != 0)
-			continue;
-		if (p_virConnectIsAlive(conns[i].conn) == 1) {
-			*out = conns[i].conn;
-			goto out;
-		}
-		p_virConnectClose(conns[i].conn);
-		conns[i] = conns[--n_conns];
-		break;
-	}
-	vmm_debug(MOD, "connecting to %s", uri);
-	c = p_virConnectOpen(uri);
-	if (!c) {
-		rc = vmmi_libvirt_fail(err, 0, "cannot connect to libvirt at '%s'", uri);
-		goto out;
-	}
-	{
-		struct conn *n = realloc(conns, (n_conns + 1) * sizeof(*n));
-		char *u = strdup(uri);
-
-		if (!n || !u) {
-			free(u);
-			if (n)
-				conns = n;
-			p_virConnectClose(c);
-			rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
-			goto out;
-		}
-		conns = n;
-		conns[n_conns++] = (struct conn){u, c};
-	}
-	*out = c;
-out:
+	c = conn_find(uri);
 	pthread_mutex_unlock(&conns_lock);
-	return rc;
+	if (c) {
+		*out = c;
+		return 0;
+	}
+	/* opened without the lock: a slow host does not hold up the others */
+	vmm_debug(MOD, "connecting to %s", uri);
+	if (!(c = p_virConnectOpen(uri)))
+		return vmmi_libvirt_fail(err, 0, "cannot connect to libvirt at '%s'", uri);
+	pthread_mutex_lock(&conns_lock);
+	if ((other = conn_find(uri))) { /* another thread was quicker */
+		pthread_mutex_unlock(&conns_lock);
+		p_virConnectClose(c);
+		*out = other;
+		return 0;
+	}
+	n = realloc(conns, (n_conns + 1) * sizeof(*n));
+	u = strdup(uri);
+	if (n)
+		conns = n;
+	if (!n || !u) {
+		pthread_mutex_unlock(&conns_lock);
+		free(u);
+		p_virConnectClose(c);
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	}
+	conns[n_conns++] = (struct conn){u, c};
+	pthread_mutex_unlock(&conns_lock);
+	*out = c;
+	return 0;
 }
 
 
