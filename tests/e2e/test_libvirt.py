@@ -247,6 +247,10 @@ def test_two_hosts(lab, tmp_path, data_home):
         assert "[lv-here] destroyed" in p.stdout and "[lv-there] destroyed" in p.stdout
         assert virsh("list", "--all", "--name").stdout.split() == []
         assert our_volumes() == []
+        # what stays is the host's copy of the base image, for the next VMs
+        left = [v.split()[0] for v in virsh("vol-list", "default").stdout.splitlines()
+                if v.split()]
+        assert left == [sha], left
         assert json.loads(run("list", "--json").stdout) == []
     finally:
         run("down", "--destroy", check=None, timeout=120)
