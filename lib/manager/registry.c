@@ -262,7 +262,8 @@ struct host_wait;
 struct host_job {
 	struct host_wait *w;
 	int refs;
-	bool done;
+	bool done, started;
+	pthread_t thread;
 	const char *uri;       /* the host's, in the lister's store */
 	struct vmm_vm **vms;   /* copies */
 	size_t *index;         /* their places in the store */
@@ -408,23 +409,20 @@ static void remote_states(struct vmmi_store *st)
 	}
 	pthread_mutex_lock(&w->lock);
 	for (size_t k = 0; k < njobs; k++) {
-		pthread_t t;
-		pthread_attr_t attr;
-
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		jobs[k]->refs++;
 		w->refs++;
 		w->running++;
-		if (jobs[k]->n == 0 || pthread_create(&t, &attr, host_states, jobs[k]) != 0) {
-			jobs[k]->refs--;
-			w->refs--;
-			w->running--;
-			for (size_t i = 0; i < jobs[k]->n; i++)
-				jobs[k]->states[i] = VMM_STATE_UNKNOWN;
-			jobs[k]->done = true;
+		if (jobs[k]->n > 0 &&
+		    pthread_create(&jobs[k]->thread, NULL, host_states, jobs[k]) == 0) {
+			jobs[k]->started = true;
+			continue;
 		}
-		pthread_attr_destroy(&attr);
+		jobs[k]->refs--;
+		w->refs--;
+		w->running--;
+		for (size_t i = 0; i < jobs[k]->n; i++)
+			jobs[k]->states[i] = VMM_STATE_UNKNOWN;
+		jobs[k]->done = true;
 	}
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += HOST_TIMEOUT_MS / 1000;
@@ -454,20 +452,36 @@ static void remote_states(struct vmmi_store *st)
 			vmm_warn(MOD, "%s did not answer within %u s: its VMs are shown as unknown",
 				 j->uri, HOST_TIMEOUT_MS / 1000);
 	}
-	/* the lister's references: to each job, then to w (still locked) */
-	for (size_t k = 0; k < njobs; k++)
-		if (--jobs[k]->refs == 0)
-			job_free(jobs[k]);
-	free(jobs);
-	{
-		bool free_wait = --w->refs == 0;
+	/* the lister's references: to each job, then to w. A thread that is
+	 * done is joined, so that it has ended (its thread state freed) when
+	 * the caller goes on; one that is not goes on alone and frees its job */
+	for (size_t k = 0; k < njobs; k++) {
+		struct host_job *j = jobs[k];
 
+		if (j->started && j->done)
+			continue; /* joined below */
+		if (j->started)
+			pthread_detach(j->thread);
+		jobs[k] = NULL;
+		if (--j->refs == 0)
+			job_free(j);
+	}
+	pthread_mutex_unlock(&w->lock);
+	for (size_t k = 0; k < njobs; k++) {
+		if (!jobs[k])
+			continue;
+		pthread_join(jobs[k]->thread, NULL);
+		job_free(jobs[k]); /* the thread has dropped its reference */
+	}
+	free(jobs);
+	pthread_mutex_lock(&w->lock);
+	if (--w->refs == 0) {
 		pthread_mutex_unlock(&w->lock);
-		if (free_wait) {
-			pthread_mutex_destroy(&w->lock);
-			pthread_cond_destroy(&w->cond);
-			free(w);
-		}
+		pthread_mutex_destroy(&w->lock);
+		pthread_cond_destroy(&w->cond);
+		free(w);
+	} else {
+		pthread_mutex_unlock(&w->lock);
 	}
 }
 
