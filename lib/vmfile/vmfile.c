@@ -259,8 +259,9 @@ static void unknown_name(struct ctx *c, const struct vmm_kdl_span *where, const 
 	const char *guess = memchr(name, '\0', len) ? NULL : vmm_suggest(name, allowed);
 	char *hint = NULL, *list = NULL;
 
-	if (!guess && !memchr(name, '\0', len)) {
-		/* "username" -> "user": a known name the word starts with. */
+	if (!guess && !fallback_hint && !memchr(name, '\0', len)) {
+		/* "username" -> "user": a known name the word starts with (a
+		 * hint that says where the word belongs is worth more) */
 		for (const char *const *a = allowed; *a; a++)
 			if (strlen(*a) >= 3 && strncmp(name, *a, strlen(*a)) == 0)
 				guess = *a;
