@@ -237,6 +237,14 @@ def test_two_hosts(lab, tmp_path, data_home):
         only = run("list", "--host", "there").stdout.splitlines()
         assert [l.split()[0] for l in only[1:]] == ["lv-there"]
 
+        # down: an ACPI shutdown the guest obeys; the domain stays, shut off
+        p = run("down", "--name", "lv-there")
+        assert p.stdout == "[lv-there] stopped\n"
+        assert "shut off" in virsh("domstate", "lv-there").stdout
+        assert json.loads(run("status", "lv-there", "--json").stdout)["state"] == "stopped"
+        p = run("up", "--name", "lv-there")
+        assert "(restarted)" in p.stdout and "provisioned-lv-there-host" in p.stdout
+
         # stopped behind vmctl's back: the state is libvirt's, not the record's
         virsh("destroy", "lv-here")
         assert json.loads(run("status", "lv-here", "--json").stdout)["state"] == "stopped"
