@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -94,6 +95,7 @@ def lab(tmp_path_factory):
     d = tmp_path_factory.mktemp("lab")
     ns = f"vmctl-lv-{os.getpid()}"
     pids = {n: str(d / f"{n}.pid") for n in ("virtlogd", "libvirtd", "sshd")}
+    had_run_dir = os.path.exists("/run/libvirt")
     sh("ip", "netns", "add", ns)
     created_pool = net_started = False
     try:
@@ -135,6 +137,15 @@ def lab(tmp_path_factory):
             stop_pidfile(pids[n])
         sh("ip", "netns", "del", ns, check=False)
         assert not os.path.exists(f"/run/netns/{ns}")
+        # what this libvirtd left: its runtime directory, the test VMs' logs
+        if not had_run_dir:
+            shutil.rmtree("/run/libvirt", ignore_errors=True)
+        for vm in ("lv-here", "lv-there", "lv-c"):
+            for log in (f"{vm}.log", f"{vm}-console.log"):
+                try:
+                    os.unlink(os.path.join("/var/log/libvirt/qemu", log))
+                except FileNotFoundError:
+                    pass
 
 
 VMFILE = """
@@ -175,7 +186,7 @@ vm "lv-there" {{
 
 def our_volumes():
     return [v.split()[0] for v in virsh("vol-list", "default").stdout.splitlines()
-            if v.split() and v.split()[0].startswith("vmctl-lv-")]
+            if v.split() and v.split()[0].startswith("vmctl-lv")]
 
 
 def test_two_hosts(lab, tmp_path, data_home):
@@ -263,6 +274,73 @@ def test_two_hosts(lab, tmp_path, data_home):
     finally:
         run("down", "--destroy", check=None, timeout=120)
         # the base image is the host's cache of it; this test's host goes away
+        for vol in virsh("vol-list", "default", check=False).stdout.splitlines():
+            if vol.split() and re.fullmatch(r"[0-9a-f]{64}", vol.split()[0]):
+                virsh("vol-delete", "--pool", "default", vol.split()[0], check=False)
+
+
+def test_create_connect_and_errors(lab, tmp_path):
+    """`create --connect`, and libvirt's refusals with their hints: a name
+    another client already uses on the host, a pool the host lacks, a host
+    that runs no libvirt. Nothing boots here."""
+    image = guest_image_path()
+    ns = lab["ns"]
+    homes = [tempfile.mkdtemp(prefix="vmt-", dir="/tmp") for _ in range(2)]
+    mine, other = (Vmctl(h, backend=None) for h in homes)
+    for v in (mine, other):
+        v.env.pop("LIBVIRT_DEFAULT_URI", None)
+        v.env["VMCTL_ACCEL"] = "tcg"
+
+    def run(v, *args, check=0):
+        p = sh(v.bin, *args, check=False, timeout=T, ns=ns, env=v.env, cwd=tmp_path)
+        if check is not None and p.returncode != check:
+            raise AssertionError(f"vmctl {' '.join(args)}: exit {p.returncode}\n"
+                                 f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+        return p
+
+    try:
+        p = run(mine, "create", "--name", "lv-c", "--image", image, "--connect",
+                "qemu:///system")
+        assert "(libvirt backend)" in p.stdout
+        assert "shut off" in virsh("domstate", "lv-c").stdout
+        assert sorted(our_volumes()) == ["vmctl-lv-c-seed.iso", "vmctl-lv-c.qcow2"]
+        st = json.loads(run(mine, "status", "lv-c", "--json").stdout)
+        assert st["state"] == "prepared" and st["uri"] == "qemu:///system"
+        assert st["pool"] == "default" and st["host"] is None
+
+        # the same name from another vmctl: the host's domain is not touched
+        p = run(other, "create", "--name", "lv-c", "--image", image, "--connect",
+                "qemu:///system", check=1)
+        assert "error[vm_manager::vm::already_exists]" in p.stderr
+        assert "a domain named 'lv-c' already exists on qemu:///system" in p.stderr
+        assert "virsh undefine" in p.stderr
+        assert json.loads(run(other, "list", "--json").stdout) == []
+        assert "shut off" in virsh("domstate", "lv-c").stdout
+
+        # a pool the host does not have: libvirt's message and the hint
+        (tmp_path / "VMFile.kdl").write_text(
+            'host "h" uri="qemu:///system" pool="nopool"\n'
+            f'vm "lv-p" {{\n    image "{image}"\n    host "h"\n}}\n')
+        p = run(other, "up", check=1)
+        assert "no storage pool 'nopool' on qemu:///system" in p.stderr
+        assert "pool-define-as" in p.stderr
+        assert json.loads(run(other, "list", "--json").stdout) == []
+
+        # no libvirt daemon behind the URI
+        p = run(other, "create", "--name", "lv-x", "--image", image, "--connect",
+                "qemu+unix:///system?socket=/nonexistent/sock", check=1)
+        assert "cannot connect to libvirt at" in p.stderr
+        assert "unreachable" in p.stderr
+
+        run(mine, "destroy", "lv-c")
+        assert "lv-c" not in virsh("list", "--all", "--name").stdout.split()
+        assert our_volumes() == []
+    finally:
+        for v in (mine, other):
+            run(v, "down", "--destroy", check=None)
+        run(mine, "destroy", "lv-c", check=None)
+        for h in homes:
+            shutil.rmtree(h, ignore_errors=True)
         for vol in virsh("vol-list", "default", check=False).stdout.splitlines():
             if vol.split() and re.fullmatch(r"[0-9a-f]{64}", vol.split()[0]):
                 virsh("vol-delete", "--pool", "default", vol.split()[0], check=False)
