@@ -198,8 +198,9 @@ def test_two_hosts(lab, tmp_path, data_home):
     v.env["VMCTL_ACCEL"] = "tcg"  # the test guest under software emulation
     ns = lab["ns"]
 
-    def run(*args, check=0, timeout=T):
-        p = sh(v.bin, *args, check=False, timeout=timeout, ns=ns, env=v.env, cwd=tmp_path)
+    def run(*args, check=0, timeout=T, input=None):
+        p = sh(v.bin, *args, check=False, timeout=timeout, ns=ns, env=v.env, cwd=tmp_path,
+               input=input)
         if check is not None and p.returncode != check:
             raise AssertionError(f"vmctl {' '.join(args)}: exit {p.returncode}\n"
                                  f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
@@ -234,6 +235,10 @@ def test_two_hosts(lab, tmp_path, data_home):
         for name in ("lv-here", "lv-there"):
             p = run("ssh", name, "--", "hostname")
             assert p.stdout == f"{name}-host\n"
+            # the serial console through libvirt's stream: input reaches the
+            # guest's shell, end of input detaches
+            p = run("console", name, input="echo piped-$((3+4))\n", timeout=60)
+            assert "piped-7" in p.stdout, p.stdout + p.stderr
         st = json.loads(run("status", "lv-there", "--json").stdout)
         assert st["backend"] == "libvirt" and st["state"] == "running"
         assert st["host"] == "there" and st["uri"] == lab["remote_uri"]

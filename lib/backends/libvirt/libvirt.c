@@ -7,10 +7,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <libvirt/libvirt.h>
@@ -245,9 +249,7 @@ static bool host_has_kvm(virConnectPtr c, const char *uri)
  * of a system daemon (a session daemon's is per user: none then). */
 static char *console_log_path(const char *uri, const char *name)
 {
-	const char *p = strstr(uri, ":///") ? strstr(uri, ":///") + 3 : strstr(uri, "://");
-
-	if (p && strstr(uri, "/system"))
+	if (strstr(uri, "/system"))
 		return vmmi_asprintf("/var/log/libvirt/qemu/%s-console.log", name);
 	return NULL;
 }
@@ -629,16 +631,145 @@ static int lv_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
 			     vm->name, vm->mac_addr, vm->uri, IP_WAIT_MS / 1000);
 }
 
+/* ---- console: virDomainOpenConsole bridged to a unix socket ---------------- */
+
+/* How long the bridge waits for the caller to connect to its socket. */
+#define CONSOLE_ACCEPT_MS 30000
+
+/*
+ * The domain's console stream, offered on a unix socket in the work
+ * directory (what a console endpoint is): a thread accepts one connection
+ * and relays, the guest's output by virStreamRecv, the input by a second
+ * thread's virStreamSend. It ends with the connection; the caller's process
+ * (vmctl console) exits once detached.
+ */
+struct console_bridge {
+	virStreamPtr st;
+	int lfd, cfd;
+	char *path;
+};
+
+static void *console_input(void *arg)
+{
+	struct console_bridge *b = arg;
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = read(b->cfd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+		if (n > 0 && virStreamSend(b->st, buf, (size_t)n) < 0)
+			break;
+	shutdown(b->cfd, SHUT_RDWR);
+	return NULL;
+}
+
+static void *console_relay(void *arg)
+{
+	struct console_bridge *b = arg;
+	struct pollfd pfd = {b->lfd, POLLIN, 0};
+	pthread_t in;
+	char buf[4096];
+	int n;
+
+	n = poll(&pfd, 1, CONSOLE_ACCEPT_MS);
+	b->cfd = n > 0 ? accept4(b->lfd, NULL, NULL, SOCK_CLOEXEC) : -1;
+	close(b->lfd);
+	unlink(b->path);
+	if (b->cfd >= 0 && pthread_create(&in, NULL, console_input, b) == 0) {
+		pthread_detach(in);
+		while ((n = virStreamRecv(b->st, buf, sizeof(buf))) > 0)
+			if (send(b->cfd, buf, (size_t)n, MSG_NOSIGNAL) != n)
+				break;
+		/* the guest's side ended (or ours): the caller sees end of file */
+		shutdown(b->cfd, SHUT_RDWR);
+		return NULL; /* the input thread still uses b and the stream */
+	}
+	if (b->cfd >= 0)
+		close(b->cfd);
+	virStreamAbort(b->st);
+	virStreamFree(b->st);
+	free(b->path);
+	free(b);
+	return NULL;
+}
+
 static int lv_console_endpoint(struct vmm_ctx *ctx, const struct vmm_vm *vm,
 			       struct vmm_console_endpoint *out, struct vmm_error *err)
 {
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct console_bridge *b = NULL;
+	virConnectPtr c;
+	virDomainPtr d = NULL;
+	pthread_t t;
+	bool missing;
+	int rc;
+
 	(void)ctx;
 	out->kind = VMM_CONSOLE_NONE;
 	out->path = NULL;
-	return vmm_error_set(err, VMM_E_CONSOLE, 0,
-			     "use libvirt's console: `virsh -c URI console NAME` (Ctrl+] leaves it)",
-			     "VM '%s' runs on %s: vmctl console does not reach libvirt consoles",
-			     vm->name, vm->uri);
+	if ((rc = vmmi_libvirt_conn(vm->uri, &c, err)) < 0 ||
+	    (rc = vmmi_libvirt_domain(vm, &d, &missing, err)) < 0)
+		return rc;
+	if (virDomainIsActive(d) != 1) {
+		rc = vmm_error_set(err, VMM_E_CONSOLE, 0, "start it with `vmctl start NAME`",
+				   "VM '%s' is not running on %s", vm->name, vm->uri);
+		goto fail;
+	}
+	if (!vm->work_dir || !(b = calloc(1, sizeof(*b))) ||
+	    !(b->path = vmmi_path_join(vm->work_dir, "console.sock"))) {
+		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		goto fail;
+	}
+	b->lfd = b->cfd = -1;
+	if (strlen(b->path) >= sizeof(sa.sun_path)) {
+		rc = vmm_error_set(err, VMM_E_CONSOLE, ENAMETOOLONG,
+				   "use a shorter data directory, e.g. XDG_DATA_HOME=/tmp/x",
+				   "console socket path '%s' is too long", b->path);
+		goto fail;
+	}
+	memcpy(sa.sun_path, b->path, strlen(b->path) + 1);
+	unlink(b->path);
+	if ((b->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(b->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(b->path, 0600) < 0 ||
+	    listen(b->lfd, 1) < 0) {
+		rc = vmm_error_errno(err, VMM_E_CONSOLE, NULL, "cannot listen on '%s'", b->path);
+		goto fail;
+	}
+	if (!(b->st = virStreamNew(c, 0)) ||
+	    virDomainOpenConsole(d, NULL, b->st, VIR_DOMAIN_CONSOLE_FORCE) < 0) {
+		rc = vmmi_libvirt_fail(err, 0, "cannot open the console of VM '%s' on %s",
+				       vm->name, vm->uri);
+		goto fail;
+	}
+	if (!(out->path = strdup(b->path))) {
+		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		goto fail;
+	}
+	if (pthread_create(&t, NULL, console_relay, b) != 0) {
+		rc = vmm_error_set(err, VMM_E_CONSOLE, 0, NULL, "cannot start a thread");
+		free(out->path);
+		out->path = NULL;
+		goto fail;
+	}
+	pthread_detach(t);
+	virDomainFree(d);
+	out->kind = VMM_CONSOLE_UNIX;
+	return 0;
+fail:
+	if (b) {
+		if (b->st) {
+			virStreamAbort(b->st);
+			virStreamFree(b->st);
+		}
+		if (b->lfd >= 0) {
+			close(b->lfd);
+			unlink(b->path);
+		}
+		free(b->path);
+		free(b);
+	}
+	if (d)
+		virDomainFree(d);
+	return rc;
 }
 
 const struct vmm_backend_ops vmmi_backend_libvirt = {
