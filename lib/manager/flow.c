@@ -324,11 +324,15 @@ static int provision_vm(struct vmm_ctx *ctx, const struct vmm_vm *vm,
 	char *log_path = NULL, detail[64];
 	int rc;
 
+	/* "ssh" includes finding the guest's address: a libvirt guest's is
+	 * its DHCP lease, which comes a while after the boot */
+	phase_begin(&ph, ev, vm->name, "ssh");
 	rc = vmm_flow_ssh_target(ctx, vm, NULL, def->ssh ? def->ssh->user : NULL,
 				 def->ssh ? def->ssh->private_key.path : NULL, &t, err);
-	if (rc < 0)
+	if (rc < 0) {
+		phase_end(&ph, false, NULL);
 		return rc;
-	phase_begin(&ph, ev, vm->name, "ssh");
+	}
 	rc = vmm_flow_ssh_connect(vm, &t, VMM_FLOW_PROVISION_SSH_TIMEOUT_MS, &s, err);
 	snprintf(detail, sizeof(detail), "%s@%s:%u", t.user, t.host, t.port);
 	phase_end(&ph, rc == 0, detail);
