@@ -987,7 +987,7 @@ static void parse_vm_host(struct ctx *c, const struct vmm_kdl_node *k, struct vm
 		return;
 	vm->host_span = sp(&k->args[0].span);
 	for (size_t i = 0; i < c->vf->n_hosts; i++) {
-		if (strcmp(c->vf->hosts[i].name, name) == 0) {
+		if (c->vf->hosts[i].name && strcmp(c->vf->hosts[i].name, name) == 0) {
 			vm->host = &c->vf->hosts[i];
 			return;
 		}
@@ -997,8 +997,9 @@ static void parse_vm_host(struct ctx *c, const struct vmm_kdl_node *k, struct vm
 		c->diags->oom = true;
 		return;
 	}
-	for (size_t i = 0; i < c->vf->n_hosts; i++)
-		names[i] = c->vf->hosts[i].name;
+	for (size_t i = 0, nn = 0; i < c->vf->n_hosts; i++)
+		if (c->vf->hosts[i].name)
+			names[nn++] = c->vf->hosts[i].name;
 	guess = vmm_suggest(name, names);
 	if (guess)
 		hint = vmmi_asprintf("did you mean `%s`?", guess);
