@@ -42,10 +42,10 @@ _vmctl()
 	local opts=""
 	case $cmd in
 	create) opts="--name --image --image-url --sha256 --max-size --vcpus --memory --disk --bridge
-		--vnic --backend --cloud-init --ssh-key --share --start -p --publish" ;;
+		--vnic --backend --cloud-init --ssh-key --share --start -p --publish --connect" ;;
 	start) opts="--cold" ;;
 	stop) opts="--timeout --save" ;;
-	list) opts="--json" ;;
+	list) opts="--json --host" ;;
 	status) opts="--json" ;;
 	port) opts="--add --rm --json" ;;
 	log) opts="--console --provision --tail" ;;

@@ -205,7 +205,7 @@ int cli_backend_from_env(enum vmm_backend_tag *out)
 		return 0;
 	}
 	if (vmm_backend_parse(s, out) < 0) {
-		cli_errorf(VMM_E_BACKEND, "use VMCTL_BACKEND=qemu, propolis or noop, or unset it",
+		cli_errorf(VMM_E_BACKEND, "use VMCTL_BACKEND=qemu, propolis, libvirt or noop, or unset it",
 			   "VMCTL_BACKEND='%s' names no backend", s);
 		return -1;
 	}

@@ -27,6 +27,7 @@ enum {
 	OPT_VNIC,
 	OPT_PUBLISH = 'p',
 	OPT_SHARE,
+	OPT_CONNECT,
 };
 
 static const struct option longopts[] = {
@@ -46,6 +47,7 @@ static const struct option longopts[] = {
 	{"backend", required_argument, NULL, OPT_BACKEND},
 	{"vnic", required_argument, NULL, OPT_VNIC},
 	{"share", required_argument, NULL, OPT_SHARE},
+	{"connect", required_argument, NULL, OPT_CONNECT},
 	{0},
 };
 
@@ -162,6 +164,11 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 			n_shares++;
 			break;
 		}
+		case OPT_CONNECT:
+			if (!*optarg)
+				return cli_usage_error(cmd, "--connect needs a libvirt URI");
+			spec.uri = optarg;
+			break;
 		}
 	}
 	spec.shares = shares;
@@ -197,11 +204,16 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	}
 	if (backend && vmm_backend_parse(backend, &co.backend) < 0) {
 		rc = cli_usage_error(cmd, "--backend '%s' names no backend: use qemu, "
-						  "propolis or noop", backend);
+						  "propolis, libvirt or noop", backend);
 		goto out;
 	}
 	if (!backend && cli_backend_from_env(&co.backend) < 0)
 		goto out;
+	if (spec.uri && backend && co.backend != VMM_BACKEND_LIBVIRT) {
+		rc = cli_usage_error(cmd, "--connect places the VM on a libvirt host: it cannot "
+					  "be combined with --backend %s", backend);
+		goto out;
+	}
 
 	/* Every VM gets a cloud-init seed: vmctl's own cloud-config (with a
 	 * generated key unless --ssh-key names one), or the user's raw
@@ -307,8 +319,8 @@ const struct cli_command cmd_create = {
 		"                          (host port omitted or 0: vmctl picks one); the\n"
 		"                          address defaults to 127.0.0.1\n"
 		"      --vnic NAME         Use this illumos VNIC (propolis backend)\n"
-		"      --backend NAME      qemu (default; propolis on illumos), propolis or\n"
-		"                          noop (default: $VMCTL_BACKEND)\n"
+		"      --backend NAME      qemu (default; propolis on illumos), propolis,\n"
+		"                          libvirt or noop (default: $VMCTL_BACKEND)\n"
 		"      --cloud-init FILE   Raw cloud-init user-data to pass to the guest\n"
 		"      --ssh-key FILE      SSH public key(s) to authorize for the VM's user\n"
 		"      --share HOST:GUEST[:ro]\n"
@@ -316,6 +328,11 @@ const struct cli_command cmd_create = {
 		"                          GUEST (absolute), read-only with :ro; repeatable.\n"
 		"                          virtiofs, or virtio-9p where virtiofsd cannot run\n"
 		"                          and for :ro; the generated cloud-config mounts it\n"
-		"      --start             Start the VM after creating it\n",
+		
+		"      --start             Start the VM after creating it\n"
+		"      --connect URI       Place the VM on this libvirt host (the libvirt\n"
+		"                          backend), e.g. qemu+ssh://admin@build1/system;\n"
+		"                          with VMCTL_BACKEND=libvirt and no --connect,\n"
+		"                          LIBVIRT_DEFAULT_URI\n",
 	.run = run,
 };

@@ -6,14 +6,18 @@
 #include "cli.h"
 #include "vmjson.h"
 
-enum { OPT_JSON = 256 };
+enum { OPT_JSON = 256, OPT_HOST };
 
 static const struct option longopts[] = {
 	{"json", no_argument, NULL, OPT_JSON},
+	{"host", required_argument, NULL, OPT_HOST},
 	{0},
 };
 
-#define NCOLS 9
+#define NCOLS 10
+/* The HOST column: shown when a VM of the table is on a libvirt host. */
+#define COL_HOST 2
+static bool show_host;
 
 /* The table is written with fputs and padding rather than printf: with a
  * thousand VMs, formatting was a good part of the time `vmctl list` took. */
@@ -38,7 +42,14 @@ static void put_cell(const char *s, size_t width, bool last)
 static void print_row(const char *const row[NCOLS], const size_t width[NCOLS])
 {
 	for (int c = 0; c < NCOLS; c++)
-		put_cell(row[c], width[c], c == NCOLS - 1);
+		if (c != COL_HOST || show_host)
+			put_cell(row[c], width[c], c == NCOLS - 1);
+}
+
+/* A VM's host: its name in the VMFile, else its libvirt URI; NULL: local. */
+static const char *host_of(const struct vmm_vm *vm)
+{
+	return vm->host ? vm->host : vm->uri;
 }
 
 /* The numbers of a row, formatted; the other cells are the VM's strings.
@@ -114,19 +125,21 @@ static void fill_row(const struct vmm_vm *vm, const struct numbers *num, const c
 {
 	row[0] = num->name ? num->name : num->name_failed ? "?" : vm->name;
 	row[1] = vmm_backend_name(vm->backend);
-	row[2] = num->vcpus;
-	row[3] = num->mem;
-	row[4] = vmm_net_type_name(vm->network.type);
-	row[5] = num->pid;
-	row[6] = num->ssh;
-	row[7] = num->ports ? num->ports : "-";
-	row[8] = vmm_vm_state_name(vm->state); /* last: scripts read it with $ */
+	row[COL_HOST] = host_of(vm) ? host_of(vm) : "-";
+	row[3] = num->vcpus;
+	row[4] = num->mem;
+	row[5] = vmm_net_type_name(vm->network.type);
+	row[6] = num->pid;
+	row[7] = num->ssh;
+	row[8] = num->ports ? num->ports : "-";
+	row[9] = vmm_vm_state_name(vm->state); /* last: scripts read it with $ */
 }
 
 static void print_table(struct vmm_vm **vms, size_t n)
 {
-	static const char *const heads[NCOLS] = {"NAME", "BACKEND", "VCPUS", "MEM",
-						 "NETWORK", "PID", "SSH", "PORTS", "STATE"};
+	static const char *const heads[NCOLS] = {"NAME", "BACKEND", "HOST",  "VCPUS",
+						 "MEM",  "NETWORK", "PID",   "SSH",
+						 "PORTS", "STATE"};
 	size_t width[NCOLS];
 	struct numbers *nums = calloc(n ? n : 1, sizeof(*nums));
 	const char *row[NCOLS];
@@ -135,6 +148,9 @@ static void print_table(struct vmm_vm **vms, size_t n)
 		return;
 	for (int c = 0; c < NCOLS; c++)
 		width[c] = strlen(heads[c]);
+	for (size_t i = 0; i < n; i++)
+		if (host_of(vms[i]))
+			show_host = true;
 	for (size_t i = 0; i < n; i++) {
 		format_numbers(vms[i], &nums[i]);
 		fill_row(vms[i], &nums[i], row);
@@ -160,13 +176,17 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	struct vmm_ctx *ctx;
 	struct vmm_vm **vms = NULL;
 	struct vmm_error err;
+	const char *host = NULL;
 	bool json = false;
 	size_t n = 0;
 	int c, rc = CLI_EXIT_OK;
 
-	while ((c = cli_getopt(cmd, argc, argv, "", longopts)) != -1)
+	while ((c = cli_getopt(cmd, argc, argv, "", longopts)) != -1) {
 		if (c == OPT_JSON)
 			json = true;
+		else if (c == OPT_HOST)
+			host = optarg;
+	}
 	if (optind < argc)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (!(ctx = cli_ctx_open()))
@@ -174,6 +194,22 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 	if (vmm_vm_list(ctx, &vms, &n, &err) < 0) {
 		rc = cli_error(&err);
 		goto out;
+	}
+	if (host) { /* only the VMs on that host (by its name or URI; "local") */
+		size_t k = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			const char *h = host_of(vms[i]);
+			bool keep = h ? strcmp(vms[i]->host ? vms[i]->host : "", host) == 0 ||
+						strcmp(vms[i]->uri ? vms[i]->uri : "", host) == 0
+				      : strcmp(host, "local") == 0;
+
+			if (keep)
+				vms[k++] = vms[i];
+			else
+				vmm_vm_free(vms[i]);
+		}
+		n = k;
 	}
 	if (json) {
 		json_t *arr = json_array();
@@ -194,13 +230,17 @@ out:
 const struct cli_command cmd_list = {
 	.name = "list",
 	.summary = "List all VMs",
-	.usage = "  vmctl list [--json]",
+	.usage = "  vmctl list [--host NAME] [--json]",
 	.help = "Columns: NAME BACKEND VCPUS MEM (MB) NETWORK PID SSH (host port) PORTS\n"
 		"(forwards, host->guest: 8080->80/tcp; an address other than 127.0.0.1\n"
-		"is shown, 0.0.0.0:8443->443/tcp) STATE.\n"
-		"States are read from the live process, not only from the record.\n"
+		"is shown, 0.0.0.0:8443->443/tcp) STATE, and HOST (the VMFile's host\n"
+		"name, else the libvirt URI) after BACKEND when a VM is on a libvirt\n"
+		"host. States are read from the live process (or the libvirt daemon),\n"
+		"not only from the record.\n"
 		"\n"
 		"Options:\n"
+		"      --host NAME         Only the VMs on this host (its VMFile name or its\n"
+		"                          URI; \"local\": the VMs of this machine)\n"
 		"      --json              Print a JSON array for scripts\n",
 	.run = run,
 };

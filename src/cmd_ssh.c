@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* vmctl ssh: check the VM answers over SSH, then hand over to the system ssh. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,15 +21,86 @@ static const struct option longopts[] = {
 	{0},
 };
 
+__attribute__((format(printf, 1, 2))) static char *fmt_alloc(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
+/* s in single quotes for the shell that runs a ProxyCommand (malloc'd). */
+static char *shell_quote(const char *s)
+{
+	size_t n = 3;
+	char *q, *p;
+
+	for (const char *c = s; *c; c++)
+		n += *c == '\'' ? 4 : 1;
+	if (!(q = p = malloc(n)))
+		return NULL;
+	*p++ = '\'';
+	for (const char *c = s; *c; c++) {
+		if (*c == '\'') {
+			memcpy(p, "'\\''", 4);
+			p += 4;
+		} else {
+			*p++ = *c;
+		}
+	}
+	*p++ = '\'';
+	*p = '\0';
+	return q;
+}
+
+/*
+ * The way through a libvirt host, for the system ssh: ProxyJump, or, when
+ * the URI names a key or turns host key checks off (which a jump cannot
+ * carry), the same hop as a ProxyCommand. malloc'd "-J"/"-o" argument.
+ */
+static char *jump_arg(const struct vmm_ssh_jump *j, const char **flag)
+{
+	char *key = NULL, *res;
+	char port[16] = "";
+
+	if (j->port)
+		snprintf(port, sizeof(port), ":%u", j->port);
+	if (!j->key_path && !j->no_verify) {
+		*flag = "-J";
+		return fmt_alloc("%s%s%s%s", j->user ? j->user : "", j->user ? "@" : "",
+				    j->host, port);
+	}
+	*flag = "-o";
+	if (j->key_path && !(key = shell_quote(j->key_path)))
+		return NULL;
+	res = fmt_alloc("ProxyCommand=ssh%s%s -p %u%s -W [%%h]:%%p %s%s%s", key ? " -i " : "",
+			   key ? key : "", j->port ? j->port : 22,
+			   j->no_verify ? " -o StrictHostKeyChecking=no "
+					  "-o UserKnownHostsFile=/dev/null"
+					: "",
+			   j->user ? j->user : "", j->user ? "@" : "", j->host);
+	free(key);
+	return res;
+}
+
 /* argv for the system ssh; strings borrowed from t and cmdv. */
 static char **ssh_argv(const struct vmm_ssh_target *t, char **cmdv, int cmdc, char *port,
-		       char *kh, char *alias, char *dest)
+		       char *kh, char *alias, char *dest, char **jump)
 {
 	char **av = calloc((size_t)cmdc + 24, sizeof(*av));
+	const char *jump_flag = NULL;
 	int n = 0;
 
 	if (!av)
 		return NULL;
+	if (t->jump.host && !(*jump = jump_arg(&t->jump, &jump_flag))) {
+		free(av);
+		return NULL;
+	}
 	snprintf(port, 16, "%u", t->port);
 	snprintf(kh, 4200, "UserKnownHostsFile=%s", t->known_hosts);
 	snprintf(alias, 200, "HostKeyAlias=%s", t->host_alias);
@@ -47,6 +120,10 @@ static char **ssh_argv(const struct vmm_ssh_target *t, char **cmdv, int cmdc, ch
 	av[n++] = alias;
 	av[n++] = "-o";
 	av[n++] = "LogLevel=ERROR";
+	if (t->jump.host && *jump) {
+		av[n++] = (char *)jump_flag;
+		av[n++] = *jump;
+	}
 	av[n++] = dest;
 	if (cmdc > 0) {
 		av[n++] = "--";
@@ -91,7 +168,7 @@ static int load_vmfile(const char *file, const char **name, struct vmm_vmfile **
 static int run(const struct cli_command *cmd, int argc, char **argv)
 {
 	const char *user = NULL, *key = NULL, *file = NULL, *name = NULL;
-	char **cmdv = NULL, **av = NULL;
+	char **cmdv = NULL, **av = NULL, *jump = NULL;
 	int cmdc = 0, c, dd, rc = CLI_EXIT_ERROR;
 	struct vmm_vmfile *vf = NULL;
 	const struct vmm_vmfile_vm *def = NULL;
@@ -136,7 +213,7 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 		rc = cli_error(&err);
 		goto out;
 	}
-	if (!(av = ssh_argv(&t, cmdv, cmdc, port, kh, alias, dest))) {
+	if (!(av = ssh_argv(&t, cmdv, cmdc, port, kh, alias, dest, &jump))) {
 		rc = cli_errorf(VMM_E_NOMEM, NULL, "out of memory");
 		goto out;
 	}
@@ -147,6 +224,7 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
 			"cannot run ssh: %s", strerror(errno));
 out:
 	free(av);
+	free(jump);
 	vmm_ssh_target_release(&t);
 	vmm_ctx_free(ctx);
 	vmm_vmfile_free(vf);
@@ -161,7 +239,9 @@ const struct cli_command cmd_ssh = {
 		"hands the terminal to the system ssh. With a COMMAND, runs it without a\n"
 		"terminal and exits with its exit status. The guest's host key is verified\n"
 		"against the VM's own known_hosts file. NAME may be left out when the\n"
-		"VMFile defines one VM.\n"
+		"VMFile defines one VM. A VM on a remote libvirt host is reached through\n"
+		"that host: the system ssh gets a ProxyJump to the URI's user, host and\n"
+		"port (a ProxyCommand when the URI names a keyfile or no_verify).\n"
 		"\n"
 		"Key: the VM's generated key, else --key (or the VMFile's private-key), else\n"
 		"~/.ssh/id_ed25519, id_ecdsa, id_rsa. User: --user, else the VMFile's ssh\n"

@@ -74,6 +74,11 @@ static void print_status(const struct vmm_vm *vm, const char *ip)
 	field("Network:", buf);
 	field("IP:", ip);
 	field("Image:", vm->image_url ? vm->image_url : vm->image_path);
+	if (vm->uri) { /* a VM on a libvirt host */
+		field("Host:", vm->host);
+		field("URI:", vm->uri);
+		field("Pool:", vm->pool);
+	}
 	field("Work dir:", vm->work_dir);
 	field("Overlay:", vm->overlay_path);
 	field("Seed ISO:", vm->seed_iso_path);

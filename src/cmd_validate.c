@@ -98,6 +98,9 @@ static void print_plan(const struct vmm_vmfile *vf)
 		for (size_t k = 0; k < vm->n_shares; k++)
 			printf("  %-12s %s -> %s%s\n", k ? "" : "share:", vm->shares[k].host.path,
 			       vm->shares[k].guest, vm->shares[k].readonly ? " (readonly)" : "");
+		if (vm->host)
+			printf("  host:        %s (%s)\n", vm->host->name,
+			       vm->host->uri ? vm->host->uri : "LIBVIRT_DEFAULT_URI");
 		if (vm->cloud_init) {
 			const struct vmm_vmfile_cloud_init *ci = vm->cloud_init;
 
@@ -204,6 +207,15 @@ static json_t *plan_json(const struct vmm_vmfile *vf)
 								    vm->shares[k].guest, "readonly",
 								    vm->shares[k].readonly));
 			json_object_set_new(o, "shares", sa);
+		}
+		if (vm->host) {
+			json_t *h = json_object();
+
+			json_object_set_new(h, "name", json_string(vm->host->name));
+			json_object_set_new(h, "uri", jstr_or_null(vm->host->uri));
+			json_object_set_new(h, "pool", jstr_or_null(vm->host->pool));
+			json_object_set_new(h, "network", jstr_or_null(vm->host->network));
+			json_object_set_new(o, "host", h);
 		}
 		if (vm->cloud_init) {
 			json_t *ci = json_object();

@@ -50,7 +50,8 @@ static void print_main_help(FILE *f)
 		   "  VMCTL_ACCEL    kvm or tcg: force the accelerator (default: KVM when\n"
 		   "                 /dev/kvm can run guests, else software emulation)\n"
 		   "  VMCTL_QEMU     the QEMU binary (default: qemu-system-x86_64)\n"
-		   "  VMCTL_BACKEND  backend of new VMs: qemu (default), propolis or noop (runs nothing)\n"
+		   "  VMCTL_BACKEND  backend of new VMs: qemu (default), propolis, libvirt or\n"
+		   "                 noop (runs nothing)\n"
 		   "  VMCTL_ZFS_POOL, VMCTL_PROPOLIS_URL\n"
 		   "                 the propolis backend's ZFS pool (default: rpool) and server\n"
 		   "                 (default: http://127.0.0.1:12400); see vmctl(1)\n");

@@ -137,6 +137,10 @@ struct vmm_ssh_target {
 	char *known_hosts; /* the VM's known_hosts file */
 	char *host_alias;  /* its name in known_hosts ("vmctl-NAME") */
 	enum vmm_ssh_hostkey_policy policy;
+	/* A guest on a remote libvirt host is reached through that host (its
+	 * URI's user, host, port and keyfile): jump.host NULL: directly. The
+	 * strings belong to the target. */
+	struct vmm_ssh_jump jump;
 };
 
 /*

@@ -38,6 +38,20 @@ enum vmm_ssh_hostkey_policy {
 	VMM_SSH_HOSTKEY_TOFU,
 };
 
+/*
+ * A host to reach the server through: an SSH session to it, and from there
+ * a direct-tcpip channel to the server's host and port (the guests of a
+ * remote libvirt host are reachable only from that host). The host's key
+ * is checked against the user's ~/.ssh/known_hosts unless no_verify.
+ */
+struct vmm_ssh_jump {
+	const char *host;
+	unsigned port;         /* 0: 22 */
+	const char *user;      /* NULL: the local user */
+	const char *key_path;  /* NULL: the SSH agent and the user's default keys */
+	bool no_verify;
+};
+
 struct vmm_ssh_config {
 	const char *host;            /* address to connect to; NULL: "127.0.0.1" */
 	unsigned port;               /* 0: 22 */
@@ -64,6 +78,8 @@ struct vmm_ssh_config {
 	 * this, whichever is longer; a running command's output is waited for
 	 * without a bound. */
 	unsigned handshake_timeout_ms;
+	/* NULL: connect directly; else through this host. */
+	const struct vmm_ssh_jump *jump;
 };
 
 struct vmm_ssh;

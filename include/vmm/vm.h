@@ -35,6 +35,7 @@ enum vmm_vm_state {
 	VMM_STATE_FAILED,
 	VMM_STATE_DESTROYED,
 	VMM_STATE_SAVED, /* not running; its RAM and devices saved to restore */
+	VMM_STATE_UNKNOWN, /* only in a list: its host did not answer in time */
 };
 
 /* Lifecycle operations, for vmm_lifecycle_check. */
@@ -70,8 +71,9 @@ enum vmm_backend_tag {
 	VMM_BACKEND_NOOP = 0,
 	VMM_BACKEND_QEMU,
 	VMM_BACKEND_PROPOLIS,
+	VMM_BACKEND_LIBVIRT, /* a libvirt daemon, local or remote, by URI */
 };
-const char *vmm_backend_name(enum vmm_backend_tag t); /* "noop", "qemu", "propolis" */
+const char *vmm_backend_name(enum vmm_backend_tag t); /* "noop", "qemu", "propolis", "libvirt" */
 int vmm_backend_parse(const char *s, enum vmm_backend_tag *out); /* 0 / -1 */
 
 enum vmm_net_type {
@@ -190,6 +192,14 @@ struct vmm_vm_spec {
 	/* Shared folders (borrowed); each type is chosen at create. */
 	const struct vmm_share *shares;
 	size_t n_shares;
+	/* libvirt: set uri to place the VM on that libvirt daemon (the libvirt
+	 * backend); host is its name in the VMFile (NULL: none), pool the
+	 * storage pool (NULL: "default"), libvirt_network the network the NIC
+	 * joins unless network is a bridge (NULL: "default"). */
+	const char *uri;
+	const char *host;
+	const char *pool;
+	const char *libvirt_network;
 };
 
 void vmm_vm_spec_init(struct vmm_vm_spec *spec); /* defaults: 1 vCPU, 1024 MB, user */
@@ -225,6 +235,9 @@ struct vmm_vm {
 	struct vmm_forward *forwards; /* malloc'd, n_forwards of them */
 	size_t n_forwards;
 	struct vmm_shares shares; /* shared folders, owned */
+	char *host;             /* libvirt: the VMFile's host name (NULL: none) */
+	char *uri;              /* libvirt: the connection URI */
+	char *pool;             /* libvirt: the storage pool of its volumes */
 	void *extra;            /* unknown JSON fields, kept verbatim (opaque) */
 };
 

@@ -135,6 +135,15 @@ struct vmm_vmfile_dep {
 	struct vmm_span span; /* the name's value in the VMFile */
 };
 
+/* A libvirt host: `host "NAME" uri="qemu+ssh://..." pool="..." network="..."`. */
+struct vmm_vmfile_host {
+	char *name;
+	char *uri;     /* NULL: LIBVIRT_DEFAULT_URI when a VM is created */
+	char *pool;    /* NULL: "default" */
+	char *network; /* NULL: "default" */
+	struct vmm_span span;
+};
+
 struct vmm_vmfile_vm {
 	char *name;
 	struct vmm_span span;      /* the vm node */
@@ -164,6 +173,10 @@ struct vmm_vmfile_vm {
 	 * cycle (both checked by validation). */
 	struct vmm_vmfile_dep *deps;
 	size_t n_deps;
+	/* `host "NAME"`: the VM goes to that libvirt host (an entry of the
+	 * VMFile's hosts); NULL: the local QEMU backend. */
+	const struct vmm_vmfile_host *host;
+	struct vmm_span host_span;
 };
 
 struct vmm_vmfile {
@@ -172,6 +185,8 @@ struct vmm_vmfile {
 	unsigned kdl_version; /* the KDL grammar it is written in: 1 or 2 */
 	struct vmm_vmfile_vm *vms; /* in file order, at least one */
 	size_t n_vms;
+	struct vmm_vmfile_host *hosts; /* in file order */
+	size_t n_hosts;
 };
 
 /* Flags for vmm_vmfile_load / vmm_vmfile_parse. */
@@ -229,6 +244,7 @@ int vmm_vmfile_select(const struct vmm_vmfile *vf, const char *name,
 /*
  * Fill *spec from a VM of the VMFile, for vmm_vm_create: name, vcpus,
  * memory, disk, network, ssh_user (NULL without an ssh block), image_url,
+ * the libvirt host's name, uri, pool and network (NULL without `host`),
  * and image_path for a local image (NULL for image-url: the caller
  * downloads it and sets image_path). cloud_init is left NULL: reading the
  * key and user-data files is the caller's step. Strings are borrowed from

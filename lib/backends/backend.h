@@ -145,6 +145,7 @@ struct vmm_backend_ops {
 extern const struct vmm_backend_ops vmmi_backend_noop;
 extern const struct vmm_backend_ops vmmi_backend_qemu;
 extern const struct vmm_backend_ops vmmi_backend_propolis;
+extern const struct vmm_backend_ops vmmi_backend_libvirt;
 
 /* QEMU's state operation lives apart from the rest of its table (in
  * backends/qemu/qemu_state.c) so that programs that only read the registry
@@ -159,6 +160,9 @@ int vmmi_propolis_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_v
 			struct vmm_error *err);
 int vmmi_propolis_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
 			   struct vmm_error *err);
+/* The libvirt backend's, asked of the daemon (backends/libvirt/libvirt.c). */
+int vmmi_libvirt_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm_state *out,
+		       struct vmm_error *err);
 
 /*
  * Every backend built into the library, once: its tag, its state and
@@ -172,7 +176,8 @@ int vmmi_propolis_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **
 	  vmmi_backend_noop)                                                               \
 	X(VMM_BACKEND_QEMU, vmmi_qemu_state, vmmi_qemu_guest_ip, vmmi_backend_qemu)      \
 	X(VMM_BACKEND_PROPOLIS, vmmi_propolis_state, vmmi_propolis_guest_ip,              \
-	  vmmi_backend_propolis)
+	  vmmi_backend_propolis)                                                           \
+	X(VMM_BACKEND_LIBVIRT, vmmi_libvirt_state, NULL, vmmi_backend_libvirt)
 
 /* The backend for a tag, or NULL with VMM_E_BACKEND in err if it is not
  * built into this library or cannot run on this platform. */

@@ -20,6 +20,7 @@ static const char *const state_names[] = {
 	[VMM_STATE_RUNNING] = "running",     [VMM_STATE_SUSPENDED] = "suspended",
 	[VMM_STATE_STOPPED] = "stopped",     [VMM_STATE_FAILED] = "failed",
 	[VMM_STATE_DESTROYED] = "destroyed", [VMM_STATE_SAVED] = "saved",
+	[VMM_STATE_UNKNOWN] = "unknown",
 };
 
 static const char *const op_names[] = {
@@ -176,6 +177,7 @@ static const char *const backend_names[] = {
 	[VMM_BACKEND_NOOP] = "noop",
 	[VMM_BACKEND_QEMU] = "qemu",
 	[VMM_BACKEND_PROPOLIS] = "propolis",
+	[VMM_BACKEND_LIBVIRT] = "libvirt",
 };
 
 const char *vmm_backend_name(enum vmm_backend_tag t)

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -40,8 +41,12 @@
  * this leaves room for the header. */
 #define SFTP_CHUNK (255u * 1024u)
 
+struct jump;
+static int set_session_timeout(ssh_session session, unsigned ms);
+
 struct vmm_ssh {
 	ssh_session session;
+	struct jump *jump; /* the way through a host, or NULL */
 	int fd;            /* the TCP socket (ours: libssh does not close it) */
 	ino_t fd_ino;
 	sftp_session sftp;
@@ -173,6 +178,236 @@ connected:
 	/* libssh drives the socket itself; hand it over in blocking mode. */
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	return fd;
+}
+
+/* ---- through a host: an SSH session to it and a direct-tcpip channel ---- */
+
+/*
+ * The session to the host and the channel to the server, bridged to one end
+ * of a socket pair by a thread; the other end is the server session's
+ * socket, as a TCP connection would be.
+ */
+struct jump {
+	ssh_session session;
+	ssh_channel channel;
+	int tcp;     /* the session's socket (libssh 0.10 leaves it open) */
+	int fd;      /* our end of the pair */
+	int stop[2]; /* a pipe: written to end the thread */
+	pthread_t thread;
+	bool running;
+};
+
+/* Write all of data to a socket (no SIGPIPE when its peer is gone). */
+static int send_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void *jump_pump(void *arg)
+{
+	struct jump *j = arg;
+	char buf[32768];
+
+	for (;;) {
+		struct pollfd p[3] = {{j->fd, POLLIN, 0},
+				      {ssh_get_fd(j->session), POLLIN, 0},
+				      {j->stop[0], POLLIN, 0}};
+		int n;
+
+		if (poll(p, 3, 50) < 0 && errno != EINTR)
+			break;
+		if (p[2].revents)
+			break;
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t r = read(j->fd, buf, sizeof(buf));
+
+			if (r <= 0)
+				break;
+			if (ssh_channel_write(j->channel, buf, (uint32_t)r) != r)
+				break;
+		}
+		/* libssh may hold data it has read already: drain it every turn */
+		while ((n = ssh_channel_read_nonblocking(j->channel, buf, sizeof(buf), 0)) > 0)
+			if (send_all(j->fd, buf, (size_t)n) < 0)
+				goto out;
+		if (n == SSH_ERROR || ssh_channel_is_eof(j->channel) ||
+		    ssh_channel_is_closed(j->channel))
+			break;
+	}
+out:
+	shutdown(j->fd, SHUT_RDWR);
+	return NULL;
+}
+
+static void jump_free(struct jump *j)
+{
+	if (!j)
+		return;
+	if (j->running) {
+		if (write(j->stop[1], "x", 1) < 0) {
+			/* the pipe cannot be full: the thread reads nothing else */
+		}
+		pthread_join(j->thread, NULL);
+	}
+	if (j->channel) {
+		ssh_channel_close(j->channel);
+		ssh_channel_free(j->channel);
+	}
+	if (j->session) {
+		ssh_disconnect(j->session);
+		ssh_free(j->session);
+	}
+	if (j->tcp >= 0)
+		close(j->tcp);
+	if (j->fd >= 0)
+		close(j->fd);
+	if (j->stop[0] >= 0)
+		close(j->stop[0]);
+	if (j->stop[1] >= 0)
+		close(j->stop[1]);
+	free(j);
+}
+
+/* Log in to the jump host (its key checked unless no_verify). */
+static int jump_login(const struct vmm_ssh_jump *jc, ssh_session s, struct vmm_error *err)
+{
+	const char *host = jc->host;
+	ssh_key key = NULL;
+	int rc;
+
+	if (ssh_connect(s) != SSH_OK)
+		return vmm_error_set(err, VMM_E_SSH, 0,
+				     "check that the libvirt host answers SSH (the URI's host and "
+				     "port)",
+				     "cannot reach the libvirt host %s over SSH: %s", host,
+				     ssh_get_error(s));
+	if (!jc->no_verify && ssh_session_is_known_server(s) != SSH_KNOWN_HOSTS_OK)
+		return vmm_error_set(err, VMM_E_SSH_HOSTKEY, 0,
+				     "log in once with `ssh` to record the host's key in "
+				     "~/.ssh/known_hosts (as libvirt's own ssh transport needs)",
+				     "the host key of the libvirt host %s is not in known_hosts or "
+				     "differs",
+				     host);
+	if (jc->key_path) {
+		if (ssh_pki_import_privkey_file(jc->key_path, NULL, NULL, NULL, &key) != SSH_OK)
+			return vmm_error_set(err, VMM_E_SSH_AUTH, 0,
+					     "the URI's keyfile must be an unencrypted private key",
+					     "cannot load the key '%s' for the libvirt host %s",
+					     jc->key_path, host);
+		rc = ssh_userauth_publickey(s, NULL, key);
+		ssh_key_free(key);
+	} else {
+		rc = ssh_userauth_publickey_auto(s, NULL, NULL);
+	}
+	if (rc != SSH_AUTH_SUCCESS)
+		return vmm_error_set(err, VMM_E_SSH_AUTH, 0,
+				     "give the URI a key (?keyfile=...) or load one into ssh-agent",
+				     "the libvirt host %s refused the login: %s", host,
+				     ssh_get_error(s));
+	return 0;
+}
+
+/* Open the way to host:port through cfg->jump; *fd is the server session's
+ * socket (it belongs to *out). Returns 0 or <0 with *err. */
+static int jump_open(const struct vmm_ssh_config *cfg, const char *host, unsigned port,
+		     unsigned timeout_ms, struct jump **out, int *fd, struct vmm_error *err)
+{
+	const struct vmm_ssh_jump *jc = cfg->jump;
+	unsigned jport = jc->port ? jc->port : 22;
+	struct jump *j = calloc(1, sizeof(*j));
+	int sv[2] = {-1, -1}, flag_false = 0, rc;
+	uint64_t deadline = vmmi_now_ms() + timeout_ms;
+
+	*out = NULL;
+	*fd = -1;
+	if (!j)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	j->tcp = j->fd = j->stop[0] = j->stop[1] = -1;
+	if (!(j->session = ssh_new())) {
+		rc = vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+		goto fail;
+	}
+	/* the host, over our own bounded TCP connect */
+	if ((j->tcp = tcp_connect(jc->host, jport, timeout_ms > 5000 ? timeout_ms : 5000, err)) <
+	    0) {
+		rc = -(int)VMM_E_SSH;
+		goto fail;
+	}
+	if (ssh_options_set(j->session, SSH_OPTIONS_FD, &j->tcp) < 0 ||
+	    ssh_options_set(j->session, SSH_OPTIONS_HOST, jc->host) < 0 ||
+	    ssh_options_set(j->session, SSH_OPTIONS_PORT, &jport) < 0 ||
+	    ssh_options_set(j->session, SSH_OPTIONS_PROCESS_CONFIG, &flag_false) < 0 ||
+	    (jc->user && ssh_options_set(j->session, SSH_OPTIONS_USER, jc->user) < 0) ||
+	    set_session_timeout(j->session, DEFAULT_HANDSHAKE_MS) < 0) {
+		rc = vmm_error_set(err, VMM_E_SSH, 0, NULL, "cannot set SSH options: %s",
+				   ssh_get_error(j->session));
+		goto fail;
+	}
+	if ((rc = jump_login(jc, j->session, err)) < 0)
+		goto fail;
+	if (!(j->channel = ssh_channel_new(j->session)) ||
+	    ssh_channel_open_forward(j->channel, host, (int)port, "127.0.0.1", 0) != SSH_OK) {
+		rc = vmm_error_set(err, VMM_E_SSH, 0, NULL,
+				   "the libvirt host %s cannot open a connection to %s port %u: %s",
+				   jc->host, host, port, ssh_get_error(j->session));
+		goto fail;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pipe2(j->stop, O_CLOEXEC) < 0) {
+		rc = vmm_error_errno(err, VMM_E_IO, NULL, "cannot create a socket pair");
+		goto fail;
+	}
+	j->fd = sv[1];
+	if (pthread_create(&j->thread, NULL, jump_pump, j) != 0) {
+		rc = vmm_error_set(err, VMM_E_IO, 0, NULL, "cannot start a thread");
+		goto fail;
+	}
+	j->running = true;
+	/* the server's banner proves it is there, as for a direct connection */
+	for (;;) {
+		struct pollfd pfd = {sv[0], POLLIN, 0};
+		uint64_t now = vmmi_now_ms();
+		int prc = now < deadline ? poll(&pfd, 1, (int)(deadline - now)) : 0;
+
+		if (prc > 0) {
+			char c;
+
+			/* EOF right away: the host's connection to the guest was refused */
+			if (recv(sv[0], &c, 1, MSG_PEEK) == 1)
+				break;
+			rc = vmm_error_set(err, VMM_E_SSH, 0, NULL,
+					   "%s port %u refused the connection from %s", host, port,
+					   jc->host);
+			goto fail;
+		}
+		if (prc < 0 && errno == EINTR)
+			continue;
+		rc = vmm_error_set(err, VMM_E_SSH, 0, NULL,
+				   "no SSH banner from %s port %u (through %s) within %u ms", host,
+				   port, jc->host, timeout_ms);
+		goto fail;
+	}
+	*out = j;
+	*fd = sv[0];
+	return 0;
+fail:
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (j->fd < 0 && sv[1] >= 0)
+		close(sv[1]);
+	jump_free(j);
+	return rc;
 }
 
 /*
@@ -350,6 +585,7 @@ static int attempt(const struct vmm_ssh_config *cfg, ssh_key key, const char *ke
 	ssh_session session = NULL;
 	ssh_key srvkey = NULL;
 	struct vmm_ssh *s = NULL;
+	struct jump *jump = NULL;
 	char *khost = NULL, *fp = NULL;
 	const char *host = cfg_host(cfg);
 	unsigned port = cfg_port(cfg);
@@ -358,7 +594,16 @@ static int attempt(const struct vmm_ssh_config *cfg, ssh_key key, const char *ke
 	ino_t ino;
 
 	*fail = FAIL_RETRY;
-	fd = tcp_connect(host, port, timeout_ms, err);
+	if (cfg->jump) {
+		if ((rc = jump_open(cfg, host, port, timeout_ms, &jump, &fd, err)) < 0) {
+			/* a host that refuses us will not change its mind */
+			if (rc == -(int)VMM_E_SSH_AUTH || rc == -(int)VMM_E_SSH_HOSTKEY)
+				*fail = FAIL_FATAL;
+			return rc;
+		}
+	} else {
+		fd = tcp_connect(host, port, timeout_ms, err);
+	}
 	if (fd < 0)
 		return -(int)VMM_E_SSH;
 	ino = fd_inode(fd);
@@ -447,10 +692,12 @@ static int attempt(const struct vmm_ssh_config *cfg, ssh_key key, const char *ke
 		goto out;
 	}
 	s->session = session;
+	s->jump = jump;
 	s->fd = fd;
 	s->fd_ino = ino;
 	s->fingerprint = fp;
 	session = NULL;
+	jump = NULL;
 	fd = -1;
 	fp = NULL;
 	*out = s;
@@ -460,6 +707,7 @@ static int attempt(const struct vmm_ssh_config *cfg, ssh_key key, const char *ke
 	rc = 0;
 out:
 	session_free(session, fd, ino);
+	jump_free(jump);
 	ssh_key_free(srvkey);
 	free(khost);
 	free(fp);
@@ -611,6 +859,7 @@ void vmm_ssh_free(struct vmm_ssh *s)
 	if (s->sftp)
 		sftp_free(s->sftp);
 	session_free(s->session, s->fd, s->fd_ino);
+	jump_free(s->jump);
 	free(s->target);
 	free(s->fingerprint);
 	free(s);

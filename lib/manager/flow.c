@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "vmm/file.h"
+#include "backends/libvirt/libvirt.h"
 #include "core/util.h"
 #include "vmm/keys.h"
 #include "vmm/log.h"
@@ -169,7 +170,14 @@ int vmm_flow_ssh_target(struct vmm_ctx *ctx, const struct vmm_vm *vm, const char
 				     vm->name);
 	if ((rc = wait_guest_ip(ctx, vm, &out->host, err)) < 0)
 		goto fail;
-	if (vm->network.type == VMM_NET_USER) {
+	if (vm->backend == VMM_BACKEND_LIBVIRT) {
+		struct vmmi_libvirt_jump j;
+
+		out->port = 22;
+		if ((rc = vmmi_libvirt_jump(vm->uri, &j, err)) < 0)
+			goto fail;
+		out->jump = (struct vmm_ssh_jump){j.host, j.port, j.user, j.keyfile, j.no_verify};
+	} else if (vm->network.type == VMM_NET_USER) {
 		if (!vm->ssh_host_port) {
 			rc = vmm_error_set(err, VMM_E_SSH, 0, "recreate the VM (`vmctl reload`)",
 					   "VM '%s' has no forwarded SSH port", vm->name);
@@ -208,6 +216,9 @@ void vmm_ssh_target_release(struct vmm_ssh_target *t)
 	free(t->key_path);
 	free(t->known_hosts);
 	free(t->host_alias);
+	free((char *)t->jump.host);
+	free((char *)t->jump.user);
+	free((char *)t->jump.key_path);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -240,6 +251,7 @@ static int ssh_connect_ev(const struct vmm_vm *vm, const struct vmm_ssh_target *
 		.known_hosts = t->known_hosts,
 		.known_hosts_name = t->host_alias,
 		.hostkey_policy = t->policy,
+		.jump = t->jump.host ? &t->jump : NULL,
 	};
 	struct vmm_ssh_retry retry = {
 		.timeout_ms = timeout_ms,
@@ -378,11 +390,15 @@ static int provision_vm(struct vmm_ctx *ctx, const struct vmm_vm *vm,
 	char *log_path = NULL, detail[64];
 	int rc;
 
+	/* "ssh" includes finding the guest's address: a libvirt guest's is
+	 * its DHCP lease, which comes a while after the boot */
+	phase_begin(&ph, ev, vm->name, "ssh");
 	rc = vmm_flow_ssh_target(ctx, vm, NULL, def->ssh ? def->ssh->user : NULL,
 				 def->ssh ? def->ssh->private_key.path : NULL, &t, err);
-	if (rc < 0)
+	if (rc < 0) {
+		phase_end(&ph, false, NULL);
 		return rc;
-	phase_begin(&ph, ev, vm->name, "ssh");
+	}
 	rc = ssh_connect_ev(vm, &t, VMM_FLOW_PROVISION_SSH_TIMEOUT_MS, ev, &s, err);
 	snprintf(detail, sizeof(detail), "%s@%s:%u", t.user, t.host, t.port);
 	phase_end(&ph, rc == 0, detail);

@@ -211,6 +211,19 @@ static int fill_new_vm(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
 		if (!sh->host || !sh->guest)
 			return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
 	}
+	if (backend == VMM_BACKEND_LIBVIRT) {
+		/* no URI given: the one libvirt's own tools would use */
+		const char *uri = spec->uri ? spec->uri : getenv("LIBVIRT_DEFAULT_URI");
+
+		if (!uri || !*uri)
+			return vmm_error_set(err, VMM_E_INVALID_CONFIG, 0,
+					     "give the host's URI (`create --connect URI`, uri= "
+					     "on the VMFile's host) or set LIBVIRT_DEFAULT_URI",
+					     "VM '%s' goes to libvirt, but no URI says where",
+					     spec->name);
+		if (!(vm->uri = strdup(uri)) || (spec->host && !(vm->host = strdup(spec->host))))
+			return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	}
 	{
 		char now[VMMI_RFC3339_LEN];
 
@@ -309,6 +322,12 @@ int vmm_vm_create(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec,
 	ph = (struct vmmi_phases){opts->phase, opts->phase_userdata};
 	if ((rc = check_spec(spec, err)) < 0)
 		return rc;
+	/* a VM placed on a libvirt daemon is that backend's, whatever the default */
+	if ((spec->uri || spec->host) && opts->backend != VMM_BACKEND_LIBVIRT) {
+		defaults = *opts;
+		defaults.backend = VMM_BACKEND_LIBVIRT;
+		opts = &defaults;
+	}
 	if (!(be = vmmi_backend_for(opts->backend, err)))
 		return -(int)VMM_E_BACKEND;
 	if (opts->start && be->check_start &&

@@ -14,7 +14,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -274,6 +278,243 @@ int vmm_vm_exists(struct vmm_ctx *ctx, const char *name, bool *exists, struct vm
 	return 0;
 }
 
+/* ---- live states of VMs on other hosts, asked in parallel ----------------- */
+
+/* How long `list` waits for the hosts of remote VMs before it shows their
+ * VMs as unknown. */
+#define HOST_TIMEOUT_MS 5000
+
+/* The VMs of one host, asked by one thread (one connection per host). The
+ * job belongs to both the thread and the lister (refs); a thread that
+ * outlives the wait finishes on its own copies and frees the job. */
+struct host_wait;
+
+struct host_job {
+	struct host_wait *w;
+	int refs;
+	bool done, started;
+	pthread_t thread;
+	const char *uri;       /* the host's, in the lister's store */
+	struct vmm_vm **vms;   /* copies */
+	size_t *index;         /* their places in the store */
+	size_t n;
+	enum vmm_vm_state *states;
+	char (*errors)[VMM_ERROR_MSG_MAX]; /* "" when the state was read */
+};
+
+struct host_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	size_t running;
+	int refs; /* the lister and every job's thread */
+};
+
+static void job_free(struct host_job *j)
+{
+	vmm_vm_list_free(j->vms, j->n);
+	free(j->index);
+	free(j->states);
+	free(j->errors);
+	free(j);
+}
+
+/* Drop one reference to j and w (with w's lock held, released here). */
+static void job_put(struct host_wait *w, struct host_job *j)
+{
+	bool free_job = --j->refs == 0, free_wait = --w->refs == 0;
+
+	pthread_mutex_unlock(&w->lock);
+	if (free_job)
+		job_free(j);
+	if (free_wait) {
+		pthread_mutex_destroy(&w->lock);
+		pthread_cond_destroy(&w->cond);
+		free(w);
+	}
+}
+
+static void *host_states(void *arg)
+{
+	struct host_job *j = arg;
+	struct host_wait *w = j->w;
+
+	for (size_t i = 0; i < j->n; i++) {
+		vmmi_state_op state = state_op(j->vms[i]->backend);
+		struct vmm_error e;
+
+		j->states[i] = j->vms[i]->state;
+		/* no context: the lister may be gone by the time a slow host
+		 * answers (a remote backend's state needs none) */
+		if (state && state(NULL, j->vms[i], &j->states[i], &e) < 0) {
+			snprintf(j->errors[i], sizeof(j->errors[i]), "%s", e.message);
+			j->states[i] = VMM_STATE_UNKNOWN;
+		}
+	}
+	pthread_mutex_lock(&w->lock);
+	j->done = true;
+	w->running--;
+	pthread_cond_broadcast(&w->cond);
+	job_put(w, j);
+	return NULL;
+}
+
+/* Whether a VM's state is asked of another host (in parallel, bounded). */
+static bool on_remote_host(const struct vmm_vm *vm)
+{
+	return vm->backend == VMM_BACKEND_LIBVIRT && vm->uri &&
+	       vm->state != VMM_STATE_PREPARING && vm->state != VMM_STATE_PREPARED;
+}
+
+/* Apply the live state s to vm, as vmmi_vm_live_state does. */
+static void set_live(struct vmm_vm *vm, enum vmm_vm_state s)
+{
+	if (s == vm->state)
+		return;
+	vm->state = s;
+	if (s == VMM_STATE_STOPPED) {
+		vm->pid = 0;
+		vm->pid_starttime = 0;
+	}
+}
+
+/*
+ * The states of the store's VMs on remote hosts: one thread per host, all
+ * at once, waited for up to HOST_TIMEOUT_MS; a host that has not answered
+ * by then leaves its VMs "unknown" (with a warning), never a hung list.
+ */
+static void remote_states(struct vmmi_store *st)
+{
+	struct host_job **jobs;
+	struct host_wait *w;
+	size_t njobs = 0, nremote = 0;
+	struct timespec until;
+
+	for (size_t i = 0; i < st->n; i++)
+		nremote += on_remote_host(st->vms[i]);
+	if (nremote == 0)
+		return;
+	jobs = calloc(st->n + 1, sizeof(*jobs));
+	w = calloc(1, sizeof(*w));
+	if (!jobs || !w) {
+		free(jobs);
+		free(w);
+		for (size_t i = 0; i < st->n; i++)
+			if (on_remote_host(st->vms[i]))
+				st->vms[i]->state = VMM_STATE_UNKNOWN;
+		return;
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->refs = 1;
+	/* one job per URI, with its VMs */
+	for (size_t i = 0; i < st->n; i++) {
+		struct host_job *j = NULL;
+
+		if (!on_remote_host(st->vms[i]))
+			continue;
+		for (size_t k = 0; k < njobs && !j; k++)
+			if (strcmp(jobs[k]->uri, st->vms[i]->uri) == 0)
+				j = jobs[k];
+		if (!j) {
+			if (!(j = calloc(1, sizeof(*j))) ||
+			    !(j->vms = calloc(st->n, sizeof(*j->vms))) ||
+			    !(j->index = calloc(st->n, sizeof(*j->index))) ||
+			    !(j->states = calloc(st->n, sizeof(*j->states))) ||
+			    !(j->errors = calloc(st->n, sizeof(*j->errors)))) {
+				if (j)
+					job_free(j);
+				st->vms[i]->state = VMM_STATE_UNKNOWN;
+				continue;
+			}
+			j->w = w;
+			j->refs = 1;
+			j->uri = st->vms[i]->uri; /* the store outlives the wait */
+			jobs[njobs++] = j;
+		}
+		if (!(j->vms[j->n] = vmm_vm_dup(st->vms[i]))) {
+			st->vms[i]->state = VMM_STATE_UNKNOWN;
+			continue;
+		}
+		j->index[j->n++] = i;
+	}
+	pthread_mutex_lock(&w->lock);
+	for (size_t k = 0; k < njobs; k++) {
+		jobs[k]->refs++;
+		w->refs++;
+		w->running++;
+		if (jobs[k]->n > 0 &&
+		    pthread_create(&jobs[k]->thread, NULL, host_states, jobs[k]) == 0) {
+			jobs[k]->started = true;
+			continue;
+		}
+		jobs[k]->refs--;
+		w->refs--;
+		w->running--;
+		for (size_t i = 0; i < jobs[k]->n; i++)
+			jobs[k]->states[i] = VMM_STATE_UNKNOWN;
+		jobs[k]->done = true;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += HOST_TIMEOUT_MS / 1000;
+	until.tv_nsec += (HOST_TIMEOUT_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (w->running > 0)
+		if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
+			break;
+	for (size_t k = 0; k < njobs; k++) {
+		struct host_job *j = jobs[k];
+
+		for (size_t i = 0; i < j->n; i++) {
+			struct vmm_vm *vm = st->vms[j->index[i]];
+
+			if (!j->done) {
+				vm->state = VMM_STATE_UNKNOWN;
+				continue;
+			}
+			if (j->errors[i][0])
+				vmm_warn(MOD, "VM '%s': %s", vm->name, j->errors[i]);
+			set_live(vm, j->states[i]);
+		}
+		if (!j->done)
+			vmm_warn(MOD, "%s did not answer within %u s: its VMs are shown as unknown",
+				 j->uri, HOST_TIMEOUT_MS / 1000);
+	}
+	/* the lister's references: to each job, then to w. A thread that is
+	 * done is joined, so that it has ended (its thread state freed) when
+	 * the caller goes on; one that is not goes on alone and frees its job */
+	for (size_t k = 0; k < njobs; k++) {
+		struct host_job *j = jobs[k];
+
+		if (j->started && j->done)
+			continue; /* joined below */
+		if (j->started)
+			pthread_detach(j->thread);
+		jobs[k] = NULL;
+		if (--j->refs == 0)
+			job_free(j);
+	}
+	pthread_mutex_unlock(&w->lock);
+	for (size_t k = 0; k < njobs; k++) {
+		if (!jobs[k])
+			continue;
+		pthread_join(jobs[k]->thread, NULL);
+		job_free(jobs[k]); /* the thread has dropped its reference */
+	}
+	free(jobs);
+	pthread_mutex_lock(&w->lock);
+	if (--w->refs == 0) {
+		pthread_mutex_unlock(&w->lock);
+		pthread_mutex_destroy(&w->lock);
+		pthread_cond_destroy(&w->cond);
+		free(w);
+	} else {
+		pthread_mutex_unlock(&w->lock);
+	}
+}
+
 int vmm_vm_list(struct vmm_ctx *ctx, struct vmm_vm ***out, size_t *n, struct vmm_error *err)
 {
 	struct vmmi_store st;
@@ -281,9 +522,12 @@ int vmm_vm_list(struct vmm_ctx *ctx, struct vmm_vm ***out, size_t *n, struct vmm
 
 	if ((rc = vmmi_store_load(ctx->paths.store_path, &st, err)) < 0)
 		return rc;
+	remote_states(&st);
 	for (size_t i = 0; i < st.n; i++) {
 		struct vmm_error e;
 
+		if (st.vms[i]->backend == VMM_BACKEND_LIBVIRT)
+			continue; /* asked above */
 		/* One VM whose state cannot be read does not hide the others. */
 		if (vmmi_vm_live_state(ctx, st.vms[i], &e) < 0)
 			vmm_warn(MOD, "VM '%s': %s", st.vms[i]->name, e.message);

@@ -63,6 +63,9 @@
 	X(STR, created_at, "created_at", "created_at", 0, 0, 0)                         \
 	X(FWD, forwards, "forwards", "forwards", 0, 0, 0)                               \
 	X(SHARES, shares, "shares", "shares", 0, 0, 0)                                  \
+	X(STR, host, "host", "host", 0, 0, 0)                                           \
+	X(STR, uri, "uri", "uri", 0, 0, 0)                                              \
+	X(STR, pool, "pool", "pool", 0, 0, 0)                                           \
 	X(INT, pid_starttime, "pid_starttime", NULL, 0, INT64_MAX, 0)                   \
 	X(STR, qmp_socket, "qmp_socket", NULL, 0, 0, 0)                                 \
 	X(STR, console_socket, "console_socket", NULL, 0, 0, 0)

@@ -812,7 +812,7 @@ static int handle_value(struct reader *r, const struct value *v)
 		else
 			snprintf(found, sizeof(found), "%s", type_name(v->type));
 		return bad_field(r, f->key,
-				 f->kind == VMMI_FK_BACKEND ? "\"qemu\", \"propolis\" or \"noop\""
+				 f->kind == VMMI_FK_BACKEND ? "\"qemu\", \"libvirt\", \"propolis\" or \"noop\""
 							    : "a state name such as \"running\"",
 				 found);
 	case VMMI_FK_SHARES:

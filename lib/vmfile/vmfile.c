@@ -30,6 +30,7 @@ struct ctx {
 	const char *base_dir;
 	unsigned flags;
 	size_t nerr;
+	const struct vmm_vmfile *vf; /* for `host` references */
 };
 
 /* ---- messages -------------------------------------------------------- */
@@ -192,6 +193,10 @@ static const struct field fields[] = {
 	{"readonly", "", "#true or #false", "share \"./src\" \"/srv/src\" readonly=#true"},
 	{"depends-on", "", "one or more strings (names of other VMs of the file)",
 	 "depends-on \"db\" \"cache\""},
+	{"host", "", "a string (the name of a libvirt host)",
+	 "host \"build1\" uri=\"qemu+ssh://admin@build1/system\""},
+	{"uri", "", "a string (a libvirt URI)", "uri=\"qemu+ssh://admin@build1/system\""},
+	{"pool", "", "a string (a libvirt storage pool)", "pool=\"default\""},
 };
 
 static const struct field *field_of(const char *name)
@@ -217,11 +222,13 @@ static char *example_hint(const char *name)
 	return f ? vmmi_asprintf("for example: `%s`", f->example) : NULL;
 }
 
-static const char *const top_nodes[] = {"vm", NULL};
+static const char *const top_nodes[] = {"vm", "host", NULL};
+static const char *const host_props[] = {"uri", "pool", "network", NULL};
 static const char *const vm_nodes[] = {"image",      "image-url", "vcpus",
 				       "memory",     "disk",      "network",
 				       "cloud-init", "ssh",       "provision",
-				       "backend",    "share",      "depends-on", NULL};
+				       "backend",    "share",      "depends-on",
+				       "host",       NULL};
 static const char *const cloud_init_nodes[] = {"hostname", "ssh-key", "user-data", NULL};
 static const char *const ssh_nodes[] = {"user", "private-key", NULL};
 static const char *const shell_nodes[] = {"inline", "script", NULL};
@@ -267,8 +274,9 @@ static void unknown_name(struct ctx *c, const struct vmm_kdl_span *where, const 
 	const char *guess = memchr(name, '\0', len) ? NULL : vmm_suggest(name, allowed);
 	char *hint = NULL, *list = NULL;
 
-	if (!guess && !memchr(name, '\0', len)) {
-		/* "username" -> "user": a known name the word starts with. */
+	if (!guess && !fallback_hint && !memchr(name, '\0', len)) {
+		/* "username" -> "user": a known name the word starts with (a
+		 * hint that says where the word belongs is worth more) */
 		for (const char *const *a = allowed; *a; a++)
 			if (strlen(*a) >= 3 && strncmp(name, *a, strlen(*a)) == 0)
 				guess = *a;
@@ -1176,6 +1184,89 @@ static void parse_depends_on(struct ctx *c, const struct vmm_kdl_node *n,
 	}
 }
 
+/* ---- libvirt hosts ----------------------------------------------------- */
+
+/* An optional string property of a host node (NULL: absent). */
+static char *host_prop(struct ctx *c, const struct vmm_kdl_node *n, const char *key)
+{
+	const struct vmm_kdl_prop *p = vmm_kdl_node_prop(n, key);
+	const char *s = p ? get_string(c, key, &p->value, false) : NULL;
+
+	if (s && !*s) {
+		error_at(c, &p->value.span, NULL, "`%s` is empty", key);
+		return NULL;
+	}
+	if (s && strcmp(key, "uri") == 0 && !strstr(s, "://"))
+		error_at(c, &p->value.span, "for example: `uri=\"qemu+ssh://admin@build1/system\"`",
+			 "`%s` is not a libvirt URI", s);
+	return s ? xstrdup(c, s) : NULL;
+}
+
+/* `host "NAME" uri=... pool=... network=...` at the top level. */
+static void parse_host(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmfile *vf)
+{
+	struct vmm_vmfile_host *h = &vf->hosts[vf->n_hosts];
+	const char *name;
+
+	memset(h, 0, sizeof(*h));
+	h->span = sp(&n->span);
+	if (!check_shape(c, n, 1, 1, host_props, false) ||
+	    !(name = get_string(c, "host", &n->args[0], true)))
+		return;
+	for (size_t i = 0; i < vf->n_hosts; i++) {
+		if (vf->hosts[i].name && strcmp(vf->hosts[i].name, name) == 0) {
+			struct vmm_diag *g = error_at(c, &n->args[0].span,
+						      "host names must be unique within a VMFile",
+						      "duplicate host name `%s`", name);
+
+			vmm_diag_set_related(c->diags, g, vf->hosts[i].span, "first defined here");
+			return;
+		}
+	}
+	h->name = xstrdup(c, name);
+	h->uri = host_prop(c, n, "uri");
+	h->pool = host_prop(c, n, "pool");
+	h->network = host_prop(c, n, "network");
+	vf->n_hosts++;
+}
+
+/* `host "NAME"` in a vm block: one of the VMFile's hosts. */
+static void parse_vm_host(struct ctx *c, const struct vmm_kdl_node *k, struct vmm_vmfile_vm *vm)
+{
+	const char **names;
+	const char *name, *guess;
+	char *hint = NULL;
+
+	if (!check_shape(c, k, 1, 1, no_names, false) ||
+	    !(name = get_string(c, "host", &k->args[0], true)))
+		return;
+	vm->host_span = sp(&k->args[0].span);
+	for (size_t i = 0; i < c->vf->n_hosts; i++) {
+		if (c->vf->hosts[i].name && strcmp(c->vf->hosts[i].name, name) == 0) {
+			vm->host = &c->vf->hosts[i];
+			return;
+		}
+	}
+	names = calloc(c->vf->n_hosts + 1, sizeof(*names));
+	if (!names) {
+		c->diags->oom = true;
+		return;
+	}
+	for (size_t i = 0, nn = 0; i < c->vf->n_hosts; i++)
+		if (c->vf->hosts[i].name)
+			names[nn++] = c->vf->hosts[i].name;
+	guess = vmm_suggest(name, names);
+	if (guess)
+		hint = vmmi_asprintf("did you mean `%s`?", guess);
+	else
+		hint = strdup("define it at the top level: `host \"NAME\" "
+			      "uri=\"qemu+ssh://user@host/system\"`");
+	error_at(c, &k->args[0].span, hint, "unknown host `%s`: the VMFile defines no such host",
+		 name);
+	free(hint);
+	free(names);
+}
+
 static void parse_vm(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmfile_vm *vm)
 {
 	struct seen seen = {0};
@@ -1273,6 +1364,8 @@ static void parse_vm(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmf
 			parse_network(c, k, &vm->network);
 		} else if (strcmp(kn, "backend") == 0) {
 			parse_backend(c, k, vm);
+		} else if (strcmp(kn, "host") == 0) {
+			parse_vm_host(c, k, vm);
 		} else if (strcmp(kn, "cloud-init") == 0) {
 			vm->cloud_init = calloc(1, sizeof(*vm->cloud_init));
 			if (!vm->cloud_init) {
@@ -1319,6 +1412,12 @@ static void parse_vm(struct ctx *c, const struct vmm_kdl_node *n, struct vmm_vmf
 		error_at(c, &n->name_span,
 			 "add `image \"path/to/disk.qcow2\"` or `image-url \"https://...\"`",
 			 "%s has no image source", block);
+	if (vm->backend_set && vm->host)
+		error_span(c, vm->host_span,
+			   "remove `backend` (a VM on a libvirt host runs on libvirt) or `host` (to "
+			   "run it with that backend here)",
+			   "%s sets both `backend \"%s\"` and `host`", block,
+			   vmm_backend_name(vm->backend));
 	if (vm->n_shares && !(vm->share_specs = calloc(vm->n_shares, sizeof(*vm->share_specs)))) {
 		c->diags->oom = true;
 		return;
@@ -1504,10 +1603,10 @@ static void report_duplicate_names(struct ctx *c, const struct vmm_vmfile *vf)
 int vmmi_vmfile_from_document(const struct vmm_kdl_document *doc, const char *base_dir,
 			      unsigned flags, struct vmm_diags *diags, struct vmm_vmfile **out)
 {
-	struct ctx c = {diags, base_dir, flags, 0};
+	struct ctx c = {diags, base_dir, flags, 0, NULL};
 	struct vmm_vmfile *vf = calloc(1, sizeof(*vf));
 	bool unknown_top = false;
-	size_t nvm = 0;
+	size_t nvm = 0, nhost = 0;
 
 	*out = NULL;
 	if (!vf)
@@ -1517,14 +1616,28 @@ int vmmi_vmfile_from_document(const struct vmm_kdl_document *doc, const char *ba
 		if (strcmp(doc->nodes[i].name, "vm") == 0)
 			nvm++;
 	vf->vms = calloc(nvm ? nvm : 1, sizeof(*vf->vms));
-	if (!vf->vms) {
+	/* the hosts first: a vm may name one defined below it */
+	for (size_t i = 0; i < doc->nnodes; i++)
+		if (strcmp(doc->nodes[i].name, "host") == 0)
+			nhost++;
+	vf->hosts = calloc(nhost ? nhost : 1, sizeof(*vf->hosts));
+	if (!vf->vms || !vf->hosts) {
+		free(vf->vms);
+		free(vf->hosts);
 		free(vf);
 		return -VMM_E_NOMEM;
 	}
+	c.vf = vf;
+	for (size_t i = 0; i < doc->nnodes; i++)
+		if (strcmp(doc->nodes[i].name, "host") == 0 &&
+		    !memchr(doc->nodes[i].name, '\0', doc->nodes[i].name_len))
+			parse_host(&c, &doc->nodes[i], vf);
 	for (size_t i = 0; i < doc->nnodes; i++) {
 		const struct vmm_kdl_node *n = &doc->nodes[i];
 		struct vmm_vmfile_vm *vm;
 
+		if (strcmp(n->name, "host") == 0 && !memchr(n->name, '\0', n->name_len))
+			continue;
 		if (strcmp(n->name, "vm") != 0 || memchr(n->name, '\0', n->name_len)) {
 			char *hint = NULL;
 
@@ -1623,6 +1736,13 @@ void vmm_vmfile_free(struct vmm_vmfile *vf)
 	for (size_t i = 0; i < vf->n_vms; i++)
 		vm_release(&vf->vms[i]);
 	free(vf->vms);
+	for (size_t i = 0; i < vf->n_hosts; i++) {
+		free(vf->hosts[i].name);
+		free(vf->hosts[i].uri);
+		free(vf->hosts[i].pool);
+		free(vf->hosts[i].network);
+	}
+	free(vf->hosts);
 	free(vf->path);
 	free(vf->base_dir);
 	free(vf);

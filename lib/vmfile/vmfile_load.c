@@ -254,6 +254,12 @@ void vmm_vmfile_vm_spec(const struct vmm_vmfile_vm *vm, struct vmm_vm_spec *spec
 	spec->ssh_user = vm->ssh ? vm->ssh->user : NULL;
 	spec->shares = vm->share_specs;
 	spec->n_shares = vm->share_specs ? vm->n_shares : 0;
+	if (vm->host) {
+		spec->host = vm->host->name;
+		spec->uri = vm->host->uri;
+		spec->pool = vm->host->pool;
+		spec->libvirt_network = vm->host->network;
+	}
 }
 
 /* "web, db, cache" */

@@ -88,7 +88,7 @@ def test_list_json_is_stable(vmctl, image):
                         "network", "pid", "ssh_port", "ssh_user", "mac_addr", "vnc_addr",
                         "work_dir", "image_path", "image_url", "overlay_path",
                         "seed_iso_path", "ssh_key_path", "created_at", "forwards",
-                        "shares"]
+                        "shares", "host", "uri", "pool"]
     assert vm["network"] == {"type": "tap", "bridge": "br0"}
     assert vm["disk_gb"] == 3
     assert vm["pid"] is None

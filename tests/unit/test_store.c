@@ -271,7 +271,7 @@ static void test_corrupt_inputs(void **state)
 	expect_corrupt(V1("\"a\": {\"pid_starttime\": {}}"), "field \"pid_starttime\"",
 		       "found an object");
 	expect_corrupt(V1("\"a\": {\"backend\": \"xen\"}"),
-		       "field \"backend\" must be \"qemu\", \"propolis\" or \"noop\", found \"xen\"",
+		       "field \"backend\" must be \"qemu\", \"libvirt\", \"propolis\" or \"noop\", found \"xen\"",
 		       NULL);
 	expect_corrupt(V1("\"a\": {\"state\": \"dancing\"}"),
 		       "field \"state\" must be a state name such as \"running\", found \"dancing\"",
@@ -350,6 +350,7 @@ static const char every_field[] =
 	" \"ssh_key_path\": \"/k\", \"created_at\": \"2026-01-01T00:00:00Z\","
 	" \"shares\": [{\"host\": \"/h/src\", \"guest\": \"/g\", \"readonly\": true,"
 	" \"type\": \"9p\"}, {\"host\": \"/a\", \"guest\": \"/b\"}],"
+	" \"host\": \"lab\", \"uri\": \"qemu+ssh://h/system\", \"pool\": \"p\","
 	" \"future\": {\"a\": [1, true, false, null, \"s\", {\"n\": []}, 0.5], \"b\": {}},"
 	" \"note\": \"n\\t\", \"flag\": false, \"nothing\": null},"
 	"\"vnic\": {\"network\": {\"type\": \"VNIC\", \"name\": \"v0\"}, \"state\": null, \"vcpus\": null},"
@@ -523,6 +524,9 @@ static void test_every_field_roundtrips(void **state)
 	assert_string_equal(vm->ssh_user, "\xf0\x9f\x98\x80");
 	assert_string_equal(vm->ssh_key_path, "/k");
 	assert_string_equal(vm->created_at, "2026-01-01T00:00:00Z");
+	assert_string_equal(vm->host, "lab");
+	assert_string_equal(vm->uri, "qemu+ssh://h/system");
+	assert_string_equal(vm->pool, "p");
 	/* every field of the table was set from the document: a new field
 	 * needs a value in every_field */
 	{
@@ -610,14 +614,16 @@ static void test_vm_json_form(void **state)
 		"{\"protocol\": \"udp\", \"address\": \"0.0.0.0\", \"host_port\": 10500, "
 		"\"guest_port\": 53, \"auto\": true}], \"shares\": [{\"host\": \"/h/src\", "
 		"\"guest\": \"/g\", \"readonly\": true, \"type\": \"9p\"}, {\"host\": \"/a\", "
-		"\"guest\": \"/b\", \"readonly\": false, \"type\": \"virtiofs\"}]}";
+		"\"guest\": \"/b\", \"readonly\": false, \"type\": \"virtiofs\"}], "
+		"\"host\": \"lab\", \"uri\": \"qemu+ssh://h/system\", \"pool\": \"p\"}";
 	static const char want_dflt[] =
 		"{\"name\": \"dflt\", \"id\": null, \"backend\": \"noop\", \"state\": \"stopped\", "
 		"\"vcpus\": 1, \"memory_mb\": 1024, \"disk_gb\": null, \"network\": {\"type\": "
 		"\"user\"}, \"pid\": null, \"ssh_port\": null, \"ssh_user\": null, \"mac_addr\": "
 		"null, \"vnc_addr\": null, \"work_dir\": null, \"image_path\": null, \"image_url\": "
 		"null, \"overlay_path\": null, \"seed_iso_path\": null, \"ssh_key_path\": null, "
-		"\"created_at\": null, \"forwards\": [], \"shares\": []}";
+		"\"created_at\": null, \"forwards\": [], \"shares\": [], "
+		"\"host\": null, \"uri\": null, \"pool\": null}";
 	struct vmmi_store st;
 	struct vmm_error err;
 	json_t *o;

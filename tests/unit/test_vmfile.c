@@ -205,6 +205,72 @@ static void test_everything_resolved(void **state)
 	vmm_diags_release(&d);
 }
 
+/* libvirt hosts: defined at the top level (before or after the VMs that
+ * name them), resolved into the VM and its create spec. */
+static void test_hosts(void **state)
+{
+	const char *text = "vm \"a\" {\n    image-url \"https://e.com/a.img\"\n"
+			   "    host \"build1\"\n}\n"
+			   "vm \"b\" { image-url \"https://e.com/a.img\"; }\n"
+			   "host \"build1\" uri=\"qemu+ssh://admin@build1/system\" pool=\"fast\" "
+			   "network=\"lan\"\n"
+			   "host \"build2\"\n";
+	struct vmm_vmfile *vf;
+	struct vmm_diags d;
+	struct vmm_error err;
+	struct vmm_vm_spec spec;
+
+	(void)state;
+	assert_int_equal(parse(text, 0, &vf, &d, &err), 0);
+	assert_int_equal(vf->n_hosts, 2);
+	assert_string_equal(vf->hosts[0].name, "build1");
+	assert_string_equal(vf->hosts[0].uri, "qemu+ssh://admin@build1/system");
+	assert_string_equal(vf->hosts[0].pool, "fast");
+	assert_string_equal(vf->hosts[0].network, "lan");
+	assert_null(vf->hosts[1].uri); /* LIBVIRT_DEFAULT_URI at create */
+	assert_ptr_equal(vf->vms[0].host, &vf->hosts[0]);
+	assert_int_equal(vf->vms[0].host_span.line, 3);
+	assert_null(vf->vms[1].host);
+	vmm_vmfile_vm_spec(&vf->vms[0], &spec);
+	assert_string_equal(spec.uri, "qemu+ssh://admin@build1/system");
+	assert_string_equal(spec.host, "build1");
+	assert_string_equal(spec.pool, "fast");
+	assert_string_equal(spec.libvirt_network, "lan");
+	vmm_vmfile_vm_spec(&vf->vms[1], &spec);
+	assert_null(spec.uri);
+	assert_null(spec.host);
+	vmm_vmfile_free(vf);
+	vmm_diags_release(&d);
+}
+
+static void test_host_errors(void **state)
+{
+	const char *text = "host \"build1\" uri=\"qemu+ssh://b1/system\"\n"
+			   "host \"build1\"\n"
+			   "host \"x\" uri=\"nonsense\" colour=\"red\"\n"
+			   "vm \"a\" {\n    image-url \"https://e.com/a.img\"\n"
+			   "    host \"biuld1\"\n}\n";
+	struct vmm_vmfile *vf = (struct vmm_vmfile *)1;
+	struct vmm_diags d;
+	struct vmm_error err;
+
+	(void)state;
+	assert_int_equal(parse(text, 0, &vf, &d, &err), -VMM_E_VMFILE_VALIDATION);
+	assert_null(vf);
+	assert_int_equal(d.n, 4);
+	assert_string_equal(d.items[0].message, "duplicate host name `build1`");
+	assert_int_equal(d.items[0].span.line, 2);
+	assert_string_equal(d.items[1].message, "`nonsense` is not a libvirt URI");
+	assert_int_equal(d.items[1].span.line, 3);
+	assert_string_equal(d.items[2].message, "unknown property `colour` on `host`");
+	assert_string_equal(d.items[3].message,
+			    "unknown host `biuld1`: the VMFile defines no such host");
+	assert_string_equal(d.items[3].hint, "did you mean `build1`?");
+	assert_int_equal(d.items[3].span.line, 6);
+	assert_int_equal(d.items[3].span.column, 10);
+	vmm_diags_release(&d);
+}
+
 static void test_collects_all_errors_sorted(void **state)
 {
 	/* The missing image is found after the children are checked, but is
@@ -680,6 +746,8 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_shares),
 		cmocka_unit_test(test_everything_resolved),
+		cmocka_unit_test(test_hosts),
+		cmocka_unit_test(test_host_errors),
 		cmocka_unit_test(test_collects_all_errors_sorted),
 		cmocka_unit_test(test_syntax_error),
 		cmocka_unit_test(test_render_exact),

@@ -89,8 +89,10 @@ enum vmm_errcode vmmi_qemu_classify_failure(const char *stderr_text);
 struct vmm_ctx;
 /* <work dir>/name (NULL if out of memory). */
 char *vmmi_qemu_wd_file(const struct vmm_vm *vm, const char *name);
-/* The NoCloud seed of a new VM in its work directory (VMMI_QEMU_SEED; none
- * without spec->cloud_init); also used by the propolis backend. */
+/* The NoCloud seed of a new VM in its work directory (VMMI_QEMU_SEED), with
+ * the generated client key and the guest's host key; none without
+ * spec->cloud_init. Also used by the propolis backend and the libvirt
+ * backend (which uploads it). */
 int vmmi_qemu_write_seed(const struct vmm_vm_spec *spec, struct vmm_vm *vm,
 			 struct vmm_error *err);
 /* Whether pid is this VM's QEMU: pid > 1, alive, its executable named
