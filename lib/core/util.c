@@ -25,6 +25,17 @@
 
 extern char **environ;
 
+int vmmi_set_str(char **dst, const char *val, struct vmm_error *err)
+{
+	char *c = val ? strdup(val) : NULL;
+
+	if (val && !c)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	free(*dst);
+	*dst = c;
+	return 0;
+}
+
 char *vmmi_asprintf(const char *fmt, ...)
 {
 	va_list ap;

@@ -17,6 +17,9 @@
 
 #define VMMI_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Replace *dst with a copy of val (NULL: none); VMM_E_NOMEM leaves *dst. */
+int vmmi_set_str(char **dst, const char *val, struct vmm_error *err);
+
 /* malloc'd printf; NULL on allocation failure. */
 char *vmmi_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

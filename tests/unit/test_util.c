@@ -18,6 +18,24 @@
 #include "core/util.h"
 #include "tmpdir.h"
 
+/* vmmi_set_str replaces the string with a copy, or with NULL. */
+static void test_set_str(void **state)
+{
+	struct vmm_error err;
+	char src[] = "first";
+	char *s = NULL;
+
+	(void)state;
+	assert_int_equal(vmmi_set_str(&s, src, &err), 0);
+	assert_non_null(s);
+	assert_ptr_not_equal(s, src);
+	assert_string_equal(s, "first");
+	assert_int_equal(vmmi_set_str(&s, "second", &err), 0);
+	assert_string_equal(s, "second");
+	assert_int_equal(vmmi_set_str(&s, NULL, &err), 0);
+	assert_null(s);
+}
+
 static void test_run_captures_output(void **state)
 {
 	char *argv[] = {"sh", "-c", "echo out; echo err >&2; exit 3", NULL};
@@ -241,6 +259,7 @@ static void test_rm_rf_never_follows_links(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_set_str),
 		cmocka_unit_test(test_run_captures_output),
 		cmocka_unit_test(test_run_failure_resets_outputs),
 		cmocka_unit_test(test_read_file_failure_resets_outputs),

@@ -42,17 +42,6 @@ static const char *pool_of(const struct vmm_vm *vm)
 
 /* ---- prepare: volumes and the domain ------------------------------------- */
 
-static int set_str(char **dst, const char *val, struct vmm_error *err)
-{
-	char *c = val ? strdup(val) : NULL;
-
-	if (val && !c)
-		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
-	free(*dst);
-	*dst = c;
-	return 0;
-}
-
 static int file_sha256(const char *path, char hex[65], off_t *size, struct vmm_error *err)
 {
 	struct vmmi_sha256 h;
@@ -291,7 +280,7 @@ static int lv_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, struc
 				     "use the host's libvirt network (network \"user\", the "
 				     "default) or a bridge (network \"tap\" bridge=\"...\")",
 				     "VM '%s': a libvirt VM needs a network or a bridge", vm->name);
-	if ((rc = set_str(&vm->pool, spec->pool ? spec->pool : VMMI_LIBVIRT_DEFAULT_POOL, err)) <
+	if ((rc = vmmi_set_str(&vm->pool, spec->pool ? spec->pool : VMMI_LIBVIRT_DEFAULT_POOL, err)) <
 	    0)
 		return rc;
 	if ((rc = vmmi_libvirt_conn(vm->uri, &c, err)) < 0)
@@ -366,7 +355,7 @@ static int lv_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, struc
 		vmmi_phase(ph, vm->name, "seed", t0);
 	}
 	vmmi_qemu_mac_from_id(vm->id ? vm->id : vm->name, mac);
-	if ((rc = set_str(&vm->mac_addr, mac, err)) < 0)
+	if ((rc = vmmi_set_str(&vm->mac_addr, mac, err)) < 0)
 		goto out;
 	kvm = host_has_kvm(c, vm->uri);
 	if (!kvm && !(getenv("VMCTL_ACCEL") && strcmp(getenv("VMCTL_ACCEL"), "tcg") == 0))

@@ -44,17 +44,6 @@ extern char **environ;
 /* Start attempts when the SSH forward's port turns out to be taken. */
 #define PORT_RETRIES 5
 
-static int set_str(char **dst, const char *val, struct vmm_error *err)
-{
-	char *c = val ? strdup(val) : NULL;
-
-	if (val && !c)
-		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
-	free(*dst);
-	*dst = c;
-	return 0;
-}
-
 static int set_wd(char **dst, const struct vmm_vm *vm, const char *name, struct vmm_error *err)
 {
 	char *p = vmmi_qemu_wd_file(vm, name);
@@ -369,7 +358,7 @@ static int qemu_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, str
 	if (spec->cloud_init)
 		vmmi_phase(ph, vm->name, "seed", t0);
 	vmmi_qemu_mac_from_id(vm->id ? vm->id : vm->name, mac);
-	if ((rc = set_str(&vm->mac_addr, mac, err)) < 0)
+	if ((rc = vmmi_set_str(&vm->mac_addr, mac, err)) < 0)
 		return rc;
 	(void)ctx; /* the manager has reserved the SSH port (vm->ssh_host_port) */
 	vmm_debug(MOD, "prepared '%s': overlay %s, MAC %s, SSH port %u", vm->name,
