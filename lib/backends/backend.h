@@ -163,6 +163,8 @@ int vmmi_propolis_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **
 /* The libvirt backend's, asked of the daemon (backends/libvirt/libvirt.c). */
 int vmmi_libvirt_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm_state *out,
 		       struct vmm_error *err);
+int vmmi_libvirt_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
+			  struct vmm_error *err);
 
 /*
  * Every backend built into the library, once: its tag, its state and
@@ -177,7 +179,7 @@ int vmmi_libvirt_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm
 	X(VMM_BACKEND_QEMU, vmmi_qemu_state, vmmi_qemu_guest_ip, vmmi_backend_qemu)      \
 	X(VMM_BACKEND_PROPOLIS, vmmi_propolis_state, vmmi_propolis_guest_ip,              \
 	  vmmi_backend_propolis)                                                           \
-	X(VMM_BACKEND_LIBVIRT, vmmi_libvirt_state, NULL, vmmi_backend_libvirt)
+	X(VMM_BACKEND_LIBVIRT, vmmi_libvirt_state, vmmi_libvirt_guest_ip, vmmi_backend_libvirt)
 
 /* The backend for a tag, or NULL with VMM_E_BACKEND in err if it is not
  * built into this library or cannot run on this platform. */

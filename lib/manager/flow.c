@@ -116,8 +116,8 @@ out:
 }
 
 /*
- * The guest's address: at once for user networking; for a bridged guest,
- * looked for every 500 ms until it has one (its DHCP lease may come after
+ * The guest's address: at once for user networking; for a bridged guest
+ * (or one on a libvirt host), looked for every 500 ms until it has one (its DHCP lease may come after
  * the boot), up to the timeout, which ends in network::ip_discovery_timeout
  * naming the MAC and every place searched.
  */
@@ -144,7 +144,9 @@ static int wait_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip
 	deadline = vmmi_now_ms() + timeout_ms;
 	for (;;) {
 		rc = vmm_vm_guest_ip(ctx, vm, ip, err);
-		if (rc == 0 || vm->network.type != VMM_NET_TAP || err->code != VMM_E_IP_DISCOVERY)
+		if (rc == 0 ||
+		    (vm->network.type != VMM_NET_TAP && vm->backend != VMM_BACKEND_LIBVIRT) ||
+		    err->code != VMM_E_IP_DISCOVERY)
 			return rc;
 		if (vmmi_now_ms() >= deadline)
 			break;

@@ -243,6 +243,11 @@ def test_two_hosts(lab, tmp_path, data_home):
         assert st["backend"] == "libvirt" and st["state"] == "running"
         assert st["host"] == "there" and st["uri"] == lab["remote_uri"]
         assert "URI:" in run("status", "lv-there").stdout
+        # the guest's address as libvirt knows it (its lease on the host's
+        # network), the one vmctl ssh went to
+        for name in ("lv-here", "lv-there"):
+            ip = json.loads(run("status", name, "--json").stdout)["ip"]
+            assert ip and ip.startswith("192.168.122."), ip
 
         lines = run("list").stdout.splitlines()
         assert lines[0].split()[:3] == ["NAME", "BACKEND", "HOST"]

@@ -30,8 +30,6 @@
 
 #define MOD "libvirt"
 
-/* How long guest_ip waits for a running guest's address (its DHCP lease). */
-#define IP_WAIT_MS 120000u
 /* How often a stop looks whether the guest has powered off. */
 #define STOP_POLL_MS 500
 
@@ -566,60 +564,6 @@ static int lv_destroy(struct vmm_ctx *ctx, struct vmm_vm *vm, struct vmm_error *
 	return 0;
 }
 
-/* The first IPv4 address of the domain's interface with this MAC, from one
- * source of libvirt's. */
-static char *ip_from(virDomainPtr d, const char *mac, unsigned source)
-{
-	virDomainInterfacePtr *ifs = NULL;
-	char *ip = NULL;
-	int n = virDomainInterfaceAddresses(d, &ifs, source, 0);
-
-	for (int i = 0; i < n; i++) {
-		if (!ip && ifs[i]->hwaddr && strcasecmp(ifs[i]->hwaddr, mac) == 0)
-			for (unsigned j = 0; j < ifs[i]->naddrs && !ip; j++)
-				if (ifs[i]->addrs[j].type == VIR_IP_ADDR_TYPE_IPV4)
-					ip = strdup(ifs[i]->addrs[j].addr);
-		virDomainInterfaceFree(ifs[i]);
-	}
-	free(ifs);
-	return ip;
-}
-
-static int lv_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
-		       struct vmm_error *err)
-{
-	static const unsigned sources[] = {VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE,
-					   VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP,
-					   VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT};
-	bool missing;
-	virDomainPtr d;
-	int rc;
-
-	(void)ctx;
-	*ip = NULL;
-	if (!vm->mac_addr)
-		return vmm_error_set(err, VMM_E_IP_DISCOVERY, 0, "recreate the VM",
-				     "VM '%s' has no MAC address recorded", vm->name);
-	if ((rc = vmmi_libvirt_domain(vm, &d, &missing, err)) < 0)
-		return rc;
-	/* a guest that has just booted asks for its lease a few seconds on */
-	for (uint64_t deadline = vmmi_now_ms() + IP_WAIT_MS;;) {
-		for (size_t i = 0; i < VMMI_ARRAY_SIZE(sources) && !*ip; i++)
-			*ip = ip_from(d, vm->mac_addr, sources[i]);
-		if (*ip || vmmi_now_ms() >= deadline || virDomainIsActive(d) != 1)
-			break;
-		vmmi_sleep_ms(500);
-	}
-	virDomainFree(d);
-	if (*ip)
-		return 0;
-	return vmm_error_set(err, VMM_E_IP_DISCOVERY, 0,
-			     "the guest may still be booting; see `virsh -c URI domifaddr NAME`",
-			     "no IP address for VM '%s' (MAC %s) on %s within %u s: no DHCP "
-			     "lease, ARP entry or guest agent answer",
-			     vm->name, vm->mac_addr, vm->uri, IP_WAIT_MS / 1000);
-}
-
 /* ---- console: virDomainOpenConsole bridged to a unix socket ---------------- */
 
 /* How long the bridge waits for the caller to connect to its socket. */
@@ -772,6 +716,6 @@ const struct vmm_backend_ops vmmi_backend_libvirt = {
 	.resume = lv_resume,
 	.destroy = lv_destroy,
 	.state = vmmi_libvirt_state,
-	.guest_ip = lv_guest_ip,
+	.guest_ip = vmmi_libvirt_guest_ip,
 	.console_endpoint = lv_console_endpoint,
 };

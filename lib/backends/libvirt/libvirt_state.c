@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -62,7 +63,10 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 	X(int, virGetLastErrorCode, (void)) \
 	X(virDomainPtr, virDomainLookupByName, (virConnectPtr, const char *)) \
 	X(int, virDomainGetState, (virDomainPtr, int *, int *, unsigned int)) \
-	X(int, virDomainFree, (virDomainPtr))
+	X(int, virDomainFree, (virDomainPtr)) \
+	X(int, virDomainInterfaceAddresses, (virDomainPtr, virDomainInterfacePtr **, unsigned int, \
+					     unsigned int)) \
+	X(void, virDomainInterfaceFree, (virDomainInterfacePtr))
 
 #define LV_PTR(ret, name, args) static ret(*p_##name) args;
 LV_FUNCS(LV_PTR)
@@ -285,3 +289,53 @@ int vmmi_libvirt_state(struct vmm_ctx *ctx, const struct vmm_vm *vm, enum vmm_vm
 	return 0;
 }
 
+/* The first IPv4 address of the domain's interface with this MAC, from one
+ * source of libvirt's. */
+static char *ip_from(virDomainPtr d, const char *mac, unsigned source)
+{
+	virDomainInterfacePtr *ifs = NULL;
+	char *ip = NULL;
+	int n = p_virDomainInterfaceAddresses(d, &ifs, source, 0);
+
+	for (int i = 0; i < n; i++) {
+		if (!ip && ifs[i]->hwaddr && strcasecmp(ifs[i]->hwaddr, mac) == 0)
+			for (unsigned j = 0; j < ifs[i]->naddrs && !ip; j++)
+				if (ifs[i]->addrs[j].type == VIR_IP_ADDR_TYPE_IPV4)
+					ip = strdup(ifs[i]->addrs[j].addr);
+		p_virDomainInterfaceFree(ifs[i]);
+	}
+	free(ifs);
+	return ip;
+}
+
+/* The guest's address as libvirt knows it now (lease, ARP, agent), by the
+ * VM's MAC: light, like the state (`vmctl status` shows it); the flow waits
+ * for a guest that has just booted (its DHCP lease comes a while later). */
+int vmmi_libvirt_guest_ip(struct vmm_ctx *ctx, const struct vmm_vm *vm, char **ip,
+			  struct vmm_error *err)
+{
+	static const unsigned sources[] = {VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE,
+					   VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP,
+					   VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT};
+	bool missing;
+	virDomainPtr d;
+	int rc;
+
+	(void)ctx;
+	*ip = NULL;
+	if (!vm->mac_addr)
+		return vmm_error_set(err, VMM_E_IP_DISCOVERY, 0, "recreate the VM",
+				     "VM '%s' has no MAC address recorded", vm->name);
+	if ((rc = vmmi_libvirt_domain(vm, &d, &missing, err)) < 0)
+		return rc;
+	for (size_t i = 0; i < sizeof(sources) / sizeof(*sources) && !*ip; i++)
+		*ip = ip_from(d, vm->mac_addr, sources[i]);
+	p_virDomainFree(d);
+	if (*ip)
+		return 0;
+	return vmm_error_set(err, VMM_E_IP_DISCOVERY, 0,
+			     "the guest may still be booting; see `virsh -c URI domifaddr NAME`",
+			     "no IP address for VM '%s' (MAC %s) on %s: no DHCP lease, ARP entry "
+			     "or guest agent answer",
+			     vm->name, vm->mac_addr, vm->uri);
+}
