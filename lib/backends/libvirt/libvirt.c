@@ -146,20 +146,16 @@ static int create_uploaded(virConnectPtr c, virStoragePoolPtr pool, const char *
 	return 0;
 }
 
-/* The base image as a volume named by its sha256: uploaded unless the pool
- * has it whole already. */
-static int base_volume(virConnectPtr c, virStoragePoolPtr pool, const struct vmm_vm *vm,
-		       const struct vmm_image_info *info, char **path, struct vmm_error *err)
+/* base_volume, its lock held. */
+static int base_volume_locked(virConnectPtr c, virStoragePoolPtr pool, const struct vmm_vm *vm,
+			      const struct vmm_image_info *info, const char *hex, off_t size,
+			      char **path, struct vmm_error *err)
 {
-	char hex[65], *xml = NULL;
+	char *xml = NULL;
 	virStorageVolPtr vol;
 	virStorageVolInfo vi;
-	off_t size;
 	int rc;
 
-	*path = NULL;
-	if ((rc = file_sha256(vm->image_path, hex, &size, err)) < 0)
-		return rc;
 	vol = virStorageVolLookupByName(pool, hex);
 	if (vol && virStorageVolGetInfoFlags(vol, &vi, VIR_STORAGE_VOL_GET_PHYSICAL) == 0 &&
 	    vi.allocation != (unsigned long long)size) {
@@ -188,6 +184,53 @@ static int base_volume(virConnectPtr c, virStoragePoolPtr pool, const struct vmm
 	if (!*path)
 		return vmmi_libvirt_fail(err, 0, "cannot read the path of volume '%s'", hex);
 	return 0;
+}
+
+/*
+ * The lock of one base volume in one pool, held while it is looked for and
+ * uploaded: VMs created side by side (a parallel `up`) for the same pool
+ * would otherwise both upload it, or one would take the other's upload
+ * under way for one cut short. The pool is named by its UUID, so two URIs
+ * of one daemon (qemu:///system, qemu+ssh://...) share the lock. Only
+ * creators on this machine are serialized.
+ */
+static int lock_base(const struct vmm_paths *paths, virStoragePoolPtr pool, const char *hex,
+		     struct vmm_error *err)
+{
+	char uuid[VIR_UUID_STRING_BUFLEN], *name, *path;
+	int fd;
+
+	if (virStoragePoolGetUUIDString(pool, uuid) < 0)
+		return vmmi_libvirt_fail(err, 0, "cannot read the UUID of pool '%s'",
+					 virStoragePoolGetName(pool));
+	name = vmmi_asprintf("libvirt-%s-%.16s.lock", uuid, hex);
+	path = name ? vmmi_path_join(paths->locks_dir, name) : NULL;
+	free(name);
+	if (!path)
+		return vmm_error_set(err, VMM_E_NOMEM, ENOMEM, NULL, "out of memory");
+	fd = vmmi_lock_path(path, err);
+	free(path);
+	return fd;
+}
+
+/* The base image as a volume named by its sha256: uploaded unless the pool
+ * has it whole already, under its lock. */
+static int base_volume(const struct vmm_paths *paths, virConnectPtr c, virStoragePoolPtr pool,
+		       const struct vmm_vm *vm, const struct vmm_image_info *info, char **path,
+		       struct vmm_error *err)
+{
+	char hex[65];
+	off_t size;
+	int lock, rc;
+
+	*path = NULL;
+	if ((rc = file_sha256(vm->image_path, hex, &size, err)) < 0)
+		return rc;
+	if ((lock = lock_base(paths, pool, hex, err)) < 0)
+		return lock;
+	rc = base_volume_locked(c, pool, vm, info, hex, size, path, err);
+	vmmi_unlock(lock);
+	return rc;
 }
 
 /* Delete a volume of the pool by name, if it is there. */
@@ -307,7 +350,7 @@ static int lv_prepare(struct vmm_ctx *ctx, const struct vmm_vm_spec *spec, struc
 		goto out;
 	}
 	t0 = vmmi_now_ms();
-	if ((rc = base_volume(c, pool, vm, &info, &base, err)) < 0)
+	if ((rc = base_volume(&ctx->paths, c, pool, vm, &info, &base, err)) < 0)
 		goto out;
 	vmmi_phase(ph, vm->name, "upload", t0);
 	t0 = vmmi_now_ms();
