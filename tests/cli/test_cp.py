@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """`vmctl cp` without a guest: its --help, the scp-notation operands and the
 errors that come before any connection (the copies themselves: tests/unit/
-test_copy.c against a real sshd, tests/e2e/test_cp.py against a guest)."""
+test_copy.c against a real sshd, tests/e2e/test_cp_guest.py against a guest)."""
 
 
 def test_help(vmctl):

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """`vmctl create --share` without a guest (noop backend): the option's
 parsing and errors, and the shares recorded in the VM (the VMFile's `share`
-node: tests/vmfile/invalid/share.kdl; guests: tests/e2e/test_share.py)."""
+node: tests/vmfile/invalid/share.kdl; guests: tests/e2e/test_share_guest.py)."""
 import json
 
 
