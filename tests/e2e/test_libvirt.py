@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,7 @@ from guest import guest_image_path  # noqa: E402
 
 T = 600  # `up` of two guests under software emulation, on a loaded machine
 SOCK = "/run/libvirt/libvirt-sock"
+QEMU_CONF = Path("/etc/libvirt/qemu.conf")
 POOL_DIR = "/var/lib/libvirt/images"
 SSH_PORT = 2222
 
@@ -101,7 +103,15 @@ def lab(tmp_path_factory):
     try:
         sh("ip", "link", "set", "lo", "up", ns=ns)
         sh(virtlogd, "-d", "-p", pids["virtlogd"], ns=ns)
-        sh(libvirtd, "-d", "-p", pids["libvirtd"], ns=ns)
+        # The daemon's own qemu.conf, seen only by it (a bind mount in the
+        # mount namespace of its `ip netns exec`): the system's, with
+        # libvirt's private /dev per QEMU off. libvirt cannot build that /dev
+        # where / is a chroot (QEMU then finds no /dev/urandom), and vmctl
+        # has no part in it. The system's file is not touched.
+        conf = QEMU_CONF.read_text() if QEMU_CONF.exists() else ""
+        (d / "qemu.conf").write_text(conf + "\nnamespaces = [ ]\n")
+        sh("sh", "-c", f'mount --bind "{d}/qemu.conf" {QEMU_CONF} && '
+           f'exec {libvirtd} -d -p "{pids["libvirtd"]}"', ns=ns)
         wait_for(lambda: virsh("version", check=False).returncode == 0, 60, "libvirtd")
         if virsh("net-info", "default").stdout.split("Active:")[1].split()[0] != "yes":
             virsh("net-start", "default")

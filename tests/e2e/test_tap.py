@@ -166,11 +166,21 @@ class NsVmctl:
                                  "VMCTL_BRIDGE_HELPER", "VMCTL_IP_TIMEOUT")}
         self.env["XDG_DATA_HOME"] = self.home
         self.env["HOME"] = self.home
+        self.bin = vmctl_bin()
+        if user is not None:
+            # the build tree may sit where the user cannot reach it (a home
+            # directory of mode 0700): the front and vmctl-full beside it
+            # (linked statically against the library) are copied out
+            bindir = os.path.join(self.home, "bin")
+            os.mkdir(bindir, 0o755)
+            for name in ("vmctl", "vmctl-full"):
+                shutil.copy2(os.path.join(os.path.dirname(self.bin), name), bindir)
+            self.bin = os.path.join(bindir, "vmctl")
 
     def run(self, *args, env=None, timeout=T, cwd=None, check=None):
         e = dict(self.env)
         e.update(env or {})
-        p = subprocess.run(self.net.exec_argv(vmctl_bin(), *args, user=self.user),
+        p = subprocess.run(self.net.exec_argv(self.bin, *args, user=self.user),
                            capture_output=True, text=True, env=e, timeout=timeout,
                            cwd=cwd)
         if check is not None and p.returncode != check:
